@@ -1,0 +1,20 @@
+//! # conntrack-sock
+//!
+//! The thin transport of the conntrack workspace: a `NETLINK_NETFILTER` socket that moves
+//! bytes between the kernel and caller buffers, and never parses them (parsing is
+//! `conntrack-wire`'s job). All `unsafe` code of the workspace is in the private `sys` module.
+//!
+//! ```no_run
+//! use conntrack_sock::Socket;
+//! let sock = Socket::open()?;
+//! println!("port id {}", sock.port_id());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod arena;
+mod socket;
+mod sys;
+
+pub use arena::{Arena, DEFAULT_SLOT_LEN, RecvMeta};
+pub use socket::{Group, SockOpt, Socket};

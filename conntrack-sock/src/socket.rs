@@ -1,0 +1,264 @@
+//! The `NETLINK_NETFILTER` socket.
+
+use crate::arena::{Arena, RecvMeta};
+use crate::sys;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, getsockname,
+    recv, sendto, socket,
+};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+const SOL_NETLINK: i32 = libc::SOL_NETLINK;
+
+/// A ctnetlink multicast group (`NFNLGRP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Group {
+    /// `NFNLGRP_CONNTRACK_NEW`.
+    New,
+    /// `NFNLGRP_CONNTRACK_UPDATE`.
+    Update,
+    /// `NFNLGRP_CONNTRACK_DESTROY`.
+    Destroy,
+    /// `NFNLGRP_CONNTRACK_EXP_NEW`.
+    ExpNew,
+    /// `NFNLGRP_CONNTRACK_EXP_UPDATE`.
+    ExpUpdate,
+    /// `NFNLGRP_CONNTRACK_EXP_DESTROY`.
+    ExpDestroy,
+}
+
+impl Group {
+    /// Returns the kernel's group number.
+    pub fn number(self) -> u32 {
+        match self {
+            Group::New => 1,
+            Group::Update => 2,
+            Group::Destroy => 3,
+            Group::ExpNew => 4,
+            Group::ExpUpdate => 5,
+            Group::ExpDestroy => 6,
+        }
+    }
+}
+
+/// A boolean netlink socket option at `SOL_NETLINK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SockOpt {
+    /// `NETLINK_NO_ENOBUFS`: do not report receive-buffer overruns with `ENOBUFS`.
+    NoEnobufs,
+    /// `NETLINK_EXT_ACK`: ask for extended-ack TLVs in errors.
+    ExtAck,
+    /// `NETLINK_CAP_ACK`: do not echo the request payload in errors.
+    CapAck,
+    /// `NETLINK_BROADCAST_ERROR`: make the kernel see delivery failures of broadcasts.
+    BroadcastError,
+    /// `NETLINK_LISTEN_ALL_NSID`: receive events of every peer network namespace.
+    ListenAllNsid,
+    /// `NETLINK_GET_STRICT_CHK`: strict checking of dump requests.
+    GetStrictChk,
+}
+
+impl SockOpt {
+    fn name(self) -> i32 {
+        match self {
+            SockOpt::NoEnobufs => libc::NETLINK_NO_ENOBUFS,
+            SockOpt::ExtAck => libc::NETLINK_EXT_ACK,
+            SockOpt::CapAck => libc::NETLINK_CAP_ACK,
+            SockOpt::BroadcastError => libc::NETLINK_BROADCAST_ERROR,
+            SockOpt::ListenAllNsid => libc::NETLINK_LISTEN_ALL_NSID,
+            SockOpt::GetStrictChk => libc::NETLINK_GET_STRICT_CHK,
+        }
+    }
+}
+
+/// A bound `NETLINK_NETFILTER` socket.
+#[derive(Debug)]
+pub struct Socket {
+    fd: OwnedFd,
+    port_id: u32,
+    nonblocking: bool,
+}
+
+impl Socket {
+    /// Opens and binds a socket in the caller's network namespace (the kernel picks the port id).
+    pub fn open() -> io::Result<Self> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkNetFilter,
+        )?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+        let addr: NetlinkAddr = getsockname(fd.as_raw_fd())?;
+        Ok(Socket {
+            fd,
+            port_id: addr.pid(),
+            nonblocking: false,
+        })
+    }
+
+    /// Opens a socket inside the network namespace at `path` (such as `/var/run/netns/NAME` or
+    /// `/proc/PID/ns/net`) without moving the caller's thread: a short-lived helper thread
+    /// enters the namespace, opens the socket and exits; the socket stays in that namespace.
+    pub fn open_in_netns(path: &Path) -> io::Result<Self> {
+        let ns = std::fs::File::open(path)?;
+        Self::open_in_netns_fd(ns.as_fd())
+    }
+
+    /// Like [`Socket::open_in_netns`], for an already open namespace file descriptor.
+    pub fn open_in_netns_fd(ns: BorrowedFd<'_>) -> io::Result<Self> {
+        let ns = ns.try_clone_to_owned()?;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                Socket::open()
+            })
+            .join()
+            .map_err(|_| io::Error::other("namespace helper thread panicked"))?
+        })
+    }
+
+    /// Returns the port id the kernel bound this socket to.
+    pub fn port_id(&self) -> u32 {
+        self.port_id
+    }
+
+    /// Joins a multicast group.
+    pub fn join_group(&self, g: Group) -> io::Result<()> {
+        sys::setsockopt_int(
+            self.fd.as_fd(),
+            SOL_NETLINK,
+            libc::NETLINK_ADD_MEMBERSHIP,
+            g.number() as i32,
+        )
+    }
+
+    /// Leaves a multicast group.
+    pub fn leave_group(&self, g: Group) -> io::Result<()> {
+        sys::setsockopt_int(
+            self.fd.as_fd(),
+            SOL_NETLINK,
+            libc::NETLINK_DROP_MEMBERSHIP,
+            g.number() as i32,
+        )
+    }
+
+    /// Turns a boolean netlink option on or off.
+    pub fn set_option(&self, opt: SockOpt, on: bool) -> io::Result<()> {
+        sys::setsockopt_int(self.fd.as_fd(), SOL_NETLINK, opt.name(), i32::from(on))
+    }
+
+    /// Sets the receive buffer: `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN` in the initial user
+    /// namespace), falling back to `SO_RCVBUF` (capped by `net.core.rmem_max`). Returns the
+    /// size the kernel now reports (it doubles the request for bookkeeping) and whether the
+    /// forced path was taken.
+    pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<(usize, bool)> {
+        let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+        let forced =
+            sys::setsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v).is_ok();
+        if !forced {
+            sys::setsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, v)?;
+        }
+        Ok((self.recv_buffer()?, forced))
+    }
+
+    /// Returns the receive buffer size the kernel reports (`SO_RCVBUF`).
+    pub fn recv_buffer(&self) -> io::Result<usize> {
+        sys::getsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)
+            .map(|v| v.max(0) as usize)
+    }
+
+    /// Returns the number of datagrams the kernel dropped for this socket (`SK_MEMINFO_DROPS`
+    /// of `SO_MEMINFO`), counted even with `NETLINK_NO_ENOBUFS`.
+    pub fn drops(&self) -> io::Result<u32> {
+        sys::meminfo(self.fd.as_fd()).map(|m| m[8])
+    }
+
+    /// Attaches a classic BPF program (instructions as `(code, jt, jf, k)`).
+    pub fn attach_filter(&self, prog: &[(u16, u8, u8, u32)]) -> io::Result<()> {
+        let p: Vec<libc::sock_filter> = prog
+            .iter()
+            .map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+            .collect();
+        sys::attach_filter(self.fd.as_fd(), &p)
+    }
+
+    /// Detaches any BPF program.
+    pub fn detach_filter(&self) -> io::Result<()> {
+        sys::setsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0)
+    }
+
+    /// Switches non-blocking mode (receives then fail with `WouldBlock` instead of waiting).
+    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let fl = OFlag::from_bits_truncate(fcntl(self.fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+        let fl = if on {
+            fl | OFlag::O_NONBLOCK
+        } else {
+            fl & !OFlag::O_NONBLOCK
+        };
+        fcntl(self.fd.as_raw_fd(), FcntlArg::F_SETFL(fl))?;
+        self.nonblocking = on;
+        Ok(())
+    }
+
+    /// Sends one buffer (one request, or several framed back to back) to the kernel.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match sendto(
+                self.fd.as_raw_fd(),
+                buf,
+                &NetlinkAddr::new(0, 0),
+                MsgFlags::empty(),
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return r.map_err(io::Error::from),
+            }
+        }
+    }
+
+    /// Receives one datagram into `buf`. A datagram larger than `buf` is reported with
+    /// `truncated` set and its full length.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let flags = if self.nonblocking {
+            MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT
+        } else {
+            MsgFlags::MSG_TRUNC
+        };
+        loop {
+            // With MSG_TRUNC, netlink returns the datagram's full length even when it was cut.
+            match recv(self.fd.as_raw_fd(), buf, flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(n) => {
+                    return Ok(RecvMeta {
+                        len: n,
+                        truncated: n > buf.len(),
+                        nsid: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Receives a batch of datagrams into `arena` with one `recvmmsg(MSG_WAITFORONE)`: blocks
+    /// for the first (unless non-blocking), then takes whatever else is queued. Returns the
+    /// number received; read them with [`Arena::iter`]. `ENOBUFS` is returned as an error.
+    pub fn recv_batch(&self, arena: &mut Arena) -> io::Result<usize> {
+        let (buf, slot_len, metas) = arena.parts();
+        let r = sys::recvmmsg(self.fd.as_fd(), buf, slot_len, metas, self.nonblocking);
+        let n = *r.as_ref().unwrap_or(&0);
+        arena.set_filled(n);
+        r
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,247 @@
+//! Every `unsafe` block of the workspace lives here, each with its `// SAFETY:` argument.
+//!
+//! These are thin wrappers over syscalls that `nix` does not cover for netlink:
+//! integer socket options at `SOL_NETLINK`, `SO_MEMINFO`, `SO_ATTACH_FILTER`, `recvmmsg` into
+//! caller slots, and the `mmap`/`munmap` of the receive arena.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+/// Sets an integer socket option.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: i32,
+    name: i32,
+    value: i32,
+) -> io::Result<()> {
+    // SAFETY: `value` lives across the call and its exact size is passed; the fd is valid
+    // because it is borrowed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads an integer socket option.
+pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for writes of the sizes given; the fd is borrowed.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(v)
+    }
+}
+
+/// `SK_MEMINFO_VARS` entries of `SO_MEMINFO`; index 8 is `SK_MEMINFO_DROPS`.
+pub(crate) fn meminfo(fd: BorrowedFd<'_>) -> io::Result<[u32; 9]> {
+    let mut v = [0u32; 9];
+    let mut len = std::mem::size_of_val(&v) as libc::socklen_t;
+    // SAFETY: `v` is a writable array of `len` bytes; the kernel writes at most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            v.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(v)
+    }
+}
+
+/// Attaches a classic BPF program (`SO_ATTACH_FILTER`).
+pub(crate) fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel copies the program
+    // and never writes through the pointer.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// An anonymous, private, pre-faulted memory mapping.
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; access goes through `&self` /
+// `&mut self`, so Rust's aliasing rules apply as for a `Box<[u8]>`.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; shared access only hands out `&[u8]`.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes (rounded up to pages by the kernel), pre-faulted with `MAP_POPULATE`.
+    pub(crate) fn new(len: usize) -> io::Result<Self> {
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: an anonymous private mapping with no address hint has no preconditions.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` readable bytes, initialised (zero) by the kernel, alive
+        // for as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; nothing borrows the mapping
+        // any more because we hold `&mut self`.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// One datagram received by [`recvmmsg`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawMeta {
+    pub(crate) len: usize,
+    pub(crate) flags: i32,
+    pub(crate) nsid: Option<i32>,
+}
+
+const CMSG_SPACE_INT: usize = 24; // CMSG_SPACE(sizeof(int)) on 64-bit Linux
+
+/// Receives up to `slots.len()` datagrams with one `recvmmsg(MSG_WAITFORONE)` call.
+///
+/// `buf` is split into `slot_len`-byte slots. Returns how many datagrams arrived.
+pub(crate) fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    slot_len: usize,
+    metas: &mut [RawMeta],
+    nonblocking: bool,
+) -> io::Result<usize> {
+    const MAX: usize = 256;
+    let n = metas.len().min(MAX).min(buf.len() / slot_len.max(1));
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iovs: [libc::iovec; MAX] = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX];
+    let mut cmsgs = [[0u8; CMSG_SPACE_INT]; MAX];
+    // SAFETY: mmsghdr is a plain C struct for which all-zero is a valid value.
+    let mut hdrs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+    for (i, chunk) in buf.chunks_exact_mut(slot_len).take(n).enumerate() {
+        iovs[i] = libc::iovec {
+            iov_base: chunk.as_mut_ptr().cast(),
+            iov_len: slot_len,
+        };
+    }
+    for i in 0..n {
+        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+        hdrs[i].msg_hdr.msg_iovlen = 1;
+        hdrs[i].msg_hdr.msg_control = cmsgs[i].as_mut_ptr().cast();
+        hdrs[i].msg_hdr.msg_controllen = CMSG_SPACE_INT;
+    }
+    let flags = libc::MSG_WAITFORONE | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    let r = loop {
+        // SAFETY: every header points at a live iovec over a distinct slot of `buf` and at a
+        // live control buffer of the size given; all outlive the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                n as u32,
+                flags,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        break r as usize;
+    };
+    for i in 0..r {
+        let h = &hdrs[i];
+        let mut nsid = None;
+        let clen = h.msg_hdr.msg_controllen;
+        if clen >= 16 + 4 {
+            let c = &cmsgs[i];
+            let level = i32::from_ne_bytes([c[8], c[9], c[10], c[11]]);
+            let ty = i32::from_ne_bytes([c[12], c[13], c[14], c[15]]);
+            if level == libc::SOL_NETLINK && ty == libc::NETLINK_LISTEN_ALL_NSID {
+                nsid = Some(i32::from_ne_bytes([c[16], c[17], c[18], c[19]]));
+            }
+        }
+        metas[i] = RawMeta {
+            len: h.msg_len as usize,
+            flags: h.msg_hdr.msg_flags,
+            nsid,
+        };
+    }
+    Ok(r)
+}

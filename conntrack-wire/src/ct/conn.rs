@@ -1,0 +1,499 @@
+//! The conntrack entry: every top-level `CTA_*` attribute of a ctnetlink message.
+
+use super::*;
+use crate::attr::{Attrs, be_u16, be_u32, be_u64};
+use crate::consts::*;
+use crate::error::Result;
+use crate::filter::FilterView;
+use crate::table::{Len, Table};
+
+const N: usize = CTA_MAX as usize;
+
+const SPEC: [Len; N] = [
+    Len::Nest(TupleView::check),     // CTA_TUPLE_ORIG
+    Len::Nest(TupleView::check),     // CTA_TUPLE_REPLY
+    Len::Exact(4),                   // CTA_STATUS
+    Len::Nest(ProtoInfoView::check), // CTA_PROTOINFO
+    Len::Nest(HelperView::check),    // CTA_HELP
+    Len::Nest(NatView::check),       // CTA_NAT_SRC
+    Len::Exact(4),                   // CTA_TIMEOUT
+    Len::Exact(4),                   // CTA_MARK
+    Len::Nest(CountersView::check),  // CTA_COUNTERS_ORIG
+    Len::Nest(CountersView::check),  // CTA_COUNTERS_REPLY
+    Len::Exact(4),                   // CTA_USE
+    Len::Exact(4),                   // CTA_ID
+    Len::Nest(NatView::check),       // CTA_NAT_DST
+    Len::Nest(TupleView::check),     // CTA_TUPLE_MASTER
+    Len::Nest(SeqAdjView::check),    // CTA_SEQ_ADJ_ORIG
+    Len::Nest(SeqAdjView::check),    // CTA_SEQ_ADJ_REPLY
+    Len::Exact(4),                   // CTA_SECMARK
+    Len::Exact(2),                   // CTA_ZONE
+    Len::Nest(SecCtxView::check),    // CTA_SECCTX
+    Len::Nest(TimestampView::check), // CTA_TIMESTAMP
+    Len::Exact(4),                   // CTA_MARK_MASK
+    Len::Any,                        // CTA_LABELS
+    Len::Any,                        // CTA_LABELS_MASK
+    Len::Nest(SynproxyView::check),  // CTA_SYNPROXY
+    Len::Nest(FilterView::check),    // CTA_FILTER
+    Len::Exact(4),                   // CTA_STATUS_MASK
+    Len::Exact(8),                   // CTA_TIMESTAMP_EVENT
+];
+
+/// A borrowed conntrack entry: the attributes of one `IPCTNL_MSG_CT_*` message after its
+/// `nfgenmsg` (a dump entry, a get reply, an event, or a request).
+///
+/// [`ConnView::new_checked`] walks every attribute and every nest once and checks every
+/// known length; afterwards no getter can panic, and each returns `None` when its attribute
+/// is absent. Unknown attributes are kept: see [`ConnView::attrs`] and [`ConnView::unknown`].
+///
+/// ```
+/// use conntrack_wire::{Messages, MessageKind};
+/// let dump = include_bytes!("../../tests/fixtures/dump_ct.bin");
+/// let mut n = 0;
+/// for msg in Messages::new(dump) {
+///     let msg = msg.unwrap();
+///     if let MessageKind::Conntrack(_) = msg.kind() {
+///         let ct = msg.conn().unwrap();
+///         let orig = ct.tuple_orig().unwrap();
+///         assert!(orig.src().is_some() && orig.proto_num().is_some());
+///         n += 1;
+///     }
+/// }
+/// assert!(n > 0);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ConnView<'a> {
+    t: Table<'a, N>,
+}
+
+impl<'a> ConnView<'a> {
+    /// Validates the attribute bytes of a conntrack message (after the `nfgenmsg`).
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
+        Ok(ConnView {
+            t: Table::parse(bytes, 0, &SPEC)?,
+        })
+    }
+
+    /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
+    pub fn tuple_orig(&self) -> Option<TupleView<'a>> {
+        self.t
+            .get(CTA_TUPLE_ORIG)
+            .and_then(|p| TupleView::new_checked(p).ok())
+    }
+
+    /// Returns the reply-direction tuple (`CTA_TUPLE_REPLY`).
+    pub fn tuple_reply(&self) -> Option<TupleView<'a>> {
+        self.t
+            .get(CTA_TUPLE_REPLY)
+            .and_then(|p| TupleView::new_checked(p).ok())
+    }
+
+    /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
+    pub fn tuple_master(&self) -> Option<TupleView<'a>> {
+        self.t
+            .get(CTA_TUPLE_MASTER)
+            .and_then(|p| TupleView::new_checked(p).ok())
+    }
+
+    /// Returns the status bits (`CTA_STATUS`, big-endian on the wire).
+    pub fn status(&self) -> Option<Status> {
+        self.t.get(CTA_STATUS).and_then(be_u32).map(Status)
+    }
+
+    /// Returns the status mask of a filtered request (`CTA_STATUS_MASK`).
+    pub fn status_mask(&self) -> Option<Status> {
+        self.t.get(CTA_STATUS_MASK).and_then(be_u32).map(Status)
+    }
+
+    /// Returns the protocol state (`CTA_PROTOINFO`).
+    pub fn protoinfo(&self) -> Option<ProtoInfoView<'a>> {
+        self.t
+            .get(CTA_PROTOINFO)
+            .and_then(|p| ProtoInfoView::new_checked(p).ok())
+    }
+
+    /// Returns the helper (`CTA_HELP`).
+    pub fn helper(&self) -> Option<HelperView<'a>> {
+        self.t
+            .get(CTA_HELP)
+            .and_then(|p| HelperView::new_checked(p).ok())
+    }
+
+    /// Returns the source NAT range (`CTA_NAT_SRC`, requests only).
+    pub fn nat_src(&self) -> Option<NatView<'a>> {
+        self.t
+            .get(CTA_NAT_SRC)
+            .and_then(|p| NatView::new_checked(p).ok())
+    }
+
+    /// Returns the destination NAT range (`CTA_NAT_DST`, requests only).
+    pub fn nat_dst(&self) -> Option<NatView<'a>> {
+        self.t
+            .get(CTA_NAT_DST)
+            .and_then(|p| NatView::new_checked(p).ok())
+    }
+
+    /// Returns the remaining lifetime in seconds (`CTA_TIMEOUT`, big-endian).
+    pub fn timeout(&self) -> Option<u32> {
+        self.t.get(CTA_TIMEOUT).and_then(be_u32)
+    }
+
+    /// Returns the mark (`CTA_MARK`, big-endian).
+    pub fn mark(&self) -> Option<u32> {
+        self.t.get(CTA_MARK).and_then(be_u32)
+    }
+
+    /// Returns the mark mask of a request (`CTA_MARK_MASK`, big-endian).
+    pub fn mark_mask(&self) -> Option<u32> {
+        self.t.get(CTA_MARK_MASK).and_then(be_u32)
+    }
+
+    /// Returns the original-direction counters (`CTA_COUNTERS_ORIG`).
+    pub fn counters_orig(&self) -> Option<CountersView<'a>> {
+        self.t
+            .get(CTA_COUNTERS_ORIG)
+            .and_then(|p| CountersView::new_checked(p).ok())
+    }
+
+    /// Returns the reply-direction counters (`CTA_COUNTERS_REPLY`).
+    pub fn counters_reply(&self) -> Option<CountersView<'a>> {
+        self.t
+            .get(CTA_COUNTERS_REPLY)
+            .and_then(|p| CountersView::new_checked(p).ok())
+    }
+
+    /// Returns the reference count (`CTA_USE`, big-endian).
+    pub fn use_count(&self) -> Option<u32> {
+        self.t.get(CTA_USE).and_then(be_u32)
+    }
+
+    /// Returns the entry id (`CTA_ID`, big-endian).
+    pub fn id(&self) -> Option<u32> {
+        self.t.get(CTA_ID).and_then(be_u32)
+    }
+
+    /// Returns the original-direction sequence adjustment (`CTA_SEQ_ADJ_ORIG`).
+    pub fn seq_adj_orig(&self) -> Option<SeqAdjView<'a>> {
+        self.t
+            .get(CTA_SEQ_ADJ_ORIG)
+            .and_then(|p| SeqAdjView::new_checked(p).ok())
+    }
+
+    /// Returns the reply-direction sequence adjustment (`CTA_SEQ_ADJ_REPLY`).
+    pub fn seq_adj_reply(&self) -> Option<SeqAdjView<'a>> {
+        self.t
+            .get(CTA_SEQ_ADJ_REPLY)
+            .and_then(|p| SeqAdjView::new_checked(p).ok())
+    }
+
+    /// Returns the security mark (`CTA_SECMARK`, big-endian; obsolete, still parsed).
+    pub fn secmark(&self) -> Option<u32> {
+        self.t.get(CTA_SECMARK).and_then(be_u32)
+    }
+
+    /// Returns the zone (`CTA_ZONE`, big-endian).
+    pub fn zone(&self) -> Option<u16> {
+        self.t.get(CTA_ZONE).and_then(be_u16)
+    }
+
+    /// Returns the security context (`CTA_SECCTX`).
+    pub fn secctx(&self) -> Option<SecCtxView<'a>> {
+        self.t
+            .get(CTA_SECCTX)
+            .and_then(|p| SecCtxView::new_checked(p).ok())
+    }
+
+    /// Returns the start and stop timestamps (`CTA_TIMESTAMP`).
+    pub fn timestamp(&self) -> Option<TimestampView<'a>> {
+        self.t
+            .get(CTA_TIMESTAMP)
+            .and_then(|p| TimestampView::new_checked(p).ok())
+    }
+
+    /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).
+    pub fn timestamp_event(&self) -> Option<u64> {
+        self.t.get(CTA_TIMESTAMP_EVENT).and_then(be_u64)
+    }
+
+    /// Returns the label bitmap (`CTA_LABELS`).
+    pub fn labels(&self) -> Option<LabelsView<'a>> {
+        self.t.get(CTA_LABELS).map(LabelsView::new)
+    }
+
+    /// Returns the label mask of a request (`CTA_LABELS_MASK`).
+    pub fn labels_mask(&self) -> Option<LabelsView<'a>> {
+        self.t.get(CTA_LABELS_MASK).map(LabelsView::new)
+    }
+
+    /// Returns the SYN proxy state (`CTA_SYNPROXY`).
+    pub fn synproxy(&self) -> Option<SynproxyView<'a>> {
+        self.t
+            .get(CTA_SYNPROXY)
+            .and_then(|p| SynproxyView::new_checked(p).ok())
+    }
+
+    /// Returns the kernel-side filter of a dump or flush request (`CTA_FILTER`).
+    pub fn filter(&self) -> Option<FilterView<'a>> {
+        self.t
+            .get(CTA_FILTER)
+            .and_then(|p| FilterView::new_checked(p).ok())
+    }
+
+    /// Returns every attribute, known and unknown, in wire order.
+    pub fn attrs(&self) -> Attrs<'a> {
+        self.t.attrs()
+    }
+
+    /// Returns the attributes this version does not know (type 0 or above `CTA_MAX`).
+    pub fn unknown(&self) -> impl Iterator<Item = crate::Attr<'a>> + 'a {
+        self.t
+            .attrs()
+            .filter_map(|a| a.ok())
+            .filter(|a| a.kind() == 0 || a.kind() > CTA_MAX)
+    }
+
+    /// Returns whether attribute `kind` is present.
+    pub fn has(&self, kind: u16) -> bool {
+        self.t.has(kind)
+    }
+
+    /// Returns the raw attribute bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.t.bytes()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for ConnView<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "ConnView {{ orig: {}, reply: {}, id: {}, mark: {}, zone: {}, status: {} }}",
+            self.tuple_orig(),
+            self.tuple_reply(),
+            self.id(),
+            self.mark(),
+            self.zone(),
+            self.status()
+        )
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use owned::Conn;
+
+#[cfg(feature = "alloc")]
+mod owned {
+    use super::*;
+    use crate::emit::Emitter;
+    use crate::filter::Filter;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    /// An owned conntrack entry (feature `alloc`); see [`ConnView`].
+    ///
+    /// Every field mirrors one `CTA_*` attribute; `unknown` keeps attributes this version does
+    /// not know, so that nothing the kernel sent is lost.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+    pub struct Conn {
+        /// `CTA_TUPLE_ORIG`.
+        pub tuple_orig: Option<Tuple>,
+        /// `CTA_TUPLE_REPLY`.
+        pub tuple_reply: Option<Tuple>,
+        /// `CTA_TUPLE_MASTER`.
+        pub tuple_master: Option<Tuple>,
+        /// `CTA_STATUS`.
+        pub status: Option<Status>,
+        /// `CTA_STATUS_MASK`.
+        pub status_mask: Option<Status>,
+        /// `CTA_PROTOINFO`.
+        pub protoinfo: Option<ProtoInfo>,
+        /// `CTA_HELP`.
+        pub helper: Option<Helper>,
+        /// `CTA_NAT_SRC`.
+        pub nat_src: Option<Nat>,
+        /// `CTA_NAT_DST`.
+        pub nat_dst: Option<Nat>,
+        /// `CTA_TIMEOUT`, seconds.
+        pub timeout: Option<u32>,
+        /// `CTA_MARK`.
+        pub mark: Option<u32>,
+        /// `CTA_MARK_MASK`.
+        pub mark_mask: Option<u32>,
+        /// `CTA_COUNTERS_ORIG`.
+        pub counters_orig: Option<Counters>,
+        /// `CTA_COUNTERS_REPLY`.
+        pub counters_reply: Option<Counters>,
+        /// `CTA_USE`.
+        pub use_count: Option<u32>,
+        /// `CTA_ID`.
+        pub id: Option<u32>,
+        /// `CTA_SEQ_ADJ_ORIG`.
+        pub seq_adj_orig: Option<SeqAdj>,
+        /// `CTA_SEQ_ADJ_REPLY`.
+        pub seq_adj_reply: Option<SeqAdj>,
+        /// `CTA_SECMARK`.
+        pub secmark: Option<u32>,
+        /// `CTA_ZONE`.
+        pub zone: Option<u16>,
+        /// `CTA_SECCTX` / `CTA_SECCTX_NAME`.
+        pub secctx: Option<String>,
+        /// `CTA_TIMESTAMP`.
+        pub timestamp: Option<Timestamp>,
+        /// `CTA_TIMESTAMP_EVENT`, ns.
+        pub timestamp_event: Option<u64>,
+        /// `CTA_LABELS`, raw bitmap.
+        pub labels: Option<Vec<u8>>,
+        /// `CTA_LABELS_MASK`, raw bitmap.
+        pub labels_mask: Option<Vec<u8>>,
+        /// `CTA_SYNPROXY`.
+        pub synproxy: Option<Synproxy>,
+        /// `CTA_FILTER`.
+        pub filter: Option<Filter>,
+        /// Attributes this version does not know: `(type, payload)` in wire order.
+        pub unknown: Vec<(u16, Vec<u8>)>,
+    }
+
+    #[cfg(feature = "defmt")]
+    impl defmt::Format for Conn {
+        fn format(&self, f: defmt::Formatter<'_>) {
+            defmt::write!(
+                f,
+                "Conn {{ orig: {}, reply: {}, id: {}, mark: {}, zone: {}, status: {} }}",
+                self.tuple_orig,
+                self.tuple_reply,
+                self.id,
+                self.mark,
+                self.zone,
+                self.status
+            )
+        }
+    }
+
+    impl Conn {
+        /// Copies every attribute out of a view.
+        pub fn parse(v: &ConnView<'_>) -> Self {
+            Conn {
+                tuple_orig: v.tuple_orig().map(|t| Tuple::parse(&t)),
+                tuple_reply: v.tuple_reply().map(|t| Tuple::parse(&t)),
+                tuple_master: v.tuple_master().map(|t| Tuple::parse(&t)),
+                status: v.status(),
+                status_mask: v.status_mask(),
+                protoinfo: v.protoinfo().map(|p| ProtoInfo::parse(&p)),
+                helper: v.helper().map(|h| Helper::parse(&h)),
+                nat_src: v.nat_src().map(|n| Nat::parse(&n)),
+                nat_dst: v.nat_dst().map(|n| Nat::parse(&n)),
+                timeout: v.timeout(),
+                mark: v.mark(),
+                mark_mask: v.mark_mask(),
+                counters_orig: v.counters_orig().map(|c| Counters::parse(&c)),
+                counters_reply: v.counters_reply().map(|c| Counters::parse(&c)),
+                use_count: v.use_count(),
+                id: v.id(),
+                seq_adj_orig: v.seq_adj_orig().map(|s| SeqAdj::parse(&s)),
+                seq_adj_reply: v.seq_adj_reply().map(|s| SeqAdj::parse(&s)),
+                secmark: v.secmark(),
+                zone: v.zone(),
+                secctx: v.secctx().and_then(|s| s.name()).map(Into::into),
+                timestamp: v.timestamp().map(|t| Timestamp::parse(&t)),
+                timestamp_event: v.timestamp_event(),
+                labels: v.labels().map(|l| l.bytes().into()),
+                labels_mask: v.labels_mask().map(|l| l.bytes().into()),
+                synproxy: v.synproxy().map(|s| Synproxy::parse(&s)),
+                filter: v.filter().map(|f| Filter::parse(&f)),
+                unknown: v
+                    .unknown()
+                    .map(|a| (a.kind(), a.payload().into()))
+                    .collect(),
+            }
+        }
+
+        /// Emits every set field as attributes (the body of a message after its `nfgenmsg`).
+        pub fn emit(&self, e: &mut Emitter<'_>) {
+            if let Some(t) = &self.tuple_orig {
+                t.emit_nest(e, CTA_TUPLE_ORIG);
+            }
+            if let Some(t) = &self.tuple_reply {
+                t.emit_nest(e, CTA_TUPLE_REPLY);
+            }
+            if let Some(t) = &self.tuple_master {
+                t.emit_nest(e, CTA_TUPLE_MASTER);
+            }
+            if let Some(z) = self.zone {
+                e.put_u16_be(CTA_ZONE, z);
+            }
+            if let Some(s) = self.status {
+                e.put_u32_be(CTA_STATUS, s.0);
+            }
+            if let Some(s) = self.status_mask {
+                e.put_u32_be(CTA_STATUS_MASK, s.0);
+            }
+            if let Some(t) = self.timeout {
+                e.put_u32_be(CTA_TIMEOUT, t);
+            }
+            if let Some(m) = self.mark {
+                e.put_u32_be(CTA_MARK, m);
+            }
+            if let Some(m) = self.mark_mask {
+                e.put_u32_be(CTA_MARK_MASK, m);
+            }
+            if let Some(c) = &self.counters_orig {
+                c.emit_nest(e, CTA_COUNTERS_ORIG);
+            }
+            if let Some(c) = &self.counters_reply {
+                c.emit_nest(e, CTA_COUNTERS_REPLY);
+            }
+            if let Some(t) = &self.timestamp {
+                t.emit_nest(e, CTA_TIMESTAMP);
+            }
+            if let Some(p) = &self.protoinfo {
+                p.emit_nest(e, CTA_PROTOINFO);
+            }
+            if let Some(h) = &self.helper {
+                h.emit_nest(e, CTA_HELP);
+            }
+            if let Some(n) = &self.nat_src {
+                n.emit_nest(e, CTA_NAT_SRC);
+            }
+            if let Some(n) = &self.nat_dst {
+                n.emit_nest(e, CTA_NAT_DST);
+            }
+            if let Some(s) = self.secmark {
+                e.put_u32_be(CTA_SECMARK, s);
+            }
+            if let Some(s) = &self.secctx {
+                e.nest(CTA_SECCTX, |e| e.put_str(CTA_SECCTX_NAME, s));
+            }
+            if let Some(u) = self.use_count {
+                e.put_u32_be(CTA_USE, u);
+            }
+            if let Some(i) = self.id {
+                e.put_u32_be(CTA_ID, i);
+            }
+            if let Some(l) = &self.labels {
+                e.put(CTA_LABELS, l);
+            }
+            if let Some(l) = &self.labels_mask {
+                e.put(CTA_LABELS_MASK, l);
+            }
+            if let Some(s) = &self.seq_adj_orig {
+                s.emit_nest(e, CTA_SEQ_ADJ_ORIG);
+            }
+            if let Some(s) = &self.seq_adj_reply {
+                s.emit_nest(e, CTA_SEQ_ADJ_REPLY);
+            }
+            if let Some(s) = &self.synproxy {
+                s.emit_nest(e, CTA_SYNPROXY);
+            }
+            if let Some(f) = &self.filter {
+                f.emit_nest(e);
+            }
+            if let Some(t) = self.timestamp_event {
+                e.put_u64_be(CTA_TIMESTAMP_EVENT, t);
+            }
+            for (k, v) in &self.unknown {
+                e.put(*k, v);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Conntrack entries and their parts, one module per netlink object.
+
+mod conn;
+pub mod counters;
+pub mod helper;
+pub mod labels;
+pub mod nat;
+pub mod protoinfo;
+pub mod secctx;
+pub mod seqadj;
+pub mod status;
+pub mod synproxy;
+pub mod timestamp;
+pub mod tuple;
+
+#[cfg(feature = "alloc")]
+pub use conn::Conn;
+pub use conn::ConnView;
+pub use counters::{Counters, CountersView};
+#[cfg(feature = "alloc")]
+pub use helper::Helper;
+pub use helper::HelperView;
+pub use labels::{LabelsView, set_label};
+pub use nat::{Nat, NatView};
+pub use protoinfo::{
+    DccpInfo, DccpInfoView, DccpState, ProtoInfo, ProtoInfoView, SctpInfo, SctpInfoView, SctpState,
+    TcpFlags, TcpInfo, TcpInfoView, TcpState,
+};
+pub use secctx::SecCtxView;
+pub use seqadj::{SeqAdj, SeqAdjView};
+pub use status::Status;
+pub use synproxy::{Synproxy, SynproxyView};
+pub use timestamp::{Timestamp, TimestampView};
+pub use tuple::{Proto, Tuple, TupleView};

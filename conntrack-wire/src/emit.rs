@@ -1,0 +1,221 @@
+//! The emitter: writes netlink messages and attributes into a caller's buffer.
+//!
+//! Writing past the end of the buffer never panics: the emitter keeps counting, and
+//! [`Emitter::finish`] reports [`Error::BufferTooSmall`] with the total size that was needed.
+//! An emitter over an empty buffer therefore measures what a message needs.
+
+use crate::consts::{NFNETLINK_V0, NLA_F_NESTED, NLA_HDRLEN, NLMSG_HDRLEN};
+use crate::error::{Error, Result};
+use crate::header::align;
+
+/// Writes netlink messages and attributes into a byte buffer.
+#[derive(Debug)]
+pub struct Emitter<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    error: Option<Error>,
+}
+
+/// Marks the start of a message or nest so its length can be back-patched.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "pass the mark to end_message or end_nest"]
+pub struct Mark(usize);
+
+impl<'b> Emitter<'b> {
+    /// Creates an emitter writing from the start of `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Emitter {
+            buf,
+            pos: 0,
+            error: None,
+        }
+    }
+
+    /// Returns the number of bytes written (or needed) so far.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    /// Returns whether nothing has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// Returns the length written, or the first error (for a short buffer,
+    /// [`Error::BufferTooSmall`] with the total length needed).
+    pub fn finish(self) -> Result<usize> {
+        match self.error {
+            Some(e) => Err(e),
+            None if self.pos > self.buf.len() => Err(Error::BufferTooSmall { need: self.pos }),
+            None => Ok(self.pos),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    fn pad(&mut self) {
+        let end = align(self.pos);
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.fill(0);
+        }
+        self.pos = end;
+    }
+
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
+    /// Starts a netfilter message: `nlmsghdr` then `nfgenmsg` (version 0, `res_id` big-endian).
+    pub fn begin_message(
+        &mut self,
+        nlmsg_type: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        res_id: u16,
+    ) -> Mark {
+        self.pad();
+        let start = self.pos;
+        self.write(&0u32.to_ne_bytes());
+        self.write(&nlmsg_type.to_ne_bytes());
+        self.write(&flags.to_ne_bytes());
+        self.write(&seq.to_ne_bytes());
+        self.write(&0u32.to_ne_bytes()); // nlmsg_pid: 0, the kernel fills in the sender
+        self.write(&[family, NFNETLINK_V0]);
+        self.write(&res_id.to_be_bytes());
+        Mark(start)
+    }
+
+    /// Ends a message started with [`Self::begin_message`], writing its length.
+    pub fn end_message(&mut self, mark: Mark) {
+        self.pad();
+        let len = self.pos - mark.0;
+        match u32::try_from(len) {
+            Ok(l) if len >= NLMSG_HDRLEN => self.patch(mark.0, &l.to_ne_bytes()),
+            _ => self.error = self.error.or(Some(Error::BadMsgLen { len: u32::MAX })),
+        }
+    }
+
+    /// Writes one attribute with the given payload.
+    pub fn put(&mut self, kind: u16, payload: &[u8]) {
+        let len = NLA_HDRLEN + payload.len();
+        let Ok(l) = u16::try_from(len) else {
+            self.error = self.error.or(Some(Error::ValueTooLarge { kind }));
+            return;
+        };
+        self.write(&l.to_ne_bytes());
+        self.write(&kind.to_ne_bytes());
+        self.write(payload);
+        self.pad();
+    }
+
+    /// Writes a `u8` attribute.
+    pub fn put_u8(&mut self, kind: u16, v: u8) {
+        self.put(kind, &[v]);
+    }
+
+    /// Writes a big-endian `u16` attribute.
+    pub fn put_u16_be(&mut self, kind: u16, v: u16) {
+        self.put(kind, &v.to_be_bytes());
+    }
+
+    /// Writes a big-endian `u32` attribute.
+    pub fn put_u32_be(&mut self, kind: u16, v: u32) {
+        self.put(kind, &v.to_be_bytes());
+    }
+
+    /// Writes a host-endian `u32` attribute (used by the few host-order ctnetlink attributes,
+    /// such as the `CTA_FILTER` flags).
+    pub fn put_u32_ne(&mut self, kind: u16, v: u32) {
+        self.put(kind, &v.to_ne_bytes());
+    }
+
+    /// Writes a big-endian `u64` attribute.
+    pub fn put_u64_be(&mut self, kind: u16, v: u64) {
+        self.put(kind, &v.to_be_bytes());
+    }
+
+    /// Writes a NUL-terminated string attribute.
+    pub fn put_str(&mut self, kind: u16, s: &str) {
+        let len = NLA_HDRLEN + s.len() + 1;
+        let Ok(l) = u16::try_from(len) else {
+            self.error = self.error.or(Some(Error::ValueTooLarge { kind }));
+            return;
+        };
+        self.write(&l.to_ne_bytes());
+        self.write(&kind.to_ne_bytes());
+        self.write(s.as_bytes());
+        self.write(&[0]);
+        self.pad();
+    }
+
+    /// Writes an empty (flag) attribute.
+    pub fn put_flag(&mut self, kind: u16) {
+        self.put(kind, &[]);
+    }
+
+    /// Starts a nest of type `kind`; `NLA_F_NESTED` is set.
+    pub fn begin_nest(&mut self, kind: u16) -> Mark {
+        let start = self.pos;
+        self.write(&0u16.to_ne_bytes());
+        self.write(&(kind | NLA_F_NESTED).to_ne_bytes());
+        Mark(start)
+    }
+
+    /// Ends a nest, back-patching its length.
+    pub fn end_nest(&mut self, mark: Mark) {
+        let len = self.pos - mark.0;
+        match u16::try_from(len) {
+            Ok(l) => self.patch(mark.0, &l.to_ne_bytes()),
+            Err(_) => self.error = self.error.or(Some(Error::ValueTooLarge { kind: 0 })),
+        }
+        self.pad();
+    }
+
+    /// Writes a nest whose content is written by `f`.
+    pub fn nest(&mut self, kind: u16, f: impl FnOnce(&mut Self)) {
+        let m = self.begin_nest(kind);
+        f(self);
+        self.end_nest(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_buffer_reports_total_need_without_panicking() {
+        let mut buf = [0xa5u8; 10];
+        let mut e = Emitter::new(&mut buf);
+        let m = e.begin_message(0x0101, 1, 7, 2, 0);
+        e.put_u32_be(8, 42);
+        e.end_message(m);
+        assert_eq!(e.finish(), Err(Error::BufferTooSmall { need: 28 }));
+    }
+
+    #[test]
+    fn nest_sets_flag_patches_length_and_zeroes_padding() {
+        let mut buf = [0xa5u8; 16];
+        let mut e = Emitter::new(&mut buf);
+        e.nest(1, |e| e.put_u8(2, 9));
+        assert_eq!(e.finish(), Ok(12));
+        assert_eq!(&buf[..12], &[12, 0, 1, 0x80, 5, 0, 2, 0, 9, 0, 0, 0]);
+        assert_eq!(buf[12], 0xa5);
+    }
+
+    #[test]
+    fn measuring_with_an_empty_buffer() {
+        let mut e = Emitter::new(&mut []);
+        e.put_str(1, "ftp");
+        assert_eq!(e.finish(), Err(Error::BufferTooSmall { need: 8 }));
+    }
+}

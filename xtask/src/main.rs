@@ -1,0 +1,62 @@
+//! `cargo xtask`: the project's own tooling.
+//!
+//! * `cargo xtask ci` — everything CI checks (fmt, clippy, tests, docs, no_std build, miri,
+//!   fuzz smoke).
+//! * `cargo xtask fixtures` — captures real kernel replies into `conntrack-wire/tests/fixtures`.
+//! * `cargo xtask fuzz [SECONDS]` — runs every fuzz target.
+//! * `cargo xtask bench` — runs the benchmarks.
+
+mod ci;
+mod fixtures;
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(),
+        Some("fixtures") => fixtures::run(),
+        Some("fuzz") => ci::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
+        Some("bench") => sh("cargo", &["bench", "-p", "conntrack-benches"]),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | fixtures | fuzz [SECONDS] | bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command from the workspace root, failing on a non-zero exit.
+pub(crate) fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
+    sh_env(cmd, args, &[])
+}
+
+/// Runs a command with extra environment variables.
+pub(crate) fn sh_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("$ {} {}", cmd, args.join(" "));
+    let st = Command::new(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("`{cmd} {}` failed: {st}", args.join(" ")))
+    }
+}
+
+/// Returns the workspace root.
+pub(crate) fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Into::into)
+        .unwrap_or_default()
+}
