@@ -100,7 +100,8 @@ pub enum MessageKind {
     CtStatsCpu,
     /// Global conntrack statistics (`IPCTNL_MSG_CT_GET_STATS`).
     CtStats,
-    /// Per-CPU expectation statistics (`IPCTNL_MSG_EXP_GET_STATS_CPU`).
+    /// Per-CPU expectation statistics (`IPCTNL_MSG_EXP_GET_STATS_CPU`; the kernel sends this
+    /// reply under the conntrack subsystem id, which is recognised too).
     ExpStatsCpu,
     /// `NLMSG_DONE`: the end of a dump; see [`Message::done`].
     Done,
@@ -198,6 +199,14 @@ impl<'a> Message<'a> {
             (NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW) => MessageKind::Conntrack(CtMsg::Update),
             (NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET) => MessageKind::Conntrack(CtMsg::Get),
             (NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE) => MessageKind::Conntrack(CtMsg::Delete),
+            // The kernel sends its per-CPU expectation statistics with the conntrack subsystem
+            // id (`ctnetlink_exp_stat_fill_info`), so that reply has the type of a
+            // GET_CTRZERO request; only requests carry NLM_F_REQUEST.
+            (NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_EXP_GET_STATS_CPU)
+                if self.flags() & NLM_F_REQUEST == 0 =>
+            {
+                MessageKind::ExpStatsCpu
+            }
             (NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_CTRZERO) => {
                 MessageKind::Conntrack(CtMsg::GetCtrZero)
             }

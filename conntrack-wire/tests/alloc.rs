@@ -1,0 +1,142 @@
+//! Decoding allocates nothing: every fixture walked through the borrowed views, touching every
+//! getter, under an allocator that counts this thread's allocations.
+
+mod common;
+
+use common::FIXTURES;
+use conntrack_wire::{MessageKind, Messages, TupleView};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        COUNT.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn touch_tuple(t: Option<TupleView<'_>>, acc: &mut u64) {
+    if let Some(t) = t {
+        *acc += t.src().map_or(0, |a| a.is_ipv4() as u64)
+            + t.dst().map_or(0, |a| a.is_ipv6() as u64)
+            + u64::from(t.proto_num().unwrap_or(0))
+            + u64::from(t.src_port().unwrap_or(0))
+            + u64::from(t.dst_port().unwrap_or(0))
+            + u64::from(t.icmp_id().unwrap_or(0))
+            + u64::from(t.icmp_type().unwrap_or(0))
+            + u64::from(t.icmpv6_type().unwrap_or(0))
+            + u64::from(t.zone().unwrap_or(0));
+    }
+}
+
+fn walk_all() -> u64 {
+    let mut acc = 0u64;
+    for (_, bytes) in FIXTURES {
+        for m in Messages::new(bytes) {
+            let m = m.unwrap();
+            match m.kind() {
+                MessageKind::Conntrack(_) => {
+                    let c = m.conn().unwrap();
+                    touch_tuple(c.tuple_orig(), &mut acc);
+                    touch_tuple(c.tuple_reply(), &mut acc);
+                    touch_tuple(c.tuple_master(), &mut acc);
+                    acc += u64::from(c.status().map_or(0, |s| s.bits()));
+                    acc += u64::from(
+                        c.timeout().unwrap_or(0) ^ c.mark().unwrap_or(0) ^ c.id().unwrap_or(0),
+                    );
+                    acc += u64::from(c.use_count().unwrap_or(0)) + u64::from(c.zone().unwrap_or(0));
+                    for cnt in [c.counters_orig(), c.counters_reply()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        acc += cnt.packets().unwrap_or(0) + cnt.bytes().unwrap_or(0);
+                    }
+                    if let Some(ts) = c.timestamp() {
+                        acc ^= ts.start().unwrap_or(0) ^ ts.stop().unwrap_or(0);
+                    }
+                    acc ^= c.timestamp_event().unwrap_or(0);
+                    if let Some(p) = c.protoinfo() {
+                        if let Some(t) = p.tcp() {
+                            acc += u64::from(
+                                t.state().unwrap_or(0) + t.wscale_original().unwrap_or(0),
+                            );
+                            acc += u64::from(t.flags_original().map_or(0, |f| f.flags));
+                        }
+                        if let Some(s) = p.sctp() {
+                            acc += u64::from(s.vtag_original().unwrap_or(0));
+                        }
+                    }
+                    acc += c
+                        .helper()
+                        .and_then(|h| h.name())
+                        .map_or(0, |n| n.len() as u64);
+                    acc += c.labels().map_or(0, |l| l.iter().count() as u64);
+                    acc += c
+                        .secctx()
+                        .and_then(|s| s.name())
+                        .map_or(0, |n| n.len() as u64);
+                    acc += c
+                        .seq_adj_orig()
+                        .and_then(|s| s.correction_pos())
+                        .unwrap_or(0) as u64;
+                    acc += c.synproxy().and_then(|s| s.isn()).unwrap_or(0) as u64;
+                    acc += c.unknown().count() as u64;
+                    for a in c.attrs() {
+                        acc += u64::from(a.unwrap().kind());
+                    }
+                }
+                MessageKind::Expect(_) => {
+                    let x = m.exp().unwrap();
+                    touch_tuple(x.tuple(), &mut acc);
+                    touch_tuple(x.mask(), &mut acc);
+                    touch_tuple(x.master(), &mut acc);
+                    acc += u64::from(
+                        x.timeout().unwrap_or(0) ^ x.id().unwrap_or(0) ^ x.class().unwrap_or(0),
+                    );
+                    acc += x.helper_name().map_or(0, |n| n.len() as u64);
+                }
+                MessageKind::CtStatsCpu => {
+                    acc += u64::from(m.cpu_stats().unwrap().insert().unwrap_or(0))
+                }
+                MessageKind::CtStats => {
+                    acc += u64::from(m.global_stats().unwrap().entries().unwrap_or(0))
+                }
+                MessageKind::ExpStatsCpu => {
+                    acc += u64::from(m.exp_stats().unwrap().new().unwrap_or(0))
+                }
+                MessageKind::Error => acc += m.error().unwrap().errno() as u64,
+                MessageKind::Done => acc += m.done().unwrap().status as u64,
+                _ => {}
+            }
+        }
+    }
+    acc
+}
+
+#[test]
+fn borrowed_decode_allocates_nothing() {
+    let before = COUNT.with(Cell::get);
+    let acc = walk_all();
+    let after = COUNT.with(Cell::get);
+    assert!(acc > 0);
+    assert_eq!(after - before, 0, "allocations while decoding the fixtures");
+    // The counter works: an allocation is seen.
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert_eq!(COUNT.with(Cell::get) - after, 1);
+    drop(v);
+}
