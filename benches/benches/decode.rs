@@ -1,1 +1,139 @@
-fn main() {}
+//! Offline decode throughput over a real captured dump (`conntrack-wire/tests/fixtures`):
+//! the TLV-walking floor (every attribute header visited, nothing interpreted), the borrowed
+//! views touching every field, and owned `Conn` values. Prints messages/s and ratios to the floor.
+//!
+//! `cargo bench -p conntrack-benches` measures; `cargo bench -p conntrack-benches -- --test`
+//! runs each case once (CI's rot check, no timing).
+
+use conntrack_wire::{Attrs, Conn, MessageKind, Messages};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
+const EVENTS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/events.bin");
+
+/// A decoder under test.
+type Decoder = fn(&[u8]) -> u64;
+
+fn floor(buf: &[u8]) -> u64 {
+    let mut n = 0u64;
+    for m in Messages::new(buf).flatten() {
+        fn walk(b: &[u8], n: &mut u64) {
+            for a in Attrs::new(b).flatten() {
+                *n += u64::from(a.kind());
+                if a.is_nested_flag() {
+                    walk(a.payload(), n);
+                }
+            }
+        }
+        if let Ok(b) = m.attr_bytes() {
+            walk(b, &mut n);
+        }
+    }
+    n
+}
+
+fn borrowed(buf: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    for m in Messages::new(buf).flatten() {
+        if let MessageKind::Conntrack(_) = m.kind() {
+            let Ok(c) = m.conn() else { continue };
+            for t in [c.tuple_orig(), c.tuple_reply()].into_iter().flatten() {
+                acc += t.src().map_or(0, |a| a.is_ipv4() as u64)
+                    + t.dst().map_or(0, |a| a.is_ipv4() as u64)
+                    + u64::from(t.src_port().unwrap_or(0) ^ t.dst_port().unwrap_or(0))
+                    + u64::from(t.proto_num().unwrap_or(0))
+                    + u64::from(t.icmp_id().or(t.icmpv6_id()).unwrap_or(0))
+                    + u64::from(t.zone().unwrap_or(0));
+            }
+            acc += u64::from(
+                c.status().map_or(0, |s| s.bits())
+                    ^ c.timeout().unwrap_or(0)
+                    ^ c.mark().unwrap_or(0),
+            );
+            acc += u64::from(c.id().unwrap_or(0) ^ c.use_count().unwrap_or(0))
+                + u64::from(c.zone().unwrap_or(0));
+            for k in [c.counters_orig(), c.counters_reply()]
+                .into_iter()
+                .flatten()
+            {
+                acc += k.packets().unwrap_or(0) + k.bytes().unwrap_or(0);
+            }
+            acc ^= c.timestamp().and_then(|t| t.start()).unwrap_or(0);
+            if let Some(tcp) = c.protoinfo().and_then(|p| p.tcp()) {
+                acc += u64::from(tcp.state().unwrap_or(0));
+            }
+            acc += c.labels().map_or(0, |l| l.bytes().len() as u64);
+            acc += c
+                .helper()
+                .and_then(|h| h.name())
+                .map_or(0, |h| h.len() as u64);
+        }
+    }
+    acc
+}
+
+fn owned(buf: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    for m in Messages::new(buf).flatten() {
+        if let MessageKind::Conntrack(_) = m.kind() {
+            if let Ok(c) = m.conn() {
+                let c = Conn::parse(&c);
+                acc += u64::from(c.id.unwrap_or(0));
+            }
+        }
+    }
+    acc
+}
+
+fn count(buf: &[u8]) -> u64 {
+    Messages::new(buf)
+        .flatten()
+        .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
+        .count() as u64
+}
+
+fn measure(f: Decoder, buf: &[u8]) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..15 {
+        let t = Instant::now();
+        let mut reps = 0;
+        while t.elapsed() < Duration::from_millis(40) {
+            black_box(f(black_box(buf)));
+            reps += 1;
+        }
+        best = best.min(t.elapsed() / reps);
+    }
+    best
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--test");
+    let cases: [(&str, Decoder); 3] = [
+        ("TLV-walk floor", floor),
+        ("borrowed views", borrowed),
+        ("owned Conn", owned),
+    ];
+    for (name, buf) in [("captured dump", DUMP), ("captured events", EVENTS)] {
+        let n = count(buf);
+        if quick {
+            for (case, f) in cases {
+                black_box(f(buf));
+                println!("{name}: {case}: ok");
+            }
+            continue;
+        }
+        println!("{name}: {n} conntrack messages, {} bytes", buf.len());
+        let base = measure(floor, buf);
+        for (case, f) in cases {
+            let d = measure(f, buf);
+            let per = d.as_secs_f64() / n as f64;
+            println!(
+                "  {case:<16} {:>9.1} ns/msg  {:>6.2} M msg/s  {:>5.2}x floor",
+                per * 1e9,
+                1e-6 / per,
+                d.as_secs_f64() / base.as_secs_f64()
+            );
+        }
+    }
+}

@@ -317,6 +317,7 @@ pub fn emit_into(buf: &mut [u8], f: impl FnOnce(&mut Emitter<'_>)) -> crate::Res
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use crate::message::{CtMsg, MessageKind, Messages};

@@ -93,6 +93,8 @@ macro_rules! scalar_nest {
         }
 
         impl<'a> $view<'a> {
+            // Evaluated at compile time: an out-of-range kind is a build error, not a panic.
+            #[allow(clippy::indexing_slicing)]
             const SPEC: [$crate::table::Len; $max] = {
                 let mut s = [$crate::table::Len::Any; $max];
                 $( s[($kind - 1) as usize] = $crate::table::Len::Exact(<$codec as $crate::scalar::Codec>::LEN); )*
@@ -117,6 +119,7 @@ macro_rules! scalar_nest {
             $(
                 $(#[$fm])*
                 #[inline]
+                #[allow(clippy::new_ret_no_self, clippy::wrong_self_convention)]
                 pub fn $field(&self) -> Option<<$codec as $crate::scalar::Codec>::T> {
                     self.t.get($kind).and_then(<$codec as $crate::scalar::Codec>::get)
                 }

@@ -1,5 +1,6 @@
 //! Property tests: parse(emit(x)) == x for every owned type, emitted into `0xa5`-filled buffers
 //! of exactly the measured size; every shorter buffer is an error.
+#![allow(clippy::type_complexity)]
 
 use conntrack_wire::ct::*;
 use conntrack_wire::exp::ExpNat;

@@ -116,6 +116,7 @@ pub fn filter_flags_for(tuple: &Tuple) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use core::net::{IpAddr, Ipv4Addr};
