@@ -18,3 +18,10 @@ mod sys;
 
 pub use arena::{Arena, DEFAULT_SLOT_LEN, RecvMeta};
 pub use socket::{Group, SockOpt, Socket};
+
+/// Drops `CAP_NET_ADMIN` from the calling thread only (its effective and permitted sets), for
+/// privilege-separated daemons and for tests of the unprivileged path. Irreversible for the
+/// thread; other threads are unaffected.
+pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
+    sys::drop_thread_cap(12) // CAP_NET_ADMIN
+}

@@ -206,6 +206,18 @@ impl Socket {
         Ok(())
     }
 
+    /// Sets how long a receive may block (`SO_RCVTIMEO`); `None` blocks forever. A receive
+    /// that times out fails with `WouldBlock`.
+    pub fn set_recv_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+        use nix::sys::time::TimeVal;
+        let tv = match t {
+            Some(d) => TimeVal::new(d.as_secs() as _, d.subsec_micros() as _),
+            None => TimeVal::new(0, 0),
+        };
+        setsockopt(&self.fd, ReceiveTimeout, &tv).map_err(io::Error::from)
+    }
+
     /// Sends one buffer (one request, or several framed back to back) to the kernel.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         loop {

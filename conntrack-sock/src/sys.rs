@@ -245,3 +245,40 @@ pub(crate) fn recvmmsg(
     }
     Ok(r)
 }
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Removes capability `cap` (< 32) from the calling thread's effective and permitted sets.
+/// Capabilities are per thread on Linux, so other threads keep theirs.
+pub(crate) fn drop_thread_cap(cap: u32) -> io::Result<()> {
+    if cap >= 32 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `hdr` and `data` are the v3 layouts capget expects (one header, two data words),
+    // both live and writable for the call.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    data[0].effective &= !(1 << cap);
+    data[0].permitted &= !(1 << cap);
+    // SAFETY: as above; capset only reads `hdr` and `data`, and pid 0 names this thread.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}

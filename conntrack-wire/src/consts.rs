@@ -277,11 +277,12 @@ pub const CTA_FILTER_REPLY_FLAGS: u16 = 2;
 pub const CTA_FILTER_ZONE: u16 = 3;
 pub const CTA_FILTER_MAX: u16 = 3;
 
-// CTA_FILTER_F_* (net/netfilter/nf_conntrack_netlink.c)
-pub const CTA_FILTER_F_L3NUM: u32 = 1 << 0;
-pub const CTA_FILTER_F_L4PROTO: u32 = 1 << 1;
-pub const CTA_FILTER_F_CTA_IP_SRC: u32 = 1 << 2;
-pub const CTA_FILTER_F_CTA_IP_DST: u32 = 1 << 3;
+// CTA_FILTER_F_* (net/netfilter/nf_internals.h; not in uapi, part of the ABI). The address
+// family is not a flag: it comes from nfgen_family, which must be AF_INET or AF_INET6.
+pub const CTA_FILTER_F_CTA_IP_SRC: u32 = 1 << 0;
+pub const CTA_FILTER_F_CTA_IP_DST: u32 = 1 << 1;
+pub const CTA_FILTER_F_CTA_TUPLE_ZONE: u32 = 1 << 2;
+pub const CTA_FILTER_F_CTA_PROTO_NUM: u32 = 1 << 3;
 pub const CTA_FILTER_F_CTA_PROTO_SRC_PORT: u32 = 1 << 4;
 pub const CTA_FILTER_F_CTA_PROTO_DST_PORT: u32 = 1 << 5;
 pub const CTA_FILTER_F_CTA_PROTO_ICMP_TYPE: u32 = 1 << 6;

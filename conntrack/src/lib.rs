@@ -1,46 +1,42 @@
 //! # conntrack
 //!
 //! Fast, safe access to the Linux kernel's connection-tracking table over ctnetlink, with no
-//! C bindings.
+//! C bindings: dumps (owned, or streamed as borrowed views with no allocation per entry),
+//! kernel-side filters, get/create/update/delete, flushes, batches, statistics and
+//! expectations.
 //!
-//! This crate is the public face of the workspace. Today it re-exports its two layers:
+//! The workspace has three layers, re-exported here:
 //!
-//! * [`wire`] (`conntrack-wire`): the zero-copy, `no_std` codec — borrowed views over every
-//!   ctnetlink object, owned values, and request builders;
-//! * [`sock`] (`conntrack-sock`): the `NETLINK_NETFILTER` transport — sockets, multicast
-//!   groups, batch receive into a reusable arena.
-//!
-//! The `Nfct` handle (request/acknowledge state machine, dumps, mutations, events) is built on
-//! these two and is the next piece of work.
+//! * [`wire`] (`conntrack-wire`): the zero-copy, `no_std` codec;
+//! * [`sock`] (`conntrack-sock`): the `NETLINK_NETFILTER` transport;
+//! * this crate: [`Nfct`], the request/reply state machine and owned values.
 //!
 //! ```no_run
-//! use conntrack::{sock::Socket, wire};
-//! use wire::request::{self, DumpFilter};
+//! use conntrack::{Conn, Family, Nfct, Key};
+//! use conntrack::wire::ct::TcpState;
 //!
-//! let sock = Socket::open()?;
-//! let mut req = [0u8; 64];
-//! let n = request::emit_into(&mut req, |e| {
-//!     request::ct_dump(e, 1, wire::consts::AF_INET, &DumpFilter::default())
-//! })
-//! .expect("64 bytes hold a plain dump request");
-//! sock.send(&req[..n])?;
-//! let mut buf = vec![0u8; 32 * 1024];
-//! 'dump: loop {
-//!     let meta = sock.recv(&mut buf)?;
-//!     for msg in wire::Messages::new(&buf[..meta.len]) {
-//!         let msg = msg.expect("the kernel sends well-formed messages");
-//!         match msg.kind() {
-//!             wire::MessageKind::Conntrack(_) => {
-//!                 let ct = msg.conn().expect("valid entry");
-//!                 println!("{:?} mark={:?}", ct.tuple_orig().and_then(|t| t.src()), ct.mark());
-//!             }
-//!             _ => break 'dump,
-//!         }
-//!     }
-//! }
-//! # Ok::<(), std::io::Error>(())
+//! let nfct = Nfct::open()?;
+//! let c = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap())
+//!     .with_tcp_state(TcpState::Established)
+//!     .with_timeout(300)
+//!     .with_mark(7);
+//! nfct.create(&c)?;
+//! let key = Key { tuple: c.tuple_orig.unwrap(), ..Default::default() };
+//! assert_eq!(nfct.get(&key)?.mark, Some(7));
+//! nfct.delete(&key)?;
+//! # Ok::<(), conntrack::Error>(())
 //! ```
 #![deny(missing_docs)]
 
+mod error;
+pub mod exchange;
+pub mod filter;
+pub mod kernel;
+mod nfct;
+
 pub use conntrack_sock as sock;
 pub use conntrack_wire as wire;
+pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
+pub use conntrack_wire::{Conn, Exp};
+pub use error::{Error, Op, Result};
+pub use nfct::{BatchOp, Config, Family, Nfct};

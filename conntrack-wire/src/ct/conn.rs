@@ -408,6 +408,129 @@ mod owned {
             }
         }
 
+        /// Starts a flow of L4 protocol `proto` (`IPPROTO_TCP`, `IPPROTO_UDP`, `IPPROTO_SCTP`,
+        /// ...) from `src` to `dst`: the original tuple, the mirrored reply tuple, and the status
+        /// `IPS_CONFIRMED` that the kernel requires on a create.
+        ///
+        /// ```
+        /// use conntrack_wire::Conn;
+        /// let c = Conn::flow(6, "10.0.0.1:1234".parse().unwrap(), "10.0.0.2:80".parse().unwrap())
+        ///     .with_timeout(120)
+        ///     .with_mark(7);
+        /// assert_eq!(c.tuple_reply.unwrap().proto.src_port, Some(80));
+        /// ```
+        pub fn flow(proto: u8, src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
+            let mut orig = Tuple { src: Some(src.ip()), dst: Some(dst.ip()), ..Default::default() };
+            orig.proto.num = Some(proto);
+            orig.proto.src_port = Some(src.port());
+            orig.proto.dst_port = Some(dst.port());
+            let mut reply = Tuple { src: Some(dst.ip()), dst: Some(src.ip()), ..Default::default() };
+            reply.proto.num = Some(proto);
+            reply.proto.src_port = Some(dst.port());
+            reply.proto.dst_port = Some(src.port());
+            Conn {
+                tuple_orig: Some(orig),
+                tuple_reply: Some(reply),
+                status: Some(Status::CONFIRMED),
+                ..Default::default()
+            }
+        }
+
+        /// Starts a TCP flow; see [`Conn::flow`]. Set the state with [`Conn::with_tcp_state`].
+        pub fn tcp(src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
+            Self::flow(IPPROTO_TCP, src, dst)
+        }
+
+        /// Starts a UDP flow; see [`Conn::flow`].
+        pub fn udp(src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
+            Self::flow(IPPROTO_UDP, src, dst)
+        }
+
+        /// Starts an ICMP (IPv4) or ICMPv6 echo flow from `src` to `dst` with identifier `id`:
+        /// echo request in the original direction, echo reply in the reply direction.
+        pub fn icmp_echo(src: core::net::IpAddr, dst: core::net::IpAddr, id: u16) -> Self {
+            let mut orig = Tuple { src: Some(src), dst: Some(dst), ..Default::default() };
+            let mut reply = Tuple { src: Some(dst), dst: Some(src), ..Default::default() };
+            if src.is_ipv4() {
+                orig.proto = Proto { num: Some(IPPROTO_ICMP), icmp_id: Some(id), icmp_type: Some(8), icmp_code: Some(0), ..Default::default() };
+                reply.proto = Proto { num: Some(IPPROTO_ICMP), icmp_id: Some(id), icmp_type: Some(0), icmp_code: Some(0), ..Default::default() };
+            } else {
+                orig.proto = Proto { num: Some(IPPROTO_ICMPV6), icmpv6_id: Some(id), icmpv6_type: Some(128), icmpv6_code: Some(0), ..Default::default() };
+                reply.proto = Proto { num: Some(IPPROTO_ICMPV6), icmpv6_id: Some(id), icmpv6_type: Some(129), icmpv6_code: Some(0), ..Default::default() };
+            }
+            Conn {
+                tuple_orig: Some(orig),
+                tuple_reply: Some(reply),
+                status: Some(Status::CONFIRMED),
+                ..Default::default()
+            }
+        }
+
+        /// Sets the timeout in seconds.
+        pub fn with_timeout(mut self, secs: u32) -> Self {
+            self.timeout = Some(secs);
+            self
+        }
+
+        /// Sets the mark.
+        pub fn with_mark(mut self, mark: u32) -> Self {
+            self.mark = Some(mark);
+            self
+        }
+
+        /// Sets the zone (`CTA_ZONE`).
+        pub fn with_zone(mut self, zone: u16) -> Self {
+            self.zone = Some(zone);
+            self
+        }
+
+        /// Adds status bits (`IPS_CONFIRMED` stays set).
+        pub fn with_status(mut self, s: Status) -> Self {
+            self.status = Some(self.status.unwrap_or_default() | s);
+            self
+        }
+
+        /// Sets the TCP state.
+        pub fn with_tcp_state(mut self, state: TcpState) -> Self {
+            let p = self.protoinfo.get_or_insert_with(ProtoInfo::default);
+            p.tcp.get_or_insert_with(TcpInfo::default).state = Some(state.into());
+            self
+        }
+
+        /// Sets the SCTP state and verification tags (given in host order, sent big-endian).
+        pub fn with_sctp(mut self, state: SctpState, vtag_original: u32, vtag_reply: u32) -> Self {
+            let p = self.protoinfo.get_or_insert_with(ProtoInfo::default);
+            p.sctp = Some(SctpInfo {
+                state: Some(state.into()),
+                vtag_original: Some(vtag_original),
+                vtag_reply: Some(vtag_reply),
+            });
+            self
+        }
+
+        /// Sets connection labels (numbers 0 to 127) as a 16-byte bitmap, with the mask covering
+        /// them.
+        pub fn with_labels(mut self, labels: &[usize]) -> Self {
+            let mut bits = alloc::vec![0u8; 16];
+            for &l in labels {
+                set_label(&mut bits, l);
+            }
+            self.labels_mask = Some(bits.clone());
+            self.labels = Some(bits);
+            self
+        }
+
+        /// Sets the helper by name (the kernel must know it, e.g. `ftp`).
+        pub fn with_helper(mut self, name: &str) -> Self {
+            self.helper = Some(Helper { name: Some(name.into()), info: None });
+            self
+        }
+
+        /// Returns the address family of the original tuple.
+        pub fn family(&self) -> Option<u8> {
+            self.tuple_orig.as_ref().and_then(Tuple::family)
+        }
+
         /// Emits every set field as attributes (the body of a message after its `nfgenmsg`).
         pub fn emit(&self, e: &mut Emitter<'_>) {
             if let Some(t) = &self.tuple_orig {

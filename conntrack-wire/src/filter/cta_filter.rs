@@ -91,7 +91,7 @@ impl Filter {
 }
 
 /// Returns the `CTA_FILTER_F_*` flags that make the kernel compare exactly the fields set in
-/// `tuple` (`CTA_FILTER_F_L3NUM` when it has an address).
+/// `tuple`. The kernel needs the protocol number for any port or ICMP field.
 pub fn filter_flags_for(tuple: &Tuple) -> u32 {
     let p = &tuple.proto;
     let mut f = 0;
@@ -100,8 +100,8 @@ pub fn filter_flags_for(tuple: &Tuple) -> u32 {
             f |= bit;
         }
     };
-    set(tuple.family().is_some(), CTA_FILTER_F_L3NUM);
-    set(p.num.is_some(), CTA_FILTER_F_L4PROTO);
+    set(p.num.is_some(), CTA_FILTER_F_CTA_PROTO_NUM);
+    set(tuple.zone.is_some(), CTA_FILTER_F_CTA_TUPLE_ZONE);
     set(tuple.src.is_some(), CTA_FILTER_F_CTA_IP_SRC);
     set(tuple.dst.is_some(), CTA_FILTER_F_CTA_IP_DST);
     set(p.src_port.is_some(), CTA_FILTER_F_CTA_PROTO_SRC_PORT);
@@ -129,8 +129,7 @@ mod tests {
         t.proto.dst_port = Some(80);
         assert_eq!(
             filter_flags_for(&t),
-            CTA_FILTER_F_L3NUM
-                | CTA_FILTER_F_L4PROTO
+            CTA_FILTER_F_CTA_PROTO_NUM
                 | CTA_FILTER_F_CTA_IP_SRC
                 | CTA_FILTER_F_CTA_PROTO_DST_PORT
         );

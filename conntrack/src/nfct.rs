@@ -1,0 +1,660 @@
+//! [`Nfct`]: the handle for every ctnetlink query and mutation.
+
+use crate::error::{Error, Op, Result};
+use crate::exchange::{Exchange, Step};
+use crate::filter;
+use crate::kernel::{Features, KernelVersion};
+use conntrack_sock::{Arena, SockOpt, Socket, DEFAULT_SLOT_LEN};
+use conntrack_wire::consts::*;
+use conntrack_wire::ct::{Status, Tuple};
+use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
+use conntrack_wire::stats::{CpuStats, ExpStats, GlobalStats};
+use conntrack_wire::{Conn, ConnView, Emitter, Exp, Message, MessageKind, Messages};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// An address family selector for dumps and flushes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Every family (`AF_UNSPEC`).
+    #[default]
+    Any,
+    /// IPv4 (`AF_INET`).
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// Returns the `AF_*` value.
+    pub fn af(self) -> u8 {
+        match self {
+            Family::Any => AF_UNSPEC,
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
+        }
+    }
+
+    /// Returns the family of an address.
+    pub fn of(a: IpAddr) -> Self {
+        if a.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 }
+    }
+}
+
+/// How to open an [`Nfct`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Network namespace to work in (`/var/run/netns/NAME`, `/proc/PID/ns/net`); `None` for the
+    /// caller's own.
+    pub netns: Option<PathBuf>,
+    /// Receive buffer to ask for (forced with `SO_RCVBUFFORCE` when allowed); `None` keeps the
+    /// system default.
+    pub recv_buffer: Option<usize>,
+    /// How long to wait for each kernel reply before giving up.
+    pub timeout: Duration,
+    /// Datagram slots of the receive arena (each 32 KiB).
+    pub arena_slots: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { netns: None, recv_buffer: Some(4 << 20), timeout: Duration::from_secs(30), arena_slots: 16 }
+    }
+}
+
+impl Config {
+    /// Works in the network namespace at `path`.
+    pub fn netns(mut self, path: impl Into<PathBuf>) -> Self {
+        self.netns = Some(path.into());
+        self
+    }
+
+    /// Asks for a receive buffer of `bytes`.
+    pub fn recv_buffer(mut self, bytes: usize) -> Self {
+        self.recv_buffer = Some(bytes);
+        self
+    }
+
+    /// Sets the reply timeout.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+}
+
+/// One mutation of a [`Nfct::batch`].
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    /// Create an entry.
+    Create(Conn),
+    /// Update an entry.
+    Update(Conn),
+    /// Delete the entry named by a key.
+    Delete(Key),
+}
+
+struct Inner {
+    sock: Socket,
+    arena: Arena,
+    seq: u32,
+    req: Vec<u8>,
+}
+
+/// A handle to the kernel's connection-tracking table (one `NETLINK_NETFILTER` socket).
+///
+/// Every method is one request/reply exchange, matched by sequence number and port id; the
+/// handle may be shared between threads (exchanges are serialised, so no caller ever sees
+/// another's reply).
+///
+/// ```no_run
+/// use conntrack::{Family, Nfct};
+/// let nfct = Nfct::open()?;
+/// for c in nfct.dump(Family::Any)? {
+///     println!("{:?} -> {:?}", c.tuple_orig.and_then(|t| t.src), c.tuple_orig.and_then(|t| t.dst));
+/// }
+/// # Ok::<(), conntrack::Error>(())
+/// ```
+pub struct Nfct {
+    inner: Mutex<Inner>,
+    features: Features,
+    port_id: u32,
+}
+
+impl std::fmt::Debug for Nfct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nfct").field("port_id", &self.port_id).field("features", &self.features).finish()
+    }
+}
+
+fn build(req: &mut Vec<u8>, f: impl Fn(&mut Emitter<'_>)) -> std::result::Result<(), conntrack_wire::Error> {
+    loop {
+        let mut e = Emitter::new(req);
+        f(&mut e);
+        match e.finish() {
+            Ok(n) => {
+                req.truncate(n);
+                return Ok(());
+            }
+            Err(conntrack_wire::Error::BufferTooSmall { need }) => req.resize(need, 0),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Nfct {
+    /// Opens a handle in the caller's network namespace with the default [`Config`].
+    pub fn open() -> Result<Self> {
+        Self::open_with(Config::default())
+    }
+
+    /// Opens a handle with `config`.
+    pub fn open_with(config: Config) -> Result<Self> {
+        let io = |e| Error::io(Op::Open, e);
+        let sock = match &config.netns {
+            Some(p) => Socket::open_in_netns(p).map_err(io)?,
+            None => Socket::open().map_err(io)?,
+        };
+        if let Some(b) = config.recv_buffer {
+            sock.set_recv_buffer(b).map_err(io)?;
+        }
+        // Extended acks where the kernel has them; errors without the echoed request.
+        let _ = sock.set_option(SockOpt::ExtAck, true);
+        let _ = sock.set_option(SockOpt::CapAck, true);
+        sock.set_recv_timeout(Some(config.timeout)).map_err(io)?;
+        let arena = Arena::new(config.arena_slots.max(1), DEFAULT_SLOT_LEN).map_err(io)?;
+        let version = KernelVersion::running().unwrap_or(KernelVersion { major: 0, minor: 0 });
+        let port_id = sock.port_id();
+        Ok(Nfct {
+            inner: Mutex::new(Inner { sock, arena, seq: 0, req: Vec::with_capacity(512) }),
+            features: Features::of(version),
+            port_id,
+        })
+    }
+
+    /// Returns what the running kernel supports.
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Returns the socket's port id.
+    pub fn port_id(&self) -> u32 {
+        self.port_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one exchange: builds the request with `f`, sends it, and hands each reply payload to
+    /// `on_item` until the kernel ends the exchange.
+    fn exchange(
+        &self,
+        op: Op,
+        f: impl Fn(&mut Emitter<'_>, u32),
+        mut on_item: impl FnMut(Message<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        inner.seq = inner.seq.wrapping_add(1).max(1);
+        let seq = inner.seq;
+        build(&mut inner.req, |e| f(e, seq)).map_err(|source| Error::Wire { op, source })?;
+        let flags = Messages::new(&inner.req).next().and_then(|m| m.ok()).map_or(0, |m| m.flags());
+        let mut x = Exchange::new(op, seq, self.port_id, flags);
+        inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
+        let mut result = Ok(());
+        while !x.finished() {
+            inner.sock.recv_batch(&mut inner.arena).map_err(|e| Error::io(op, e))?;
+            for (d, meta) in inner.arena.iter() {
+                if meta.truncated {
+                    return Err(Error::Wire {
+                        op,
+                        source: conntrack_wire::Error::Truncated { need: meta.len, have: d.len() },
+                    });
+                }
+                for m in Messages::new(d) {
+                    let m = m.map_err(|source| Error::Wire { op, source })?;
+                    match x.feed(m) {
+                        Step::Skip => {}
+                        Step::Item(m) => {
+                            if result.is_ok() {
+                                result = on_item(m);
+                            }
+                        }
+                        Step::Done => {}
+                        Step::Failed(e) => {
+                            if result.is_ok() {
+                                result = Err(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    fn check_dump_filter(&self, op: Op, f: &DumpFilter) -> Result<()> {
+        let ft = self.features;
+        let need = |ok: bool, what: &str| -> Result<()> {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Unsupported { op, what: format!("{what} (kernel {})", ft.version) })
+            }
+        };
+        if f.mark.is_some() {
+            need(ft.dump_mark, "mark filter needs Linux 3.4")?;
+        }
+        if f.status.is_some() {
+            need(ft.dump_status, "status filter needs Linux 5.15")?;
+        }
+        if f.zone.is_some() {
+            need(ft.dump_zone, "zone filter needs Linux 6.8")?;
+        }
+        if f.orig.is_some() || f.reply.is_some() {
+            need(ft.dump_tuple, "tuple filter (CTA_FILTER) needs Linux 5.8")?;
+        }
+        if f.filter_zone {
+            return Err(Error::Unsupported {
+                op,
+                what: "CTA_FILTER_ZONE is not in this library's supported set; filter on `zone` instead".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Returns the filter as sent to the kernel and the family to dump: IPv6 address matches
+    /// are left to user space where the kernel inverts them, and tuple filters, which the
+    /// kernel accepts only for one address family, are left to user space for `Family::Any`
+    /// unless the filter's addresses name the family.
+    fn kernel_filter(&self, family: Family, f: &DumpFilter) -> (Family, DumpFilter) {
+        let mut k = *f;
+        let mut family = family;
+        if family == Family::Any && (k.orig.is_some() || k.reply.is_some()) {
+            let named = [&k.orig, &k.reply].into_iter().flatten().find_map(|t| t.src.or(t.dst));
+            match named {
+                Some(a) => family = Family::of(a),
+                None => {
+                    k.orig = None;
+                    k.reply = None;
+                }
+            }
+        }
+        if self.features.ipv6_filter_inverted {
+            for t in [&mut k.orig, &mut k.reply].into_iter().flatten() {
+                if t.src.is_some_and(|a| a.is_ipv6()) {
+                    t.src = None;
+                }
+                if t.dst.is_some_and(|a| a.is_ipv6()) {
+                    t.dst = None;
+                }
+            }
+        }
+        // A proto-less port or ICMP filter is refused by the kernel (EINVAL): keep it in user space.
+        for t in [&mut k.orig, &mut k.reply] {
+            if t.is_some_and(|t| t.proto.num.is_none() && t.proto != Default::default()) {
+                *t = None;
+            }
+        }
+        if k.orig.is_none() && k.reply.is_none() {
+            k.filter_zone = false;
+        }
+        (family, k)
+    }
+
+    /// Streams a dump as borrowed views straight out of the receive arena: no copy and no
+    /// allocation per entry, and memory stays constant whatever the table size. Entries are
+    /// filtered in the kernel where it can, and always checked again in user space, so `f`
+    /// sees exactly the matching entries.
+    pub fn dump_each(&self, family: Family, filter: &DumpFilter, mut f: impl FnMut(&ConnView<'_>)) -> Result<()> {
+        self.check_dump_filter(Op::Dump, filter)?;
+        let (kfamily, kf) = self.kernel_filter(family, filter);
+        let exact = *filter != DumpFilter::default();
+        self.exchange(
+            Op::Dump,
+            |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
+            |m| {
+                if let MessageKind::Conntrack(_) = m.kind() {
+                    let v = m.conn().map_err(|source| Error::Wire { op: Op::Dump, source })?;
+                    if !exact || filter::matches(filter, &v) {
+                        f(&v);
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Dumps the table of `family` into owned entries.
+    pub fn dump(&self, family: Family) -> Result<Vec<Conn>> {
+        self.dump_filtered(family, &DumpFilter::default())
+    }
+
+    /// Dumps the entries of `family` that match `filter` (applied in the kernel where possible,
+    /// and checked again in user space).
+    pub fn dump_filtered(&self, family: Family, filter: &DumpFilter) -> Result<Vec<Conn>> {
+        let mut v = Vec::new();
+        self.dump_each(family, filter, |c| v.push(Conn::parse(c)))?;
+        Ok(v)
+    }
+
+    /// Counts the entries of `family` (a dump that decodes nothing but the message headers).
+    pub fn count(&self, family: Family) -> Result<usize> {
+        let mut n = 0;
+        self.exchange(
+            Op::Dump,
+            |e, seq| request::ct_dump(e, seq, family.af(), &DumpFilter::default()),
+            |m| {
+                n += usize::from(matches!(m.kind(), MessageKind::Conntrack(_)));
+                Ok(())
+            },
+        )?;
+        Ok(n)
+    }
+
+    fn check_key(op: Op, k: &Key) -> Result<u8> {
+        let t = &k.tuple;
+        let (Some(src), Some(dst), Some(proto)) = (t.src, t.dst, t.proto.num) else {
+            return Err(Error::Invalid { op, what: "the tuple needs a source, a destination and a protocol".into() });
+        };
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err(Error::Invalid { op, what: "source and destination are of different families".into() });
+        }
+        let ports = matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE);
+        if ports && (t.proto.src_port.is_none() || t.proto.dst_port.is_none()) {
+            return Err(Error::Invalid { op, what: format!("protocol {proto} needs both ports in the tuple") });
+        }
+        Ok(Family::of(src).af())
+    }
+
+    /// Gets one entry by tuple (and zone); `key.id`, if set, must match too.
+    pub fn get(&self, key: &Key) -> Result<Conn> {
+        let af = Self::check_key(Op::Get, key)?;
+        let mut out = None;
+        self.exchange(
+            Op::Get,
+            |e, seq| request::ct_get(e, seq, af, key),
+            |m| {
+                let v = m.conn().map_err(|source| Error::Wire { op: Op::Get, source })?;
+                out = Some(Conn::parse(&v));
+                Ok(())
+            },
+        )?;
+        out.ok_or(Error::NotFound { op: Op::Get })
+    }
+
+    /// Gets one entry by its id (`CTA_ID`). The kernel has no lookup by id, so this walks a dump.
+    pub fn get_by_id(&self, id: u32) -> Result<Conn> {
+        let mut out = None;
+        self.dump_each(Family::Any, &DumpFilter::default(), |c| {
+            if out.is_none() && c.id() == Some(id) {
+                out = Some(Conn::parse(c));
+            }
+        })?;
+        out.ok_or(Error::NotFound { op: Op::Get })
+    }
+
+    fn check_conn(op: Op, c: &Conn, create: bool) -> Result<u8> {
+        let orig = c.tuple_orig.as_ref().or(c.tuple_reply.as_ref());
+        let Some(t) = orig else {
+            return Err(Error::Invalid { op, what: "the entry needs an original or reply tuple".into() });
+        };
+        let af = Self::check_key(op, &Key { tuple: *t, ..Default::default() })?;
+        if let (Some(o), Some(r)) = (&c.tuple_orig, &c.tuple_reply) {
+            if o.family() != r.family() || o.proto.num != r.proto.num {
+                return Err(Error::Invalid { op, what: "original and reply tuples disagree on family or protocol".into() });
+            }
+        }
+        if create {
+            if c.tuple_orig.is_none() || c.tuple_reply.is_none() {
+                return Err(Error::Invalid { op, what: "a create needs both the original and the reply tuple".into() });
+            }
+            if c.timeout.is_none() {
+                return Err(Error::Invalid { op, what: "a create needs a timeout".into() });
+            }
+            if !c.status.unwrap_or_default().contains(Status::CONFIRMED) {
+                return Err(Error::Invalid { op, what: "a create needs IPS_CONFIRMED in its status".into() });
+            }
+        }
+        Ok(af)
+    }
+
+    /// Creates an entry (it must not exist). See [`Conn::flow`] for building one.
+    pub fn create(&self, c: &Conn) -> Result<()> {
+        let af = Self::check_conn(Op::Create, c, true)?;
+        self.exchange(Op::Create, |e, seq| request::ct_create(e, seq, af, c), |_| Ok(()))
+    }
+
+    /// Updates an existing entry, named by its tuple: the fields set in `c` are changed.
+    pub fn update(&self, c: &Conn) -> Result<()> {
+        let af = Self::check_conn(Op::Update, c, false)?;
+        self.exchange(Op::Update, |e, seq| request::ct_update(e, seq, af, c), |_| Ok(()))
+    }
+
+    /// Deletes the entry named by `key` (tuple, zone, and optionally id).
+    pub fn delete(&self, key: &Key) -> Result<()> {
+        let af = Self::check_key(Op::Delete, key)?;
+        self.exchange(Op::Delete, |e, seq| request::ct_delete(e, seq, af, key), |_| Ok(()))
+    }
+
+    /// Deletes the entry with id `id`: its tuple is looked up in a dump and the delete carries
+    /// both tuple and id, so a reused tuple is never deleted by mistake.
+    pub fn delete_by_id(&self, id: u32) -> Result<()> {
+        let c = self.get_by_id(id).map_err(|e| match e {
+            Error::NotFound { .. } => Error::NotFound { op: Op::Delete },
+            e => e,
+        })?;
+        let (Some(tuple), zone) = (c.tuple_orig, c.zone) else {
+            return Err(Error::NotFound { op: Op::Delete });
+        };
+        self.delete(&Key { tuple, zone, id: Some(id), ..Default::default() })
+    }
+
+    /// Flushes every entry of `family`.
+    pub fn flush(&self, family: Family) -> Result<()> {
+        let f = FlushFilter::default();
+        self.exchange(Op::Flush, |e, seq| request::ct_flush(e, seq, family.af(), &f), |_| Ok(()))
+    }
+
+    /// Flushes the entries of `family` that match `filter` in the kernel. A filter the running
+    /// kernel would ignore (and so widen into a full flush) is refused with
+    /// [`Error::Unsupported`]; an empty filter is refused with [`Error::Invalid`] (use
+    /// [`Nfct::flush`]).
+    pub fn flush_filtered(&self, family: Family, filter: &FlushFilter) -> Result<()> {
+        let op = Op::Flush;
+        if filter.is_empty() {
+            return Err(Error::Invalid { op, what: "an empty flush filter would flush everything; call flush()".into() });
+        }
+        let ft = self.features;
+        let refuse = |what: &str| Err(Error::Unsupported { op, what: format!("{what} (kernel {}): the kernel would flush everything", ft.version) });
+        if filter.mark.is_some() && !ft.flush_mark {
+            return refuse("mark-filtered flush needs Linux 5.9");
+        }
+        if filter.status.is_some() && !ft.flush_status {
+            return refuse("status-filtered flush needs Linux 5.15");
+        }
+        if filter.zone.is_some() && !ft.flush_zone {
+            return refuse("zone-filtered flush needs Linux 6.8");
+        }
+        self.exchange(op, |e, seq| request::ct_flush(e, seq, family.af(), filter), |_| Ok(()))
+    }
+
+    /// Deletes every entry of `family` matching `filter`, tuple fields included (which the
+    /// kernel cannot flush by): a filtered dump, then a batch of deletes by tuple and id.
+    /// Returns how many entries were deleted (entries that vanished meanwhile are not counted).
+    pub fn flush_matching(&self, family: Family, filter: &DumpFilter) -> Result<usize> {
+        let mut keys = Vec::new();
+        self.dump_each(family, filter, |c| {
+            if let Some(t) = c.tuple_orig() {
+                keys.push(BatchOp::Delete(Key { tuple: Tuple::parse(&t), zone: c.zone(), id: c.id(), ..Default::default() }));
+            }
+        })?;
+        let results = self.batch(&keys)?;
+        let mut n = 0;
+        for r in results {
+            match r {
+                Ok(()) => n += 1,
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Applies many creates, updates and deletes with as few `sendmsg` calls as the receive
+    /// buffer allows (the acknowledgements of one send must fit in it). Returns one result per
+    /// operation, in order; invalid operations fail alone without being sent.
+    pub fn batch(&self, ops: &[BatchOp]) -> Result<Vec<Result<()>>> {
+        let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
+        let mut plan = Vec::with_capacity(ops.len());
+        for op in ops {
+            let checked = match op {
+                BatchOp::Create(c) => Self::check_conn(Op::Create, c, true),
+                BatchOp::Update(c) => Self::check_conn(Op::Update, c, false),
+                BatchOp::Delete(k) => Self::check_key(Op::Delete, k),
+            };
+            match checked {
+                Ok(af) => {
+                    plan.push((results.len(), af));
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let mut g = self.lock();
+        let inner = &mut *g;
+        // Each acknowledgement costs roughly 1 KiB of receive buffer (the skb, not the 36 bytes).
+        let budget = (inner.sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
+        for chunk in plan.chunks(budget) {
+            let first_seq = inner.seq.wrapping_add(1);
+            build(&mut inner.req, |e| {
+                for (i, &(idx, af)) in chunk.iter().enumerate() {
+                    let seq = first_seq.wrapping_add(i as u32);
+                    match &ops[idx] {
+                        BatchOp::Create(c) => request::ct_create(e, seq, af, c),
+                        BatchOp::Update(c) => request::ct_update(e, seq, af, c),
+                        BatchOp::Delete(k) => request::ct_delete(e, seq, af, k),
+                    }
+                }
+            })
+            .map_err(|source| Error::Wire { op: Op::Create, source })?;
+            inner.seq = first_seq.wrapping_add(chunk.len() as u32 - 1);
+            inner.sock.send(&inner.req).map_err(|e| Error::io(Op::Create, e))?;
+            let mut pending = chunk.len();
+            while pending > 0 {
+                inner.sock.recv_batch(&mut inner.arena).map_err(|e| Error::io(Op::Create, e))?;
+                for (d, _) in inner.arena.iter() {
+                    for m in Messages::new(d).flatten() {
+                        if m.kind() != MessageKind::Error {
+                            continue;
+                        }
+                        let i = m.seq().wrapping_sub(first_seq) as usize;
+                        let Some(&(idx, _)) = chunk.get(i) else { continue };
+                        let op = match &ops[idx] {
+                            BatchOp::Create(_) => Op::Create,
+                            BatchOp::Update(_) => Op::Update,
+                            BatchOp::Delete(_) => Op::Delete,
+                        };
+                        let mut x = Exchange::new(op, m.seq(), self.port_id, NLM_F_REQUEST | NLM_F_ACK);
+                        results[idx] = match x.feed(m) {
+                            Step::Done => Ok(()),
+                            Step::Failed(e) => Err(e),
+                            _ => continue,
+                        };
+                        pending -= 1;
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Returns the per-CPU conntrack statistics, indexed by CPU.
+    pub fn stats_cpu(&self) -> Result<Vec<(u16, CpuStats)>> {
+        let mut v = Vec::new();
+        self.exchange(Op::Stats, |e, seq| request::ct_stats_cpu(e, seq), |m| {
+            let s = m.cpu_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
+            v.push((m.res_id().unwrap_or(0), CpuStats::parse(&s)));
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Returns the global statistics: the number of entries and the table's maximum.
+    pub fn stats(&self) -> Result<GlobalStats> {
+        let mut out = None;
+        self.exchange(Op::Stats, |e, seq| request::ct_stats(e, seq), |m| {
+            let s = m.global_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
+            out = Some(GlobalStats::parse(&s));
+            Ok(())
+        })?;
+        out.ok_or(Error::Kernel { op: Op::Stats, errno: nix::errno::Errno::ENODATA as i32, message: None })
+    }
+
+    /// Returns the per-CPU expectation statistics, indexed by CPU.
+    pub fn exp_stats_cpu(&self) -> Result<Vec<(u16, ExpStats)>> {
+        let mut v = Vec::new();
+        self.exchange(Op::Stats, |e, seq| request::exp_stats_cpu(e, seq), |m| {
+            let s = m.exp_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
+            v.push((m.res_id().unwrap_or(0), ExpStats::parse(&s)));
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Dumps the expectation table of `family`.
+    pub fn exp_dump(&self, family: Family) -> Result<Vec<Exp>> {
+        let mut v = Vec::new();
+        self.exchange(Op::ExpDump, |e, seq| request::exp_dump(e, seq, family.af()), |m| {
+            if let MessageKind::Expect(_) = m.kind() {
+                let x = m.exp().map_err(|source| Error::Wire { op: Op::ExpDump, source })?;
+                v.push(Exp::parse(&x));
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    fn tuple_af(op: Op, t: &Tuple) -> Result<u8> {
+        t.family().ok_or_else(|| Error::Invalid { op, what: "the expected tuple needs addresses".into() })
+    }
+
+    /// Gets the expectation for the expected tuple `tuple` in `zone`.
+    pub fn exp_get(&self, tuple: &Tuple, zone: Option<u16>) -> Result<Exp> {
+        let af = Self::tuple_af(Op::ExpGet, tuple)?;
+        let mut out = None;
+        self.exchange(Op::ExpGet, |e, seq| request::exp_get(e, seq, af, tuple, zone), |m| {
+            let x = m.exp().map_err(|source| Error::Wire { op: Op::ExpGet, source })?;
+            out = Some(Exp::parse(&x));
+            Ok(())
+        })?;
+        out.ok_or(Error::NotFound { op: Op::ExpGet })
+    }
+
+    /// Creates an expectation. Its master (`x.master`) must exist and have a helper.
+    pub fn exp_create(&self, x: &Exp) -> Result<()> {
+        let op = Op::ExpCreate;
+        let (Some(master), Some(tuple), Some(_)) = (&x.master, &x.tuple, &x.mask) else {
+            return Err(Error::Invalid { op, what: "an expectation needs master, tuple and mask".into() });
+        };
+        let af = Self::tuple_af(op, tuple)?;
+        if master.family() != Some(af) {
+            return Err(Error::Invalid { op, what: "master and expected tuple are of different families".into() });
+        }
+        self.exchange(op, |e, seq| request::exp_create(e, seq, af, x), |_| Ok(()))
+    }
+
+    /// Deletes the expectation for the expected tuple `tuple` in `zone`.
+    pub fn exp_delete(&self, tuple: &Tuple, zone: Option<u16>) -> Result<()> {
+        let af = Self::tuple_af(Op::ExpDelete, tuple)?;
+        self.exchange(Op::ExpDelete, |e, seq| request::exp_delete(e, seq, af, tuple, zone, None), |_| Ok(()))
+    }
+
+    /// Flushes the expectation table of `family`.
+    pub fn exp_flush(&self, family: Family) -> Result<()> {
+        self.exchange(Op::ExpFlush, |e, seq| request::exp_flush(e, seq, family.af()), |_| Ok(()))
+    }
+}
