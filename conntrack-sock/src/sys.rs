@@ -268,11 +268,20 @@ pub(crate) fn drop_thread_cap(cap: u32) -> io::Result<()> {
     if cap >= 32 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: `hdr` and `data` are the v3 layouts capget expects (one header, two data words),
     // both live and writable for the call.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -280,5 +289,9 @@ pub(crate) fn drop_thread_cap(cap: u32) -> io::Result<()> {
     data[0].permitted &= !(1 << cap);
     // SAFETY: as above; capset only reads `hdr` and `data`, and pid 0 names this thread.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

@@ -82,6 +82,20 @@ impl<'b> Emitter<'b> {
         family: u8,
         res_id: u16,
     ) -> Mark {
+        self.begin_message_version(nlmsg_type, flags, seq, family, NFNETLINK_V0, res_id)
+    }
+
+    /// Starts a netfilter message with an explicit `nfgenmsg.version` (ctnetlink reads a
+    /// non-zero version on a flush as "honour the family").
+    pub fn begin_message_version(
+        &mut self,
+        nlmsg_type: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        version: u8,
+        res_id: u16,
+    ) -> Mark {
         self.pad();
         let start = self.pos;
         self.write(&0u32.to_ne_bytes());
@@ -89,7 +103,7 @@ impl<'b> Emitter<'b> {
         self.write(&flags.to_ne_bytes());
         self.write(&seq.to_ne_bytes());
         self.write(&0u32.to_ne_bytes()); // nlmsg_pid: 0, the kernel fills in the sender
-        self.write(&[family, NFNETLINK_V0]);
+        self.write(&[family, version]);
         self.write(&res_id.to_be_bytes());
         Mark(start)
     }

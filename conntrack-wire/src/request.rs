@@ -190,8 +190,13 @@ pub fn ct_delete(e: &mut Emitter<'_>, seq: u32, family: u8, key: &Key) {
 }
 
 /// Appends a flush request (`IPCTNL_MSG_CT_DELETE` without a tuple), filtered by `filter`.
+///
+/// The kernel honours `family` on a flush only when `nfgenmsg.version` is non-zero (version 0
+/// flushes every family), so a flush of one family is sent with version 1. Kernels older than
+/// that rule flush every family whatever is sent: callers must check the kernel first.
 pub fn ct_flush(e: &mut Emitter<'_>, seq: u32, family: u8, filter: &FlushFilter) {
-    let m = e.begin_message(ct(IPCTNL_MSG_CT_DELETE), DO, seq, family, 0);
+    let version = u8::from(family != AF_UNSPEC);
+    let m = e.begin_message_version(ct(IPCTNL_MSG_CT_DELETE), DO, seq, family, version, 0);
     put_mark_status_zone(e, filter.mark, filter.status, filter.zone);
     e.end_message(m);
 }

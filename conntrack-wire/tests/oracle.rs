@@ -7,7 +7,7 @@ mod ctlist;
 use common::{fixture, messages};
 use conntrack_wire::MessageKind;
 use conntrack_wire::ct::{SctpState, Status, TcpState, TupleView};
-use ctlist::{parse_line, Line};
+use ctlist::{Line, parse_line};
 use std::collections::HashMap;
 
 fn check_tuple(t: &TupleView<'_>, want: &HashMap<String, String>, ctx: &str) {

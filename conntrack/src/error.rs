@@ -175,10 +175,17 @@ impl fmt::Display for Error {
                 f,
                 "{op}: permission denied (EPERM): needs CAP_NET_ADMIN in the network namespace's user namespace"
             ),
-            Error::Unsupported { op, what } => write!(f, "{op}: not supported by the running kernel: {what}"),
+            Error::Unsupported { op, what } => {
+                write!(f, "{op}: not supported by the running kernel: {what}")
+            }
             Error::Invalid { op, what } => write!(f, "{op}: invalid request: {what}"),
             Error::Kernel { op, errno, message } => {
-                write!(f, "{op}: kernel error {} ({})", errno_name(*errno), io::Error::from_raw_os_error(*errno))?;
+                write!(
+                    f,
+                    "{op}: kernel error {} ({})",
+                    errno_name(*errno),
+                    io::Error::from_raw_os_error(*errno)
+                )?;
                 if let Some(m) = message {
                     write!(f, ": {m}")?;
                 }
@@ -209,11 +216,24 @@ mod tests {
 
     #[test]
     fn errno_mapping_and_messages() {
-        assert!(matches!(Error::from_errno(Op::Get, 2, None), Error::NotFound { op: Op::Get }));
-        assert!(matches!(Error::from_errno(Op::Create, 17, None), Error::Exists { .. }));
+        assert!(matches!(
+            Error::from_errno(Op::Get, 2, None),
+            Error::NotFound { op: Op::Get }
+        ));
+        assert!(matches!(
+            Error::from_errno(Op::Create, 17, None),
+            Error::Exists { .. }
+        ));
         let e = Error::from_errno(Op::Create, 16, Some("busy".into()));
-        assert_eq!(e.to_string(), "create: kernel error EBUSY (Device or resource busy (os error 16)): busy");
+        assert_eq!(
+            e.to_string(),
+            "create: kernel error EBUSY (Device or resource busy (os error 16)): busy"
+        );
         assert_eq!(e.errno(), Some(16));
-        assert!(Error::from_errno(Op::Dump, 1, None).to_string().contains("CAP_NET_ADMIN"));
+        assert!(
+            Error::from_errno(Op::Dump, 1, None)
+                .to_string()
+                .contains("CAP_NET_ADMIN")
+        );
     }
 }

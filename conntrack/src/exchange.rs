@@ -70,7 +70,10 @@ impl Exchange {
                         let m = e.ext_ack().msg.filter(|s| !s.is_empty()).map(String::from);
                         Step::Failed(Error::from_errno(self.op, e.errno(), m))
                     }
-                    Err(source) => Step::Failed(Error::Wire { op: self.op, source }),
+                    Err(source) => Step::Failed(Error::Wire {
+                        op: self.op,
+                        source,
+                    }),
                 }
             }
             MessageKind::Done => {
@@ -82,12 +85,19 @@ impl Exchange {
                         d.status.saturating_neg(),
                         d.ext_ack.msg.map(String::from),
                     )),
-                    Err(source) => Step::Failed(Error::Wire { op: self.op, source }),
+                    Err(source) => Step::Failed(Error::Wire {
+                        op: self.op,
+                        source,
+                    }),
                 }
             }
             MessageKind::Overrun => {
                 self.finished = true;
-                Step::Failed(Error::Kernel { op: self.op, errno: nix::errno::Errno::ENOBUFS as i32, message: None })
+                Step::Failed(Error::Kernel {
+                    op: self.op,
+                    errno: nix::errno::Errno::ENOBUFS as i32,
+                    message: None,
+                })
             }
             MessageKind::Noop => Step::Skip,
             _ => {
@@ -105,8 +115,8 @@ impl Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conntrack_wire::consts::*;
     use conntrack_wire::Messages;
+    use conntrack_wire::consts::*;
 
     const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
     const ERRORS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/errors.bin");
@@ -136,7 +146,12 @@ mod tests {
     fn other_sequence_numbers_and_ports_are_skipped() {
         let mut x = Exchange::new(Op::Dump, 99, port(DUMP), NLM_F_REQUEST | NLM_F_DUMP);
         assert!(Messages::new(DUMP).all(|m| matches!(x.feed(m.unwrap()), Step::Skip)));
-        let mut y = Exchange::new(Op::Dump, 1, port(DUMP).wrapping_add(1), NLM_F_REQUEST | NLM_F_DUMP);
+        let mut y = Exchange::new(
+            Op::Dump,
+            1,
+            port(DUMP).wrapping_add(1),
+            NLM_F_REQUEST | NLM_F_DUMP,
+        );
         assert!(Messages::new(DUMP).all(|m| matches!(y.feed(m.unwrap()), Step::Skip)));
         assert!(!x.finished() && !y.finished());
     }
@@ -146,11 +161,17 @@ mod tests {
         let p = port(ERRORS);
         let msgs: Vec<_> = Messages::new(ERRORS).map(Result::unwrap).collect();
         let mut get = Exchange::new(Op::Get, 30, p, NLM_F_REQUEST | NLM_F_ACK);
-        assert!(matches!(get.feed(msgs[0]), Step::Failed(Error::NotFound { op: Op::Get })));
+        assert!(matches!(
+            get.feed(msgs[0]),
+            Step::Failed(Error::NotFound { op: Op::Get })
+        ));
         let mut create = Exchange::new(Op::Create, 31, p, NLM_F_REQUEST | NLM_F_ACK);
         assert!(matches!(create.feed(msgs[1]), Step::Done));
         let mut dup = Exchange::new(Op::Create, 32, p, NLM_F_REQUEST | NLM_F_ACK);
-        assert!(matches!(dup.feed(msgs[2]), Step::Failed(Error::Exists { op: Op::Create })));
+        assert!(matches!(
+            dup.feed(msgs[2]),
+            Step::Failed(Error::Exists { op: Op::Create })
+        ));
     }
 
     #[test]

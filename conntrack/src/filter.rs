@@ -3,9 +3,9 @@
 //! Every filtered dump is checked again here, so the result is exact whatever the kernel did
 //! (an old kernel that ignored a filter, or the inverted IPv6 match of `CTA_FILTER`).
 
+use conntrack_wire::ConnView;
 use conntrack_wire::ct::{Tuple, TupleView};
 use conntrack_wire::request::DumpFilter;
-use conntrack_wire::ConnView;
 
 /// Returns whether an entry passes `f`: `(mark & mask) == value`, `(status & mask) == value`,
 /// equal zone, and every field set in the filter tuples equal in the entry's tuples.

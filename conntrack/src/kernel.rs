@@ -53,6 +53,9 @@ pub struct Features {
     pub dump_status: bool,
     /// `CTA_ZONE` on dumps (Linux 6.8).
     pub dump_zone: bool,
+    /// Flushes restricted to one address family (`nfgenmsg.version` 1; assumed from Linux 5.0,
+    /// conservatively: an older kernel would flush every family).
+    pub flush_family: bool,
     /// Mark + mask on flushes (Linux 5.9, when flush got the dump filter).
     pub flush_mark: bool,
     /// Status + mask on flushes (Linux 5.15).
@@ -73,6 +76,7 @@ impl Features {
             dump_tuple: v.at_least(5, 8),
             dump_status: v.at_least(5, 15),
             dump_zone: v.at_least(6, 8),
+            flush_family: v.at_least(5, 0),
             flush_mark: v.at_least(5, 9),
             flush_status: v.at_least(5, 15),
             flush_zone: v.at_least(6, 8),
@@ -87,10 +91,22 @@ mod tests {
 
     #[test]
     fn parses_releases() {
-        assert_eq!(KernelVersion::parse("6.18.44-fc-v657"), Some(KernelVersion { major: 6, minor: 18 }));
-        assert_eq!(KernelVersion::parse("5.4.0"), Some(KernelVersion { major: 5, minor: 4 }));
+        assert_eq!(
+            KernelVersion::parse("6.18.44-fc-v657"),
+            Some(KernelVersion {
+                major: 6,
+                minor: 18
+            })
+        );
+        assert_eq!(
+            KernelVersion::parse("5.4.0"),
+            Some(KernelVersion { major: 5, minor: 4 })
+        );
         assert_eq!(KernelVersion::parse("garbage"), None);
-        let f = Features::of(KernelVersion { major: 5, minor: 10 });
+        let f = Features::of(KernelVersion {
+            major: 5,
+            minor: 10,
+        });
         assert!(f.dump_tuple && !f.dump_status && !f.flush_zone);
     }
 }

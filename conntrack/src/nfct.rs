@@ -4,7 +4,7 @@ use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
 use crate::filter;
 use crate::kernel::{Features, KernelVersion};
-use conntrack_sock::{Arena, SockOpt, Socket, DEFAULT_SLOT_LEN};
+use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, SockOpt, Socket};
 use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
 use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
@@ -39,7 +39,11 @@ impl Family {
 
     /// Returns the family of an address.
     pub fn of(a: IpAddr) -> Self {
-        if a.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 }
+        if a.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
     }
 }
 
@@ -61,7 +65,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { netns: None, recv_buffer: Some(4 << 20), timeout: Duration::from_secs(30), arena_slots: 16 }
+        Config {
+            netns: None,
+            recv_buffer: Some(4 << 20),
+            timeout: Duration::from_secs(30),
+            arena_slots: 16,
+        }
     }
 }
 
@@ -125,11 +134,17 @@ pub struct Nfct {
 
 impl std::fmt::Debug for Nfct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nfct").field("port_id", &self.port_id).field("features", &self.features).finish()
+        f.debug_struct("Nfct")
+            .field("port_id", &self.port_id)
+            .field("features", &self.features)
+            .finish()
     }
 }
 
-fn build(req: &mut Vec<u8>, f: impl Fn(&mut Emitter<'_>)) -> std::result::Result<(), conntrack_wire::Error> {
+fn build(
+    req: &mut Vec<u8>,
+    f: impl Fn(&mut Emitter<'_>),
+) -> std::result::Result<(), conntrack_wire::Error> {
     loop {
         let mut e = Emitter::new(req);
         f(&mut e);
@@ -168,7 +183,12 @@ impl Nfct {
         let version = KernelVersion::running().unwrap_or(KernelVersion { major: 0, minor: 0 });
         let port_id = sock.port_id();
         Ok(Nfct {
-            inner: Mutex::new(Inner { sock, arena, seq: 0, req: Vec::with_capacity(512) }),
+            inner: Mutex::new(Inner {
+                sock,
+                arena,
+                seq: 0,
+                req: Vec::with_capacity(512),
+            }),
             features: Features::of(version),
             port_id,
         })
@@ -201,17 +221,26 @@ impl Nfct {
         inner.seq = inner.seq.wrapping_add(1).max(1);
         let seq = inner.seq;
         build(&mut inner.req, |e| f(e, seq)).map_err(|source| Error::Wire { op, source })?;
-        let flags = Messages::new(&inner.req).next().and_then(|m| m.ok()).map_or(0, |m| m.flags());
+        let flags = Messages::new(&inner.req)
+            .next()
+            .and_then(|m| m.ok())
+            .map_or(0, |m| m.flags());
         let mut x = Exchange::new(op, seq, self.port_id, flags);
         inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
         let mut result = Ok(());
         while !x.finished() {
-            inner.sock.recv_batch(&mut inner.arena).map_err(|e| Error::io(op, e))?;
+            inner
+                .sock
+                .recv_batch(&mut inner.arena)
+                .map_err(|e| Error::io(op, e))?;
             for (d, meta) in inner.arena.iter() {
                 if meta.truncated {
                     return Err(Error::Wire {
                         op,
-                        source: conntrack_wire::Error::Truncated { need: meta.len, have: d.len() },
+                        source: conntrack_wire::Error::Truncated {
+                            need: meta.len,
+                            have: d.len(),
+                        },
                     });
                 }
                 for m in Messages::new(d) {
@@ -242,7 +271,10 @@ impl Nfct {
             if ok {
                 Ok(())
             } else {
-                Err(Error::Unsupported { op, what: format!("{what} (kernel {})", ft.version) })
+                Err(Error::Unsupported {
+                    op,
+                    what: format!("{what} (kernel {})", ft.version),
+                })
             }
         };
         if f.mark.is_some() {
@@ -274,7 +306,10 @@ impl Nfct {
         let mut k = *f;
         let mut family = family;
         if family == Family::Any && (k.orig.is_some() || k.reply.is_some()) {
-            let named = [&k.orig, &k.reply].into_iter().flatten().find_map(|t| t.src.or(t.dst));
+            let named = [&k.orig, &k.reply]
+                .into_iter()
+                .flatten()
+                .find_map(|t| t.src.or(t.dst));
             match named {
                 Some(a) => family = Family::of(a),
                 None => {
@@ -309,7 +344,12 @@ impl Nfct {
     /// allocation per entry, and memory stays constant whatever the table size. Entries are
     /// filtered in the kernel where it can, and always checked again in user space, so `f`
     /// sees exactly the matching entries.
-    pub fn dump_each(&self, family: Family, filter: &DumpFilter, mut f: impl FnMut(&ConnView<'_>)) -> Result<()> {
+    pub fn dump_each(
+        &self,
+        family: Family,
+        filter: &DumpFilter,
+        mut f: impl FnMut(&ConnView<'_>),
+    ) -> Result<()> {
         self.check_dump_filter(Op::Dump, filter)?;
         let (kfamily, kf) = self.kernel_filter(family, filter);
         let exact = *filter != DumpFilter::default();
@@ -318,7 +358,10 @@ impl Nfct {
             |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
             |m| {
                 if let MessageKind::Conntrack(_) = m.kind() {
-                    let v = m.conn().map_err(|source| Error::Wire { op: Op::Dump, source })?;
+                    let v = m.conn().map_err(|source| Error::Wire {
+                        op: Op::Dump,
+                        source,
+                    })?;
                     if !exact || filter::matches(filter, &v) {
                         f(&v);
                     }
@@ -358,14 +401,26 @@ impl Nfct {
     fn check_key(op: Op, k: &Key) -> Result<u8> {
         let t = &k.tuple;
         let (Some(src), Some(dst), Some(proto)) = (t.src, t.dst, t.proto.num) else {
-            return Err(Error::Invalid { op, what: "the tuple needs a source, a destination and a protocol".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "the tuple needs a source, a destination and a protocol".into(),
+            });
         };
         if src.is_ipv4() != dst.is_ipv4() {
-            return Err(Error::Invalid { op, what: "source and destination are of different families".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "source and destination are of different families".into(),
+            });
         }
-        let ports = matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE);
+        let ports = matches!(
+            proto,
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE
+        );
         if ports && (t.proto.src_port.is_none() || t.proto.dst_port.is_none()) {
-            return Err(Error::Invalid { op, what: format!("protocol {proto} needs both ports in the tuple") });
+            return Err(Error::Invalid {
+                op,
+                what: format!("protocol {proto} needs both ports in the tuple"),
+            });
         }
         Ok(Family::of(src).af())
     }
@@ -378,7 +433,10 @@ impl Nfct {
             Op::Get,
             |e, seq| request::ct_get(e, seq, af, key),
             |m| {
-                let v = m.conn().map_err(|source| Error::Wire { op: Op::Get, source })?;
+                let v = m.conn().map_err(|source| Error::Wire {
+                    op: Op::Get,
+                    source,
+                })?;
                 out = Some(Conn::parse(&v));
                 Ok(())
             },
@@ -400,23 +458,44 @@ impl Nfct {
     fn check_conn(op: Op, c: &Conn, create: bool) -> Result<u8> {
         let orig = c.tuple_orig.as_ref().or(c.tuple_reply.as_ref());
         let Some(t) = orig else {
-            return Err(Error::Invalid { op, what: "the entry needs an original or reply tuple".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "the entry needs an original or reply tuple".into(),
+            });
         };
-        let af = Self::check_key(op, &Key { tuple: *t, ..Default::default() })?;
+        let af = Self::check_key(
+            op,
+            &Key {
+                tuple: *t,
+                ..Default::default()
+            },
+        )?;
         if let (Some(o), Some(r)) = (&c.tuple_orig, &c.tuple_reply) {
             if o.family() != r.family() || o.proto.num != r.proto.num {
-                return Err(Error::Invalid { op, what: "original and reply tuples disagree on family or protocol".into() });
+                return Err(Error::Invalid {
+                    op,
+                    what: "original and reply tuples disagree on family or protocol".into(),
+                });
             }
         }
         if create {
             if c.tuple_orig.is_none() || c.tuple_reply.is_none() {
-                return Err(Error::Invalid { op, what: "a create needs both the original and the reply tuple".into() });
+                return Err(Error::Invalid {
+                    op,
+                    what: "a create needs both the original and the reply tuple".into(),
+                });
             }
             if c.timeout.is_none() {
-                return Err(Error::Invalid { op, what: "a create needs a timeout".into() });
+                return Err(Error::Invalid {
+                    op,
+                    what: "a create needs a timeout".into(),
+                });
             }
             if !c.status.unwrap_or_default().contains(Status::CONFIRMED) {
-                return Err(Error::Invalid { op, what: "a create needs IPS_CONFIRMED in its status".into() });
+                return Err(Error::Invalid {
+                    op,
+                    what: "a create needs IPS_CONFIRMED in its status".into(),
+                });
             }
         }
         Ok(af)
@@ -425,19 +504,31 @@ impl Nfct {
     /// Creates an entry (it must not exist). See [`Conn::flow`] for building one.
     pub fn create(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Create, c, true)?;
-        self.exchange(Op::Create, |e, seq| request::ct_create(e, seq, af, c), |_| Ok(()))
+        self.exchange(
+            Op::Create,
+            |e, seq| request::ct_create(e, seq, af, c),
+            |_| Ok(()),
+        )
     }
 
     /// Updates an existing entry, named by its tuple: the fields set in `c` are changed.
     pub fn update(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Update, c, false)?;
-        self.exchange(Op::Update, |e, seq| request::ct_update(e, seq, af, c), |_| Ok(()))
+        self.exchange(
+            Op::Update,
+            |e, seq| request::ct_update(e, seq, af, c),
+            |_| Ok(()),
+        )
     }
 
     /// Deletes the entry named by `key` (tuple, zone, and optionally id).
     pub fn delete(&self, key: &Key) -> Result<()> {
         let af = Self::check_key(Op::Delete, key)?;
-        self.exchange(Op::Delete, |e, seq| request::ct_delete(e, seq, af, key), |_| Ok(()))
+        self.exchange(
+            Op::Delete,
+            |e, seq| request::ct_delete(e, seq, af, key),
+            |_| Ok(()),
+        )
     }
 
     /// Deletes the entry with id `id`: its tuple is looked up in a dump and the delete carries
@@ -450,13 +541,36 @@ impl Nfct {
         let (Some(tuple), zone) = (c.tuple_orig, c.zone) else {
             return Err(Error::NotFound { op: Op::Delete });
         };
-        self.delete(&Key { tuple, zone, id: Some(id), ..Default::default() })
+        self.delete(&Key {
+            tuple,
+            zone,
+            id: Some(id),
+            ..Default::default()
+        })
     }
 
-    /// Flushes every entry of `family`.
+    fn check_flush_family(&self, family: Family) -> Result<()> {
+        if family != Family::Any && !self.features.flush_family {
+            return Err(Error::Unsupported {
+                op: Op::Flush,
+                what: format!(
+                    "a flush of one family (kernel {}): the kernel would flush every family",
+                    self.features.version
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Flushes every entry of `family` (`Family::Any`: the whole table).
     pub fn flush(&self, family: Family) -> Result<()> {
+        self.check_flush_family(family)?;
         let f = FlushFilter::default();
-        self.exchange(Op::Flush, |e, seq| request::ct_flush(e, seq, family.af(), &f), |_| Ok(()))
+        self.exchange(
+            Op::Flush,
+            |e, seq| request::ct_flush(e, seq, family.af(), &f),
+            |_| Ok(()),
+        )
     }
 
     /// Flushes the entries of `family` that match `filter` in the kernel. A filter the running
@@ -466,10 +580,22 @@ impl Nfct {
     pub fn flush_filtered(&self, family: Family, filter: &FlushFilter) -> Result<()> {
         let op = Op::Flush;
         if filter.is_empty() {
-            return Err(Error::Invalid { op, what: "an empty flush filter would flush everything; call flush()".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "an empty flush filter would flush everything; call flush()".into(),
+            });
         }
+        self.check_flush_family(family)?;
         let ft = self.features;
-        let refuse = |what: &str| Err(Error::Unsupported { op, what: format!("{what} (kernel {}): the kernel would flush everything", ft.version) });
+        let refuse = |what: &str| {
+            Err(Error::Unsupported {
+                op,
+                what: format!(
+                    "{what} (kernel {}): the kernel would flush everything",
+                    ft.version
+                ),
+            })
+        };
         if filter.mark.is_some() && !ft.flush_mark {
             return refuse("mark-filtered flush needs Linux 5.9");
         }
@@ -479,7 +605,11 @@ impl Nfct {
         if filter.zone.is_some() && !ft.flush_zone {
             return refuse("zone-filtered flush needs Linux 6.8");
         }
-        self.exchange(op, |e, seq| request::ct_flush(e, seq, family.af(), filter), |_| Ok(()))
+        self.exchange(
+            op,
+            |e, seq| request::ct_flush(e, seq, family.af(), filter),
+            |_| Ok(()),
+        )
     }
 
     /// Deletes every entry of `family` matching `filter`, tuple fields included (which the
@@ -489,7 +619,12 @@ impl Nfct {
         let mut keys = Vec::new();
         self.dump_each(family, filter, |c| {
             if let Some(t) = c.tuple_orig() {
-                keys.push(BatchOp::Delete(Key { tuple: Tuple::parse(&t), zone: c.zone(), id: c.id(), ..Default::default() }));
+                keys.push(BatchOp::Delete(Key {
+                    tuple: Tuple::parse(&t),
+                    zone: c.zone(),
+                    id: c.id(),
+                    ..Default::default()
+                }));
             }
         })?;
         let results = self.batch(&keys)?;
@@ -540,25 +675,37 @@ impl Nfct {
                     }
                 }
             })
-            .map_err(|source| Error::Wire { op: Op::Create, source })?;
+            .map_err(|source| Error::Wire {
+                op: Op::Create,
+                source,
+            })?;
             inner.seq = first_seq.wrapping_add(chunk.len() as u32 - 1);
-            inner.sock.send(&inner.req).map_err(|e| Error::io(Op::Create, e))?;
+            inner
+                .sock
+                .send(&inner.req)
+                .map_err(|e| Error::io(Op::Create, e))?;
             let mut pending = chunk.len();
             while pending > 0 {
-                inner.sock.recv_batch(&mut inner.arena).map_err(|e| Error::io(Op::Create, e))?;
+                inner
+                    .sock
+                    .recv_batch(&mut inner.arena)
+                    .map_err(|e| Error::io(Op::Create, e))?;
                 for (d, _) in inner.arena.iter() {
                     for m in Messages::new(d).flatten() {
                         if m.kind() != MessageKind::Error {
                             continue;
                         }
                         let i = m.seq().wrapping_sub(first_seq) as usize;
-                        let Some(&(idx, _)) = chunk.get(i) else { continue };
+                        let Some(&(idx, _)) = chunk.get(i) else {
+                            continue;
+                        };
                         let op = match &ops[idx] {
                             BatchOp::Create(_) => Op::Create,
                             BatchOp::Update(_) => Op::Update,
                             BatchOp::Delete(_) => Op::Delete,
                         };
-                        let mut x = Exchange::new(op, m.seq(), self.port_id, NLM_F_REQUEST | NLM_F_ACK);
+                        let mut x =
+                            Exchange::new(op, m.seq(), self.port_id, NLM_F_REQUEST | NLM_F_ACK);
                         results[idx] = match x.feed(m) {
                             Step::Done => Ok(()),
                             Step::Failed(e) => Err(e),
@@ -575,62 +722,104 @@ impl Nfct {
     /// Returns the per-CPU conntrack statistics, indexed by CPU.
     pub fn stats_cpu(&self) -> Result<Vec<(u16, CpuStats)>> {
         let mut v = Vec::new();
-        self.exchange(Op::Stats, |e, seq| request::ct_stats_cpu(e, seq), |m| {
-            let s = m.cpu_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
-            v.push((m.res_id().unwrap_or(0), CpuStats::parse(&s)));
-            Ok(())
-        })?;
+        self.exchange(
+            Op::Stats,
+            |e, seq| request::ct_stats_cpu(e, seq),
+            |m| {
+                let s = m.cpu_stats().map_err(|source| Error::Wire {
+                    op: Op::Stats,
+                    source,
+                })?;
+                v.push((m.res_id().unwrap_or(0), CpuStats::parse(&s)));
+                Ok(())
+            },
+        )?;
         Ok(v)
     }
 
     /// Returns the global statistics: the number of entries and the table's maximum.
     pub fn stats(&self) -> Result<GlobalStats> {
         let mut out = None;
-        self.exchange(Op::Stats, |e, seq| request::ct_stats(e, seq), |m| {
-            let s = m.global_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
-            out = Some(GlobalStats::parse(&s));
-            Ok(())
-        })?;
-        out.ok_or(Error::Kernel { op: Op::Stats, errno: nix::errno::Errno::ENODATA as i32, message: None })
+        self.exchange(
+            Op::Stats,
+            |e, seq| request::ct_stats(e, seq),
+            |m| {
+                let s = m.global_stats().map_err(|source| Error::Wire {
+                    op: Op::Stats,
+                    source,
+                })?;
+                out = Some(GlobalStats::parse(&s));
+                Ok(())
+            },
+        )?;
+        out.ok_or(Error::Kernel {
+            op: Op::Stats,
+            errno: nix::errno::Errno::ENODATA as i32,
+            message: None,
+        })
     }
 
     /// Returns the per-CPU expectation statistics, indexed by CPU.
     pub fn exp_stats_cpu(&self) -> Result<Vec<(u16, ExpStats)>> {
         let mut v = Vec::new();
-        self.exchange(Op::Stats, |e, seq| request::exp_stats_cpu(e, seq), |m| {
-            let s = m.exp_stats().map_err(|source| Error::Wire { op: Op::Stats, source })?;
-            v.push((m.res_id().unwrap_or(0), ExpStats::parse(&s)));
-            Ok(())
-        })?;
+        self.exchange(
+            Op::Stats,
+            |e, seq| request::exp_stats_cpu(e, seq),
+            |m| {
+                let s = m.exp_stats().map_err(|source| Error::Wire {
+                    op: Op::Stats,
+                    source,
+                })?;
+                v.push((m.res_id().unwrap_or(0), ExpStats::parse(&s)));
+                Ok(())
+            },
+        )?;
         Ok(v)
     }
 
     /// Dumps the expectation table of `family`.
     pub fn exp_dump(&self, family: Family) -> Result<Vec<Exp>> {
         let mut v = Vec::new();
-        self.exchange(Op::ExpDump, |e, seq| request::exp_dump(e, seq, family.af()), |m| {
-            if let MessageKind::Expect(_) = m.kind() {
-                let x = m.exp().map_err(|source| Error::Wire { op: Op::ExpDump, source })?;
-                v.push(Exp::parse(&x));
-            }
-            Ok(())
-        })?;
+        self.exchange(
+            Op::ExpDump,
+            |e, seq| request::exp_dump(e, seq, family.af()),
+            |m| {
+                if let MessageKind::Expect(_) = m.kind() {
+                    let x = m.exp().map_err(|source| Error::Wire {
+                        op: Op::ExpDump,
+                        source,
+                    })?;
+                    v.push(Exp::parse(&x));
+                }
+                Ok(())
+            },
+        )?;
         Ok(v)
     }
 
     fn tuple_af(op: Op, t: &Tuple) -> Result<u8> {
-        t.family().ok_or_else(|| Error::Invalid { op, what: "the expected tuple needs addresses".into() })
+        t.family().ok_or_else(|| Error::Invalid {
+            op,
+            what: "the expected tuple needs addresses".into(),
+        })
     }
 
     /// Gets the expectation for the expected tuple `tuple` in `zone`.
     pub fn exp_get(&self, tuple: &Tuple, zone: Option<u16>) -> Result<Exp> {
         let af = Self::tuple_af(Op::ExpGet, tuple)?;
         let mut out = None;
-        self.exchange(Op::ExpGet, |e, seq| request::exp_get(e, seq, af, tuple, zone), |m| {
-            let x = m.exp().map_err(|source| Error::Wire { op: Op::ExpGet, source })?;
-            out = Some(Exp::parse(&x));
-            Ok(())
-        })?;
+        self.exchange(
+            Op::ExpGet,
+            |e, seq| request::exp_get(e, seq, af, tuple, zone),
+            |m| {
+                let x = m.exp().map_err(|source| Error::Wire {
+                    op: Op::ExpGet,
+                    source,
+                })?;
+                out = Some(Exp::parse(&x));
+                Ok(())
+            },
+        )?;
         out.ok_or(Error::NotFound { op: Op::ExpGet })
     }
 
@@ -638,11 +827,17 @@ impl Nfct {
     pub fn exp_create(&self, x: &Exp) -> Result<()> {
         let op = Op::ExpCreate;
         let (Some(master), Some(tuple), Some(_)) = (&x.master, &x.tuple, &x.mask) else {
-            return Err(Error::Invalid { op, what: "an expectation needs master, tuple and mask".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "an expectation needs master, tuple and mask".into(),
+            });
         };
         let af = Self::tuple_af(op, tuple)?;
         if master.family() != Some(af) {
-            return Err(Error::Invalid { op, what: "master and expected tuple are of different families".into() });
+            return Err(Error::Invalid {
+                op,
+                what: "master and expected tuple are of different families".into(),
+            });
         }
         self.exchange(op, |e, seq| request::exp_create(e, seq, af, x), |_| Ok(()))
     }
@@ -650,11 +845,19 @@ impl Nfct {
     /// Deletes the expectation for the expected tuple `tuple` in `zone`.
     pub fn exp_delete(&self, tuple: &Tuple, zone: Option<u16>) -> Result<()> {
         let af = Self::tuple_af(Op::ExpDelete, tuple)?;
-        self.exchange(Op::ExpDelete, |e, seq| request::exp_delete(e, seq, af, tuple, zone, None), |_| Ok(()))
+        self.exchange(
+            Op::ExpDelete,
+            |e, seq| request::exp_delete(e, seq, af, tuple, zone, None),
+            |_| Ok(()),
+        )
     }
 
     /// Flushes the expectation table of `family`.
     pub fn exp_flush(&self, family: Family) -> Result<()> {
-        self.exchange(Op::ExpFlush, |e, seq| request::exp_flush(e, seq, family.af()), |_| Ok(()))
+        self.exchange(
+            Op::ExpFlush,
+            |e, seq| request::exp_flush(e, seq, family.af()),
+            |_| Ok(()),
+        )
     }
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{conntrack, list, list_ids, netns};
-use conntrack::wire::ct::{SctpState, Status, TcpState, Tuple};
 use conntrack::wire::consts::*;
+use conntrack::wire::ct::{SctpState, Status, TcpState, Tuple};
 use conntrack::{BatchOp, Conn, DumpFilter, Error, Exp, Family, FlushFilter, Key, Nfct};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -19,21 +19,48 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn key_of(c: &Conn) -> Key {
-    Key { tuple: c.tuple_orig.unwrap(), zone: c.zone, ..Default::default() }
+    Key {
+        tuple: c.tuple_orig.unwrap(),
+        zone: c.zone,
+        ..Default::default()
+    }
 }
 
 /// A varied set of entries: TCP/UDP/ICMP/ICMPv6/SCTP, IPv4 and IPv6, marks, zones, labels.
 fn varied() -> Vec<Conn> {
     vec![
-        Conn::tcp(sa("10.0.0.1:40000"), sa("10.0.0.2:80")).with_tcp_state(TcpState::Established).with_timeout(300).with_mark(7).with_status(Status::ASSURED | Status::SEEN_REPLY),
-        Conn::tcp(sa("10.0.0.1:40001"), sa("10.0.0.3:443")).with_tcp_state(TcpState::SynSent).with_timeout(120).with_zone(3),
-        Conn::udp(sa("10.0.0.4:5000"), sa("10.0.0.5:53")).with_timeout(30).with_mark(0x107),
+        Conn::tcp(sa("10.0.0.1:40000"), sa("10.0.0.2:80"))
+            .with_tcp_state(TcpState::Established)
+            .with_timeout(300)
+            .with_mark(7)
+            .with_status(Status::ASSURED | Status::SEEN_REPLY),
+        Conn::tcp(sa("10.0.0.1:40001"), sa("10.0.0.3:443"))
+            .with_tcp_state(TcpState::SynSent)
+            .with_timeout(120)
+            .with_zone(3),
+        Conn::udp(sa("10.0.0.4:5000"), sa("10.0.0.5:53"))
+            .with_timeout(30)
+            .with_mark(0x107),
         Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.7"), 77).with_timeout(30),
-        Conn::tcp(sa("[2001:db8::1]:40002"), sa("[2001:db8::2]:80")).with_tcp_state(TcpState::Established).with_timeout(300).with_mark(7),
-        Conn::udp(sa("[2001:db8::3]:5001"), sa("[2001:db8::4]:53")).with_timeout(30).with_zone(3),
+        Conn::tcp(sa("[2001:db8::1]:40002"), sa("[2001:db8::2]:80"))
+            .with_tcp_state(TcpState::Established)
+            .with_timeout(300)
+            .with_mark(7),
+        Conn::udp(sa("[2001:db8::3]:5001"), sa("[2001:db8::4]:53"))
+            .with_timeout(30)
+            .with_zone(3),
         Conn::icmp_echo(ip("2001:db8::5"), ip("2001:db8::6"), 78).with_timeout(30),
-        Conn::flow(IPPROTO_SCTP, sa("10.0.0.8:1000"), sa("10.0.0.9:2000")).with_sctp(SctpState::Established, 11, 12).with_timeout(200).with_mark(9),
-        Conn::flow(IPPROTO_SCTP, sa("[2001:db8::7]:1001"), sa("[2001:db8::8]:2001")).with_sctp(SctpState::CookieWait, 13, 14).with_timeout(200),
+        Conn::flow(IPPROTO_SCTP, sa("10.0.0.8:1000"), sa("10.0.0.9:2000"))
+            .with_sctp(SctpState::Established, 11, 12)
+            .with_timeout(200)
+            .with_mark(9),
+        Conn::flow(
+            IPPROTO_SCTP,
+            sa("[2001:db8::7]:1001"),
+            sa("[2001:db8::8]:2001"),
+        )
+        .with_sctp(SctpState::CookieWait, 13, 14)
+        .with_timeout(200),
     ]
 }
 
@@ -48,24 +75,48 @@ fn assert_line_matches(l: &common::ctlist::Line, c: &Conn) {
         assert_eq!(t["dst"], want.dst.unwrap().to_string(), "{ctx}");
         if let Some(p) = want.proto.src_port {
             assert_eq!(t["sport"], p.to_string(), "{ctx}");
-            assert_eq!(t["dport"], want.proto.dst_port.unwrap().to_string(), "{ctx}");
+            assert_eq!(
+                t["dport"],
+                want.proto.dst_port.unwrap().to_string(),
+                "{ctx}"
+            );
         }
         if let Some(id) = want.proto.icmp_id.or(want.proto.icmpv6_id) {
             assert_eq!(t["id"], id.to_string(), "{ctx}");
-            assert_eq!(t["type"], want.proto.icmp_type.or(want.proto.icmpv6_type).unwrap().to_string(), "{ctx}");
+            assert_eq!(
+                t["type"],
+                want.proto
+                    .icmp_type
+                    .or(want.proto.icmpv6_type)
+                    .unwrap()
+                    .to_string(),
+                "{ctx}"
+            );
         }
     }
     assert_eq!(l.trailer["mark"], c.mark.unwrap_or(0).to_string(), "{ctx}");
-    assert_eq!(l.trailer.get("zone").cloned(), c.zone.map(|z| z.to_string()), "{ctx}");
+    assert_eq!(
+        l.trailer.get("zone").cloned(),
+        c.zone.map(|z| z.to_string()),
+        "{ctx}"
+    );
     let t = c.timeout.unwrap();
-    assert!(l.timeout <= t && t - l.timeout <= 2, "{ctx}: timeout {} vs {t}", l.timeout);
+    assert!(
+        l.timeout <= t && t - l.timeout <= 2,
+        "{ctx}: timeout {} vs {t}",
+        l.timeout
+    );
     if let Some(s) = c.protoinfo.and_then(|p| p.tcp).and_then(|t| t.state) {
         assert_eq!(l.state.as_deref(), Some(TcpState::from(s).name()), "{ctx}");
     }
     if let Some(s) = c.protoinfo.and_then(|p| p.sctp).and_then(|t| t.state) {
         assert_eq!(l.state.as_deref(), Some(SctpState::from(s).name()), "{ctx}");
     }
-    assert_eq!(l.assured, c.status.unwrap().contains(Status::ASSURED), "{ctx}");
+    assert_eq!(
+        l.assured,
+        c.status.unwrap().contains(Status::ASSURED),
+        "{ctx}"
+    );
 }
 
 fn same_flow(l: &common::ctlist::Line, c: &Conn) -> bool {
@@ -73,7 +124,9 @@ fn same_flow(l: &common::ctlist::Line, c: &Conn) -> bool {
     l.proto == o.proto.num.unwrap()
         && l.tuples[0]["src"] == o.src.unwrap().to_string()
         && l.tuples[0]["dst"] == o.dst.unwrap().to_string()
-        && o.proto.src_port.is_none_or(|p| l.tuples[0]["sport"] == p.to_string())
+        && o.proto
+            .src_port
+            .is_none_or(|p| l.tuples[0]["sport"] == p.to_string())
 }
 
 #[test]
@@ -82,17 +135,32 @@ fn what_we_create_conntrack_lists() {
     let nfct = Nfct::open().unwrap();
     let all = varied();
     for c in &all {
-        nfct.create(c).unwrap_or_else(|e| panic!("create {c:?}: {e}"));
+        nfct.create(c)
+            .unwrap_or_else(|e| panic!("create {c:?}: {e}"));
     }
-    let lines = list(&["-f", "ipv4"]).into_iter().chain(list(&["-f", "ipv6"])).collect::<Vec<_>>();
+    let lines = list(&["-f", "ipv4"])
+        .into_iter()
+        .chain(list(&["-f", "ipv6"]))
+        .collect::<Vec<_>>();
     assert_eq!(lines.len(), all.len());
     for c in &all {
-        let l = lines.iter().find(|l| same_flow(l, c)).unwrap_or_else(|| panic!("conntrack -L lacks {c:?}"));
+        let l = lines
+            .iter()
+            .find(|l| same_flow(l, c))
+            .unwrap_or_else(|| panic!("conntrack -L lacks {c:?}"));
         assert_line_matches(l, c);
     }
     // and our own dump agrees on the count and the ids conntrack printed
-    let ours: BTreeSet<u32> = nfct.dump(Family::Any).unwrap().iter().map(|c| c.id.unwrap()).collect();
-    let theirs: BTreeSet<u32> = lines.iter().map(|l| l.trailer["id"].parse().unwrap()).collect();
+    let ours: BTreeSet<u32> = nfct
+        .dump(Family::Any)
+        .unwrap()
+        .iter()
+        .map(|c| c.id.unwrap())
+        .collect();
+    let theirs: BTreeSet<u32> = lines
+        .iter()
+        .map(|l| l.trailer["id"].parse().unwrap())
+        .collect();
     assert_eq!(ours, theirs);
 }
 
@@ -100,17 +168,108 @@ fn what_we_create_conntrack_lists() {
 fn what_conntrack_inserts_we_read_back() {
     netns();
     for args in [
-        &["-I", "-p", "tcp", "-s", "10.1.0.1", "-d", "10.1.0.2", "--sport", "1", "--dport", "2", "--state", "ESTABLISHED", "-t", "100", "-u", "ASSURED", "-m", "5", "--zone", "4"][..],
-        &["-I", "-p", "udp", "-s", "2001:db8::1", "-d", "2001:db8::2", "--sport", "3", "--dport", "4", "-t", "50"][..],
-        &["-I", "-p", "icmp", "-s", "10.1.0.3", "-d", "10.1.0.4", "--icmp-type", "8", "--icmp-code", "0", "--icmp-id", "99", "-t", "29"][..],
-        &["-I", "-p", "icmpv6", "-s", "2001:db8::3", "-d", "2001:db8::4", "--icmpv6-type", "128", "--icmpv6-code", "0", "--icmpv6-id", "98", "-t", "29"][..],
-        &["-I", "-p", "sctp", "-s", "10.1.0.5", "-d", "10.1.0.6", "--sport", "5", "--dport", "6", "--state", "ESTABLISHED", "--orig-vtag", "1", "--reply-vtag", "2", "-t", "70"][..],
+        &[
+            "-I",
+            "-p",
+            "tcp",
+            "-s",
+            "10.1.0.1",
+            "-d",
+            "10.1.0.2",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "--state",
+            "ESTABLISHED",
+            "-t",
+            "100",
+            "-u",
+            "ASSURED",
+            "-m",
+            "5",
+            "--zone",
+            "4",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "udp",
+            "-s",
+            "2001:db8::1",
+            "-d",
+            "2001:db8::2",
+            "--sport",
+            "3",
+            "--dport",
+            "4",
+            "-t",
+            "50",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "icmp",
+            "-s",
+            "10.1.0.3",
+            "-d",
+            "10.1.0.4",
+            "--icmp-type",
+            "8",
+            "--icmp-code",
+            "0",
+            "--icmp-id",
+            "99",
+            "-t",
+            "29",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "icmpv6",
+            "-s",
+            "2001:db8::3",
+            "-d",
+            "2001:db8::4",
+            "--icmpv6-type",
+            "128",
+            "--icmpv6-code",
+            "0",
+            "--icmpv6-id",
+            "98",
+            "-t",
+            "29",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "sctp",
+            "-s",
+            "10.1.0.5",
+            "-d",
+            "10.1.0.6",
+            "--sport",
+            "5",
+            "--dport",
+            "6",
+            "--state",
+            "ESTABLISHED",
+            "--orig-vtag",
+            "1",
+            "--reply-vtag",
+            "2",
+            "-t",
+            "70",
+        ][..],
     ] {
         conntrack(args);
     }
     let nfct = Nfct::open().unwrap();
     let ours = nfct.dump(Family::Any).unwrap();
-    let lines = list(&["-f", "ipv4"]).into_iter().chain(list(&["-f", "ipv6"])).collect::<Vec<_>>();
+    let lines = list(&["-f", "ipv4"])
+        .into_iter()
+        .chain(list(&["-f", "ipv6"]))
+        .collect::<Vec<_>>();
     assert_eq!(ours.len(), 5);
     assert_eq!(lines.len(), 5);
     for l in &lines {
@@ -133,7 +292,11 @@ fn get_update_delete_by_tuple_and_id() {
         assert_eq!(got.mark.unwrap_or(0), c.mark.unwrap_or(0));
         assert_eq!(got.zone, c.zone);
         // update: new mark and timeout, seen by conntrack-tools
-        let mut u = Conn { tuple_orig: c.tuple_orig, zone: c.zone, ..Default::default() };
+        let mut u = Conn {
+            tuple_orig: c.tuple_orig,
+            zone: c.zone,
+            ..Default::default()
+        };
         u.mark = Some(0xbeef);
         u.timeout = Some(1000);
         nfct.update(&u).unwrap();
@@ -144,7 +307,10 @@ fn get_update_delete_by_tuple_and_id() {
         let id = nfct.get(&k).unwrap().id.unwrap();
         assert_eq!(nfct.get_by_id(id).unwrap().id, Some(id));
         // delete by tuple with the wrong id is refused; by id works
-        let wrong = Key { id: Some(id.wrapping_add(1)), ..k };
+        let wrong = Key {
+            id: Some(id.wrapping_add(1)),
+            ..k
+        };
         assert!(matches!(nfct.delete(&wrong), Err(Error::NotFound { .. })));
         nfct.delete_by_id(id).unwrap();
         assert!(matches!(nfct.get(&k), Err(Error::NotFound { .. })));
@@ -157,7 +323,9 @@ fn get_update_delete_by_tuple_and_id() {
 fn bad_input_is_refused_and_changes_nothing() {
     netns();
     let nfct = Nfct::open().unwrap();
-    let c = Conn::tcp(sa("10.2.0.1:1"), sa("10.2.0.2:2")).with_tcp_state(TcpState::Established).with_timeout(100);
+    let c = Conn::tcp(sa("10.2.0.1:1"), sa("10.2.0.2:2"))
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100);
     nfct.create(&c).unwrap();
     let before = conntrack(&["-L", "-o", "id"]);
     // duplicate
@@ -166,9 +334,15 @@ fn bad_input_is_refused_and_changes_nothing() {
     let mut unconfirmed = Conn::tcp(sa("10.2.0.3:1"), sa("10.2.0.4:2")).with_timeout(10);
     unconfirmed.status = Some(Status::SEEN_REPLY);
     let e = nfct.create(&unconfirmed).unwrap_err();
-    assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("IPS_CONFIRMED"), "{e}");
+    assert!(
+        matches!(e, Error::Invalid { .. }) && e.to_string().contains("IPS_CONFIRMED"),
+        "{e}"
+    );
     let no_timeout = Conn::tcp(sa("10.2.0.3:1"), sa("10.2.0.4:2"));
-    assert!(matches!(nfct.create(&no_timeout), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        nfct.create(&no_timeout),
+        Err(Error::Invalid { .. })
+    ));
     let mut mixed = Conn::tcp(sa("10.2.0.3:1"), sa("10.2.0.4:2")).with_timeout(10);
     mixed.tuple_reply = Conn::tcp(sa("[2001:db8::1]:2"), sa("[2001:db8::2]:1")).tuple_orig;
     assert!(matches!(nfct.create(&mixed), Err(Error::Invalid { .. })));
@@ -180,12 +354,28 @@ fn bad_input_is_refused_and_changes_nothing() {
     let missing = key_of(&Conn::tcp(sa("10.9.9.9:1"), sa("10.9.9.9:2")));
     assert!(matches!(nfct.get(&missing), Err(Error::NotFound { .. })));
     assert!(matches!(nfct.delete(&missing), Err(Error::NotFound { .. })));
-    assert!(matches!(nfct.update(&Conn { tuple_orig: Some(missing.tuple), mark: Some(1), ..Default::default() }), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        nfct.update(&Conn {
+            tuple_orig: Some(missing.tuple),
+            mark: Some(1),
+            ..Default::default()
+        }),
+        Err(Error::NotFound { .. })
+    ));
     // a flush filter that would flush everything
-    assert!(matches!(nfct.flush_filtered(Family::Any, &FlushFilter::default()), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        nfct.flush_filtered(Family::Any, &FlushFilter::default()),
+        Err(Error::Invalid { .. })
+    ));
     // an unsupported filter
-    let f = DumpFilter { filter_zone: true, ..Default::default() };
-    assert!(matches!(nfct.dump_filtered(Family::Any, &f), Err(Error::Unsupported { .. })));
+    let f = DumpFilter {
+        filter_zone: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        nfct.dump_filtered(Family::Any, &f),
+        Err(Error::Unsupported { .. })
+    ));
     assert_eq!(conntrack(&["-L", "-o", "id"]), before, "the table changed");
 }
 
@@ -204,10 +394,19 @@ fn without_cap_net_admin_everything_is_permission_denied() {
         let e = nfct.dump(Family::Any).unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
         assert!(e.to_string().contains("CAP_NET_ADMIN"));
-        assert!(matches!(nfct.delete(&key_of(&c2)), Err(Error::PermissionDenied { .. })));
-        assert!(matches!(nfct.flush(Family::Any), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(
+            nfct.delete(&key_of(&c2)),
+            Err(Error::PermissionDenied { .. })
+        ));
+        assert!(matches!(
+            nfct.flush(Family::Any),
+            Err(Error::PermissionDenied { .. })
+        ));
         let d = Conn::udp(sa("10.3.0.3:1"), sa("10.3.0.4:2")).with_timeout(100);
-        assert!(matches!(nfct.create(&d), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(
+            nfct.create(&d),
+            Err(Error::PermissionDenied { .. })
+        ));
     })
     .join()
     .unwrap();
@@ -216,7 +415,9 @@ fn without_cap_net_admin_everything_is_permission_denied() {
 
 fn populate(nfct: &Nfct) -> Vec<Conn> {
     let all = varied();
-    let r = nfct.batch(&all.iter().cloned().map(BatchOp::Create).collect::<Vec<_>>()).unwrap();
+    let r = nfct
+        .batch(&all.iter().cloned().map(BatchOp::Create).collect::<Vec<_>>())
+        .unwrap();
     assert!(r.iter().all(Result::is_ok), "{r:?}");
     all
 }
@@ -231,34 +432,128 @@ fn filtered_dumps_equal_conntrack_tools_filters() {
     let nfct = Nfct::open().unwrap();
     populate(&nfct);
     let t = |src: Option<&str>, dst: Option<&str>, proto: Option<u8>, dport: Option<u16>| {
-        let mut t = Tuple { src: src.map(ip), dst: dst.map(ip), ..Default::default() };
+        let mut t = Tuple {
+            src: src.map(ip),
+            dst: dst.map(ip),
+            ..Default::default()
+        };
         t.proto.num = proto;
         t.proto.dst_port = dport;
         t
     };
     let cases: Vec<(DumpFilter, Family, Vec<&str>)> = vec![
-        (DumpFilter { mark: Some((7, 0xffff_ffff)), ..Default::default() }, Family::Any, vec!["-m", "7"]),
-        (DumpFilter { mark: Some((7, 0xff)), ..Default::default() }, Family::Any, vec!["-m", "7/0xff"]),
-        (DumpFilter { status: Some((Status::ASSURED, Status::ASSURED)), ..Default::default() }, Family::Any, vec!["-u", "ASSURED"]),
-        (DumpFilter { zone: Some(3), ..Default::default() }, Family::Any, vec!["-w", "3"]),
-        (DumpFilter { orig: Some(t(Some("10.0.0.1"), None, None, None)), ..Default::default() }, Family::Ipv4, vec!["-s", "10.0.0.1"]),
-        (DumpFilter { orig: Some(t(None, Some("2001:db8::2"), None, None)), ..Default::default() }, Family::Ipv6, vec!["-f", "ipv6", "-d", "2001:db8::2"]),
-        (DumpFilter { orig: Some(t(Some("2001:db8::3"), None, None, None)), ..Default::default() }, Family::Ipv6, vec!["-f", "ipv6", "-s", "2001:db8::3"]),
-        (DumpFilter { orig: Some(t(None, None, Some(IPPROTO_TCP), Some(80))), ..Default::default() }, Family::Ipv4, vec!["-p", "tcp", "--dport", "80"]),
-        (DumpFilter { reply: Some(t(Some("10.0.0.5"), None, None, None)), ..Default::default() }, Family::Ipv4, vec!["-r", "10.0.0.5"]),
-        (DumpFilter { orig: Some(t(None, None, Some(IPPROTO_UDP), None)), ..Default::default() }, Family::Ipv6, vec!["-f", "ipv6", "-p", "udp"]),
-        (DumpFilter { orig: Some(t(None, None, Some(IPPROTO_TCP), None)), ..Default::default() }, Family::Any, vec!["-p", "tcp"]),
-        (DumpFilter { orig: Some(t(Some("10.0.0.1"), None, Some(IPPROTO_TCP), Some(443))), mark: Some((0, 0xffff_ffff)), ..Default::default() }, Family::Any, vec!["-s", "10.0.0.1", "-p", "tcp", "--dport", "443", "-m", "0"]),
+        (
+            DumpFilter {
+                mark: Some((7, 0xffff_ffff)),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-m", "7"],
+        ),
+        (
+            DumpFilter {
+                mark: Some((7, 0xff)),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-m", "7/0xff"],
+        ),
+        (
+            DumpFilter {
+                status: Some((Status::ASSURED, Status::ASSURED)),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-u", "ASSURED"],
+        ),
+        (
+            DumpFilter {
+                zone: Some(3),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-w", "3"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(Some("10.0.0.1"), None, None, None)),
+                ..Default::default()
+            },
+            Family::Ipv4,
+            vec!["-s", "10.0.0.1"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(None, Some("2001:db8::2"), None, None)),
+                ..Default::default()
+            },
+            Family::Ipv6,
+            vec!["-f", "ipv6", "-d", "2001:db8::2"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(Some("2001:db8::3"), None, None, None)),
+                ..Default::default()
+            },
+            Family::Ipv6,
+            vec!["-f", "ipv6", "-s", "2001:db8::3"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(None, None, Some(IPPROTO_TCP), Some(80))),
+                ..Default::default()
+            },
+            Family::Ipv4,
+            vec!["-p", "tcp", "--dport", "80"],
+        ),
+        (
+            DumpFilter {
+                reply: Some(t(Some("10.0.0.5"), None, None, None)),
+                ..Default::default()
+            },
+            Family::Ipv4,
+            vec!["-r", "10.0.0.5"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(None, None, Some(IPPROTO_UDP), None)),
+                ..Default::default()
+            },
+            Family::Ipv6,
+            vec!["-f", "ipv6", "-p", "udp"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(None, None, Some(IPPROTO_TCP), None)),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-p", "tcp"],
+        ),
+        (
+            DumpFilter {
+                orig: Some(t(Some("10.0.0.1"), None, Some(IPPROTO_TCP), Some(443))),
+                mark: Some((0, 0xffff_ffff)),
+                ..Default::default()
+            },
+            Family::Any,
+            vec!["-s", "10.0.0.1", "-p", "tcp", "--dport", "443", "-m", "0"],
+        ),
     ];
     for (f, fam, flags) in cases {
-        let ours = ids(&nfct.dump_filtered(fam, &f).unwrap_or_else(|e| panic!("{flags:?}: {e}")));
+        let ours = ids(&nfct
+            .dump_filtered(fam, &f)
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}")));
         // conntrack -L lists every family unless told otherwise.
         let mut args = flags.clone();
         if fam == Family::Ipv4 {
             args.extend(["-f", "ipv4"]);
         }
         assert_eq!(ours, list_ids(&args), "filter {flags:?}");
-        assert!(!ours.is_empty(), "filter {flags:?} matched nothing: the case tests nothing");
+        assert!(
+            !ours.is_empty(),
+            "filter {flags:?} matched nothing: the case tests nothing"
+        );
     }
 }
 
@@ -271,18 +566,49 @@ fn flushes_whole_filtered_and_by_tuple() {
     // mark-filtered flush: exactly the mark-7 entries go
     let marked = list_ids(&["-m", "7"]).len(); // every family
     assert_eq!(marked, 2);
-    nfct.flush_filtered(Family::Any, &FlushFilter { mark: Some((7, 0xffff_ffff)), ..Default::default() }).unwrap();
+    nfct.flush_filtered(
+        Family::Any,
+        &FlushFilter {
+            mark: Some((7, 0xffff_ffff)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(nfct.count(Family::Any).unwrap(), n - marked);
     assert!(list_ids(&["-m", "7"]).is_empty());
     // zone-filtered flush
-    let zoned = nfct.dump_filtered(Family::Any, &DumpFilter { zone: Some(3), ..Default::default() }).unwrap().len();
+    let zoned = nfct
+        .dump_filtered(
+            Family::Any,
+            &DumpFilter {
+                zone: Some(3),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .len();
     assert!(zoned > 0);
-    nfct.flush_filtered(Family::Any, &FlushFilter { zone: Some(3), ..Default::default() }).unwrap();
+    nfct.flush_filtered(
+        Family::Any,
+        &FlushFilter {
+            zone: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(nfct.count(Family::Any).unwrap(), n - marked - zoned);
     // tuple "flush": by dump + delete
     let mut t = Tuple::default();
     t.proto.num = Some(IPPROTO_SCTP);
-    let deleted = nfct.flush_matching(Family::Any, &DumpFilter { orig: Some(t), ..Default::default() }).unwrap();
+    let deleted = nfct
+        .flush_matching(
+            Family::Any,
+            &DumpFilter {
+                orig: Some(t),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(deleted, 2, "both SCTP entries, IPv4 and IPv6");
     assert!(list(&["-p", "sctp"]).is_empty());
     // family flush: IPv4 goes, IPv6 stays
@@ -304,8 +630,14 @@ fn batch_reports_one_result_per_item() {
         })
         .collect();
     ops.push(ops[0].clone()); // duplicate
-    ops.push(BatchOp::Create(Conn::udp(sa("10.6.0.1:1"), sa("10.6.0.2:2")))); // no timeout
-    ops.push(BatchOp::Delete(key_of(&Conn::udp(sa("10.7.0.1:1"), sa("10.7.0.2:2"))))); // missing
+    ops.push(BatchOp::Create(Conn::udp(
+        sa("10.6.0.1:1"),
+        sa("10.6.0.2:2"),
+    ))); // no timeout
+    ops.push(BatchOp::Delete(key_of(&Conn::udp(
+        sa("10.7.0.1:1"),
+        sa("10.7.0.2:2"),
+    )))); // missing
     let r = nfct.batch(&ops).unwrap();
     assert_eq!(r.len(), 3003);
     assert!(r[..3000].iter().all(Result::is_ok));
@@ -325,8 +657,17 @@ fn statistics_agree_with_the_table() {
     assert_eq!(g.entries, Some(nfct.count(Family::Any).unwrap() as u32));
     assert!(g.max_entries.unwrap() > 0);
     let cpus = nfct.stats_cpu().unwrap();
-    assert_eq!(cpus.len(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(cpus.len()));
-    assert!(cpus.iter().all(|(_, s)| s.found.is_some() && s.insert.is_some()));
+    assert_eq!(
+        cpus.len(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(cpus.len())
+    );
+    assert!(
+        cpus.iter()
+            .all(|(_, s)| s.found.is_some() && s.insert.is_some())
+    );
     assert!(!nfct.exp_stats_cpu().unwrap().is_empty());
 }
 
@@ -340,19 +681,39 @@ fn expectations_create_get_delete_flush() {
         .with_timeout(300)
         .with_helper("ftp");
     nfct.create(&master).unwrap();
-    let mut tuple = Tuple { src: Some(ip("10.8.0.2")), dst: Some(ip("10.8.0.1")), ..Default::default() };
+    let mut tuple = Tuple {
+        src: Some(ip("10.8.0.2")),
+        dst: Some(ip("10.8.0.1")),
+        ..Default::default()
+    };
     tuple.proto.num = Some(IPPROTO_TCP);
     tuple.proto.src_port = Some(0);
     tuple.proto.dst_port = Some(50000);
-    let mut mask = Tuple { src: Some(ip("255.255.255.255")), dst: Some(ip("255.255.255.255")), ..Default::default() };
+    let mut mask = Tuple {
+        src: Some(ip("255.255.255.255")),
+        dst: Some(ip("255.255.255.255")),
+        ..Default::default()
+    };
     mask.proto.num = Some(IPPROTO_TCP);
     mask.proto.src_port = Some(0);
     mask.proto.dst_port = Some(0xffff);
-    let x = Exp { master: master.tuple_orig, tuple: Some(tuple), mask: Some(mask), timeout: Some(100), ..Default::default() };
+    let x = Exp {
+        master: master.tuple_orig,
+        tuple: Some(tuple),
+        mask: Some(mask),
+        timeout: Some(100),
+        ..Default::default()
+    };
     nfct.exp_create(&x).unwrap();
-    assert!(matches!(nfct.exp_create(&x), Err(Error::Exists { .. }) | Err(Error::Kernel { .. })));
+    assert!(matches!(
+        nfct.exp_create(&x),
+        Err(Error::Exists { .. }) | Err(Error::Kernel { .. })
+    ));
     let listed = conntrack(&["-L", "expect"]);
-    assert!(listed.contains("dport=50000") && listed.contains("master-src=10.8.0.1"), "{listed}");
+    assert!(
+        listed.contains("dport=50000") && listed.contains("master-src=10.8.0.1"),
+        "{listed}"
+    );
     let all = nfct.exp_dump(Family::Any).unwrap();
     assert_eq!(all.len(), 1);
     let got = nfct.exp_get(&tuple, None).unwrap();
@@ -360,7 +721,10 @@ fn expectations_create_get_delete_flush() {
     assert_eq!(got.master.unwrap().src, Some(ip("10.8.0.1")));
     assert_eq!(got.helper_name.as_deref(), Some("ftp"));
     nfct.exp_delete(&tuple, None).unwrap();
-    assert!(matches!(nfct.exp_get(&tuple, None), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        nfct.exp_get(&tuple, None),
+        Err(Error::NotFound { .. })
+    ));
     nfct.exp_create(&x).unwrap();
     nfct.exp_flush(Family::Any).unwrap();
     assert!(nfct.exp_dump(Family::Any).unwrap().is_empty());
@@ -371,7 +735,16 @@ fn expectations_create_get_delete_flush() {
 fn one_handle_many_threads_never_cross_replies() {
     netns();
     let nfct = Nfct::open().unwrap();
-    let conns: Vec<Conn> = (0..8u8).map(|i| Conn::udp(SocketAddr::new(IpAddr::from([10, 9, 0, i]), 1000 + u16::from(i)), sa("10.9.1.1:53")).with_timeout(100).with_mark(u32::from(i))).collect();
+    let conns: Vec<Conn> = (0..8u8)
+        .map(|i| {
+            Conn::udp(
+                SocketAddr::new(IpAddr::from([10, 9, 0, i]), 1000 + u16::from(i)),
+                sa("10.9.1.1:53"),
+            )
+            .with_timeout(100)
+            .with_mark(u32::from(i))
+        })
+        .collect();
     for c in &conns {
         nfct.create(c).unwrap();
     }
@@ -394,7 +767,8 @@ fn open_in_another_namespace_by_path() {
     netns();
     let path = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
     let here = Nfct::open().unwrap();
-    here.create(&Conn::udp(sa("10.10.0.1:1"), sa("10.10.0.2:2")).with_timeout(100)).unwrap();
+    here.create(&Conn::udp(sa("10.10.0.1:1"), sa("10.10.0.2:2")).with_timeout(100))
+        .unwrap();
     let counts = std::thread::spawn(move || {
         // This thread moves into yet another empty namespace, then reaches ours by path;
         // opening there must not move the thread.

@@ -420,11 +420,19 @@ mod owned {
         /// assert_eq!(c.tuple_reply.unwrap().proto.src_port, Some(80));
         /// ```
         pub fn flow(proto: u8, src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
-            let mut orig = Tuple { src: Some(src.ip()), dst: Some(dst.ip()), ..Default::default() };
+            let mut orig = Tuple {
+                src: Some(src.ip()),
+                dst: Some(dst.ip()),
+                ..Default::default()
+            };
             orig.proto.num = Some(proto);
             orig.proto.src_port = Some(src.port());
             orig.proto.dst_port = Some(dst.port());
-            let mut reply = Tuple { src: Some(dst.ip()), dst: Some(src.ip()), ..Default::default() };
+            let mut reply = Tuple {
+                src: Some(dst.ip()),
+                dst: Some(src.ip()),
+                ..Default::default()
+            };
             reply.proto.num = Some(proto);
             reply.proto.src_port = Some(dst.port());
             reply.proto.dst_port = Some(src.port());
@@ -449,14 +457,46 @@ mod owned {
         /// Starts an ICMP (IPv4) or ICMPv6 echo flow from `src` to `dst` with identifier `id`:
         /// echo request in the original direction, echo reply in the reply direction.
         pub fn icmp_echo(src: core::net::IpAddr, dst: core::net::IpAddr, id: u16) -> Self {
-            let mut orig = Tuple { src: Some(src), dst: Some(dst), ..Default::default() };
-            let mut reply = Tuple { src: Some(dst), dst: Some(src), ..Default::default() };
+            let mut orig = Tuple {
+                src: Some(src),
+                dst: Some(dst),
+                ..Default::default()
+            };
+            let mut reply = Tuple {
+                src: Some(dst),
+                dst: Some(src),
+                ..Default::default()
+            };
             if src.is_ipv4() {
-                orig.proto = Proto { num: Some(IPPROTO_ICMP), icmp_id: Some(id), icmp_type: Some(8), icmp_code: Some(0), ..Default::default() };
-                reply.proto = Proto { num: Some(IPPROTO_ICMP), icmp_id: Some(id), icmp_type: Some(0), icmp_code: Some(0), ..Default::default() };
+                orig.proto = Proto {
+                    num: Some(IPPROTO_ICMP),
+                    icmp_id: Some(id),
+                    icmp_type: Some(8),
+                    icmp_code: Some(0),
+                    ..Default::default()
+                };
+                reply.proto = Proto {
+                    num: Some(IPPROTO_ICMP),
+                    icmp_id: Some(id),
+                    icmp_type: Some(0),
+                    icmp_code: Some(0),
+                    ..Default::default()
+                };
             } else {
-                orig.proto = Proto { num: Some(IPPROTO_ICMPV6), icmpv6_id: Some(id), icmpv6_type: Some(128), icmpv6_code: Some(0), ..Default::default() };
-                reply.proto = Proto { num: Some(IPPROTO_ICMPV6), icmpv6_id: Some(id), icmpv6_type: Some(129), icmpv6_code: Some(0), ..Default::default() };
+                orig.proto = Proto {
+                    num: Some(IPPROTO_ICMPV6),
+                    icmpv6_id: Some(id),
+                    icmpv6_type: Some(128),
+                    icmpv6_code: Some(0),
+                    ..Default::default()
+                };
+                reply.proto = Proto {
+                    num: Some(IPPROTO_ICMPV6),
+                    icmpv6_id: Some(id),
+                    icmpv6_type: Some(129),
+                    icmpv6_code: Some(0),
+                    ..Default::default()
+                };
             }
             Conn {
                 tuple_orig: Some(orig),
@@ -522,7 +562,10 @@ mod owned {
 
         /// Sets the helper by name (the kernel must know it, e.g. `ftp`).
         pub fn with_helper(mut self, name: &str) -> Self {
-            self.helper = Some(Helper { name: Some(name.into()), info: None });
+            self.helper = Some(Helper {
+                name: Some(name.into()),
+                info: None,
+            });
             self
         }
 

@@ -129,9 +129,7 @@ mod tests {
         t.proto.dst_port = Some(80);
         assert_eq!(
             filter_flags_for(&t),
-            CTA_FILTER_F_CTA_PROTO_NUM
-                | CTA_FILTER_F_CTA_IP_SRC
-                | CTA_FILTER_F_CTA_PROTO_DST_PORT
+            CTA_FILTER_F_CTA_PROTO_NUM | CTA_FILTER_F_CTA_IP_SRC | CTA_FILTER_F_CTA_PROTO_DST_PORT
         );
     }
 

@@ -26,7 +26,9 @@ pub struct Line {
     pub trailer: HashMap<String, String>,
 }
 
-const TUPLE_KEYS: &[&str] = &["src", "dst", "sport", "dport", "type", "code", "id", "packets", "bytes"];
+const TUPLE_KEYS: &[&str] = &[
+    "src", "dst", "sport", "dport", "type", "code", "id", "packets", "bytes",
+];
 
 /// Parses one line.
 pub fn parse_line(l: &str) -> Line {
@@ -54,7 +56,10 @@ pub fn parse_line(l: &str) -> Line {
                     srcs += 1;
                     dir = (srcs - 1).min(1);
                 }
-                if !in_trailer && TUPLE_KEYS.contains(&k) && !(k == "id" && line.tuples[dir].contains_key("id")) {
+                if !in_trailer
+                    && TUPLE_KEYS.contains(&k)
+                    && !(k == "id" && line.tuples[dir].contains_key("id"))
+                {
                     line.tuples[dir].insert(k.to_string(), v.to_string());
                 } else {
                     in_trailer = true;
@@ -68,5 +73,8 @@ pub fn parse_line(l: &str) -> Line {
 
 /// Parses the output of `conntrack -L` (one entry per non-empty line).
 pub fn parse(text: &str) -> Vec<Line> {
-    text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("conntrack")).map(parse_line).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("conntrack"))
+        .map(parse_line)
+        .collect()
 }

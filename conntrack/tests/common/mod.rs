@@ -14,7 +14,8 @@ pub fn netns() {
         nix::unistd::geteuid().is_root(),
         "kernel tests need root (CAP_SYS_ADMIN for unshare, CAP_NET_ADMIN for ctnetlink): run them as root"
     );
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET) on the test thread");
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare(CLONE_NEWNET) on the test thread");
 }
 
 /// Runs conntrack-tools with `args` in the calling thread's namespace, returning stdout.
@@ -34,8 +35,15 @@ pub fn conntrack(args: &[&str]) -> String {
 
 /// Runs conntrack-tools expecting failure; returns stderr.
 pub fn conntrack_fails(args: &[&str]) -> String {
-    let out = Command::new("conntrack").args(args).output().expect("conntrack-tools is installed");
-    assert!(!out.status.success(), "conntrack {} should fail", args.join(" "));
+    let out = Command::new("conntrack")
+        .args(args)
+        .output()
+        .expect("conntrack-tools is installed");
+    assert!(
+        !out.status.success(),
+        "conntrack {} should fail",
+        args.join(" ")
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -48,5 +56,8 @@ pub fn list(extra: &[&str]) -> Vec<ctlist::Line> {
 
 /// The set of ids `conntrack -L` prints for `extra` filter flags.
 pub fn list_ids(extra: &[&str]) -> std::collections::BTreeSet<u32> {
-    list(extra).iter().map(|l| l.trailer["id"].parse().unwrap()).collect()
+    list(extra)
+        .iter()
+        .map(|l| l.trailer["id"].parse().unwrap())
+        .collect()
 }
