@@ -781,3 +781,127 @@ fn open_in_another_namespace_by_path() {
     });
     assert_eq!(counts.join().unwrap(), (0, 1, 0));
 }
+
+#[test]
+fn labels_and_nat_round_trip() {
+    netns();
+    // Labels are kept only when the namespace has a label user: an nftables `ct label` rule.
+    for cmd in [
+        "add table inet lbl",
+        "add chain inet lbl c { type filter hook output priority 0 ; }",
+        "add rule inet lbl c ct label set 1",
+    ] {
+        let st = std::process::Command::new("nft")
+            .args(cmd.split(' '))
+            .status()
+            .expect("nftables is installed (apt-get install nftables)");
+        assert!(st.success(), "nft {cmd}");
+    }
+    let nfct = Nfct::open().unwrap();
+    let c = Conn::tcp(sa("10.11.0.1:1000"), sa("10.11.0.2:80"))
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100)
+        .with_labels(&[0, 5, 127]);
+    nfct.create(&c).unwrap();
+    let got = nfct.get(&key_of(&c)).unwrap();
+    let labels = conntrack::wire::ct::LabelsView::new(got.labels.as_deref().unwrap());
+    assert_eq!(labels.iter().collect::<Vec<_>>(), [0, 5, 127]);
+    // conntrack-tools names labels through /etc/xtables/connlabel.conf (.ci/run installs the
+    // identity map `N labelN`).
+    let out = conntrack(&["-L", "-o", "labels"]);
+    assert!(out.contains("labels=label0,label5,label127"), "{out}");
+
+    // Source NAT given at create time: the kernel rewrites the reply tuple and marks the entry.
+    let mut n = Conn::tcp(sa("10.11.1.1:2000"), sa("10.11.1.2:80"))
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100);
+    n.nat_src = Some(conntrack::wire::ct::Nat {
+        min_ip: Some(ip("192.168.77.1")),
+        max_ip: Some(ip("192.168.77.1")),
+        ..Default::default()
+    });
+    nfct.create(&n).unwrap();
+    let got = nfct.get(&key_of(&n)).unwrap();
+    assert_eq!(
+        got.tuple_reply.unwrap().dst,
+        Some(ip("192.168.77.1")),
+        "{got:?}"
+    );
+    let st = got.status.unwrap();
+    assert!(
+        st.contains(Status::SRC_NAT) && st.contains(Status::SRC_NAT_DONE),
+        "{:?}",
+        st.names().collect::<Vec<_>>()
+    );
+    let l = list(&["-s", "10.11.1.1"]);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].tuples[1]["dst"], "192.168.77.1");
+    // A reply given already translated plus the NAT range: the kernel keeps the reply tuple.
+    let mut m = Conn::tcp(sa("10.11.2.1:2000"), sa("10.11.2.2:80"))
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100);
+    m.tuple_reply = Conn::tcp(sa("10.11.2.2:80"), sa("192.168.77.2:2000")).tuple_orig;
+    m.nat_src = Some(conntrack::wire::ct::Nat {
+        min_ip: Some(ip("192.168.77.2")),
+        max_ip: Some(ip("192.168.77.2")),
+        ..Default::default()
+    });
+    nfct.create(&m).unwrap();
+    let got = nfct.get(&key_of(&m)).unwrap();
+    assert_eq!(got.tuple_reply.unwrap().dst, Some(ip("192.168.77.2")));
+    assert!(got.status.unwrap().contains(Status::SRC_NAT_DONE));
+}
+
+/// The kernel's IPv6 `CTA_FILTER` address match is inverted up to 6.18; `Features` must say so
+/// exactly when the running kernel does it, since the library relies on that to filter in
+/// user space instead.
+#[test]
+fn ipv6_cta_filter_inversion_is_detected_correctly() {
+    use conntrack::wire::request::{self, DumpFilter};
+    use conntrack::wire::{MessageKind, Messages};
+    netns();
+    let nfct = Nfct::open().unwrap();
+    let a = Conn::udp(sa("[2001:db8::a]:1"), sa("[2001:db8::b]:2")).with_timeout(100);
+    let b = Conn::udp(sa("[2001:db8::c]:1"), sa("[2001:db8::d]:2")).with_timeout(100);
+    nfct.create(&a).unwrap();
+    nfct.create(&b).unwrap();
+    // A raw filtered dump, bypassing the library's user-space check.
+    let sock = conntrack::sock::Socket::open().unwrap();
+    let f = DumpFilter {
+        orig: Some(Tuple {
+            src: Some(ip("2001:db8::a")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut buf = vec![0u8; 256];
+    let n = request::emit_into(&mut buf, |e| request::ct_dump(e, 1, AF_INET6, &f)).unwrap();
+    sock.send(&buf[..n]).unwrap();
+    let mut srcs = Vec::new();
+    let mut rx = vec![0u8; 65536];
+    'outer: loop {
+        let m = sock.recv(&mut rx).unwrap();
+        for msg in Messages::new(&rx[..m.len]) {
+            let msg = msg.unwrap();
+            match msg.kind() {
+                MessageKind::Conntrack(_) => {
+                    srcs.push(msg.conn().unwrap().tuple_orig().unwrap().src().unwrap())
+                }
+                _ => break 'outer,
+            }
+        }
+    }
+    let inverted = srcs == [ip("2001:db8::c")];
+    let correct = srcs == [ip("2001:db8::a")];
+    assert!(inverted || correct, "kernel returned {srcs:?}");
+    assert_eq!(
+        nfct.features().ipv6_filter_inverted,
+        inverted,
+        "kernel {} returned {srcs:?}",
+        nfct.features().version
+    );
+    // whatever the kernel does, the library returns exactly the match
+    let got = nfct.dump_filtered(Family::Ipv6, &f).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].tuple_orig.unwrap().src, Some(ip("2001:db8::a")));
+}
