@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod events;
 pub mod exchange;
 pub mod filter;
 pub mod kernel;
@@ -39,4 +40,4 @@ pub use conntrack_wire as wire;
 pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};
-pub use nfct::{BatchOp, Config, Family, Nfct};
+pub use nfct::{BatchOp, Config, Diff, Family, Nfct};

@@ -105,6 +105,17 @@ pub enum BatchOp {
     Delete(Key),
 }
 
+/// What [`Nfct::resync`] found changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Entries that were not known.
+    pub added: Vec<Conn>,
+    /// Known entries whose state changed (mark, status, protocol state, labels, ...).
+    pub changed: Vec<Conn>,
+    /// Known entries that no longer exist.
+    pub removed: Vec<Conn>,
+}
+
 struct Inner {
     sock: Socket,
     arena: Arena,
@@ -717,6 +728,57 @@ impl Nfct {
             }
         }
         Ok(results)
+    }
+
+    /// Dumps `family` and reports what changed since `known` (the caller's last view of the
+    /// table, by entry id), then brings `known` up to date. This is how an event consumer
+    /// recovers after an [`crate::events::Event::Overrun`]: every entry created, changed or
+    /// destroyed while events were lost shows up in the returned [`Diff`]. Timeouts, counters,
+    /// timestamps and the use count change constantly and are not counted as changes.
+    pub fn resync(
+        &self,
+        family: Family,
+        known: &mut std::collections::HashMap<u32, Conn>,
+    ) -> Result<Diff> {
+        fn stable(c: &Conn) -> Conn {
+            Conn {
+                timeout: None,
+                counters_orig: None,
+                counters_reply: None,
+                timestamp: None,
+                use_count: None,
+                ..c.clone()
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut diff = Diff::default();
+        self.dump_each(family, &DumpFilter::default(), |v| {
+            let Some(id) = v.id() else { return };
+            seen.insert(id);
+            let c = Conn::parse(v);
+            match known.get(&id) {
+                None => diff.added.push(c.clone()),
+                Some(old) if stable(old) != stable(&c) => diff.changed.push(c.clone()),
+                Some(_) => {}
+            }
+            known.insert(id, c);
+        })?;
+        let gone: Vec<u32> = known
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(c) = known.remove(&id) {
+                let fam_ok = family == Family::Any || c.family() == Some(family.af());
+                if fam_ok {
+                    diff.removed.push(c);
+                } else {
+                    known.insert(id, c);
+                }
+            }
+        }
+        Ok(diff)
     }
 
     /// Returns the per-CPU conntrack statistics, indexed by CPU.

@@ -1,0 +1,448 @@
+//! Event streams: NEW / UPDATE / DESTROY and expectation events, received in batches with
+//! `recvmmsg`, with every loss reported as an [`Event::Overrun`] item.
+
+use crate::error::{Error, Op, Result};
+use conntrack_sock::{Arena, Group, SockOpt, Socket};
+use conntrack_wire::{Conn, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages};
+use std::path::PathBuf;
+
+/// Which events to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Groups {
+    /// Conntrack NEW events (`NFNLGRP_CONNTRACK_NEW`).
+    pub new: bool,
+    /// Conntrack UPDATE events (`NFNLGRP_CONNTRACK_UPDATE`).
+    pub update: bool,
+    /// Conntrack DESTROY events (`NFNLGRP_CONNTRACK_DESTROY`).
+    pub destroy: bool,
+    /// Expectation NEW events (`NFNLGRP_CONNTRACK_EXP_NEW`).
+    pub exp_new: bool,
+    /// Expectation DESTROY events (`NFNLGRP_CONNTRACK_EXP_DESTROY`).
+    pub exp_destroy: bool,
+}
+
+impl Groups {
+    /// Every conntrack and expectation group.
+    pub const ALL: Groups = Groups {
+        new: true,
+        update: true,
+        destroy: true,
+        exp_new: true,
+        exp_destroy: true,
+    };
+    /// NEW, UPDATE and DESTROY of conntrack entries.
+    pub const CONNTRACK: Groups = Groups {
+        new: true,
+        update: true,
+        destroy: true,
+        exp_new: false,
+        exp_destroy: false,
+    };
+
+    fn list(self) -> impl Iterator<Item = Group> {
+        [
+            (self.new, Group::New),
+            (self.update, Group::Update),
+            (self.destroy, Group::Destroy),
+            (self.exp_new, Group::ExpNew),
+            (self.exp_destroy, Group::ExpDestroy),
+        ]
+        .into_iter()
+        .filter_map(|(on, g)| on.then_some(g))
+    }
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups::CONNTRACK
+    }
+}
+
+/// How to open an event stream.
+#[derive(Debug, Clone)]
+pub struct EventConfig {
+    /// The groups to join.
+    pub groups: Groups,
+    /// Receive buffer to ask for. The default, 64 MiB, holds about 50,000 queued events.
+    pub recv_buffer: usize,
+    /// Reliable mode: sets `NETLINK_BROADCAST_ERROR`, so the kernel sees failed deliveries
+    /// (and, with `nf_conntrack_events=1`, retries DESTROY events instead of dropping them).
+    pub reliable: bool,
+    /// Receive events of every peer network namespace (`NETLINK_LISTEN_ALL_NSID`), each
+    /// tagged with its namespace id.
+    pub all_namespaces: bool,
+    /// The network namespace to listen in; `None` for the caller's own.
+    pub netns: Option<PathBuf>,
+    /// Datagrams received per `recvmmsg` at most (events arrive one per datagram).
+    pub batch: usize,
+    /// A classic BPF program to attach (`(code, jt, jf, k)` instructions), for example one
+    /// compiled by `conntrack_wire::filter::bpf`.
+    pub bpf: Option<Vec<(u16, u8, u8, u32)>>,
+}
+
+impl Default for EventConfig {
+    fn default() -> Self {
+        EventConfig {
+            groups: Groups::default(),
+            recv_buffer: 64 << 20,
+            reliable: false,
+            all_namespaces: false,
+            netns: None,
+            batch: 256,
+            bpf: None,
+        }
+    }
+}
+
+/// What the kernel granted when the stream was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Granted {
+    /// The receive buffer the kernel reports (twice the usable size, as `SO_RCVBUF` does).
+    pub recv_buffer: usize,
+    /// Whether `SO_RCVBUFFORCE` was allowed; if not, the buffer is capped by
+    /// `net.core.rmem_max`.
+    pub forced: bool,
+    /// A warning when the buffer is smaller than asked for.
+    pub warning: Option<String>,
+}
+
+/// The kind of a conntrack or expectation event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A new entry (`NLM_F_CREATE|NLM_F_EXCL` set).
+    New,
+    /// A changed entry.
+    Update,
+    /// A removed entry.
+    Destroy,
+    /// A new expectation.
+    ExpNew,
+    /// A removed expectation.
+    ExpDestroy,
+}
+
+/// One event borrowed from the receive arena.
+#[derive(Debug, Clone, Copy)]
+pub enum EventView<'a> {
+    /// A conntrack event; the view is `Err` for a malformed message (reported, never fatal).
+    Conn {
+        /// NEW, UPDATE or DESTROY.
+        kind: EventKind,
+        /// The entry.
+        view: std::result::Result<ConnView<'a>, conntrack_wire::Error>,
+        /// The source namespace id, with `all_namespaces`.
+        nsid: Option<i32>,
+    },
+    /// An expectation event.
+    Exp {
+        /// ExpNew or ExpDestroy.
+        kind: EventKind,
+        /// The expectation.
+        view: std::result::Result<ExpView<'a>, conntrack_wire::Error>,
+        /// The source namespace id, with `all_namespaces`.
+        nsid: Option<i32>,
+    },
+    /// Events the kernel dropped because the receive buffer was full: exactly `lost` of them,
+    /// at this point of the stream (after the events before this item, which were queued
+    /// first). Resynchronise with a dump (see [`crate::Nfct::resync`]).
+    Overrun {
+        /// The number of dropped events.
+        lost: u64,
+    },
+    /// A datagram that could not be read (truncated, or no netlink message).
+    Malformed {
+        /// Why.
+        error: conntrack_wire::Error,
+    },
+}
+
+/// An owned event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A conntrack event.
+    Conn {
+        /// NEW, UPDATE or DESTROY.
+        kind: EventKind,
+        /// The entry.
+        conn: Conn,
+        /// The source namespace id.
+        nsid: Option<i32>,
+    },
+    /// An expectation event.
+    Exp {
+        /// ExpNew or ExpDestroy.
+        kind: EventKind,
+        /// The expectation.
+        exp: Exp,
+        /// The source namespace id.
+        nsid: Option<i32>,
+    },
+    /// `lost` events were dropped here.
+    Overrun {
+        /// The number of dropped events.
+        lost: u64,
+    },
+    /// An event that did not parse; the stream goes on.
+    Malformed {
+        /// Why.
+        error: conntrack_wire::Error,
+    },
+}
+
+impl EventView<'_> {
+    /// Copies the event out of the arena.
+    pub fn to_owned(&self) -> Event {
+        match *self {
+            EventView::Conn {
+                kind,
+                view: Ok(v),
+                nsid,
+            } => Event::Conn {
+                kind,
+                conn: Conn::parse(&v),
+                nsid,
+            },
+            EventView::Exp {
+                kind,
+                view: Ok(v),
+                nsid,
+            } => Event::Exp {
+                kind,
+                exp: Exp::parse(&v),
+                nsid,
+            },
+            EventView::Conn {
+                view: Err(error), ..
+            }
+            | EventView::Exp {
+                view: Err(error), ..
+            } => Event::Malformed { error },
+            EventView::Overrun { lost } => Event::Overrun { lost },
+            EventView::Malformed { error } => Event::Malformed { error },
+        }
+    }
+}
+
+/// A subscription to conntrack events.
+///
+/// ```no_run
+/// use conntrack::events::{EventConfig, EventView, Events};
+/// let mut events = Events::open(EventConfig::default())?;
+/// loop {
+///     let batch = events.recv()?;
+///     for ev in batch.iter() {
+///         match ev {
+///             EventView::Conn { kind, view: Ok(c), .. } => println!("{kind:?} id={:?}", c.id()),
+///             EventView::Overrun { lost } => eprintln!("lost {lost} events: resync with a dump"),
+///             _ => {}
+///         }
+///     }
+/// }
+/// # Ok::<(), conntrack::Error>(())
+/// ```
+pub struct Events {
+    sock: Socket,
+    arena: Arena,
+    drops: u32,
+    lost_pending: u64,
+    granted: Granted,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("granted", &self.granted)
+            .finish()
+    }
+}
+
+/// Event datagrams are small (one event each); 8 KiB leaves room for every attribute.
+const EVENT_SLOT: usize = 8 * 1024;
+
+impl Events {
+    /// Opens a socket, joins the groups, sizes the buffer, and turns on loss counting.
+    pub fn open(cfg: EventConfig) -> Result<Self> {
+        let io = |e| Error::io(Op::Open, e);
+        let sock = match &cfg.netns {
+            Some(p) => Socket::open_in_netns(p).map_err(io)?,
+            None => Socket::open().map_err(io)?,
+        };
+        let (got, forced) = sock.set_recv_buffer(cfg.recv_buffer).map_err(io)?;
+        let warning = (got < cfg.recv_buffer).then(|| {
+            format!(
+                "receive buffer is {got} bytes, not {} (SO_RCVBUFFORCE refused; raise net.core.rmem_max): bursts may overrun",
+                cfg.recv_buffer
+            )
+        });
+        // Losses are counted exactly with SO_MEMINFO, so ENOBUFS would only interrupt reads.
+        sock.set_option(SockOpt::NoEnobufs, true).map_err(io)?;
+        if cfg.reliable {
+            sock.set_option(SockOpt::BroadcastError, true).map_err(io)?;
+        }
+        if cfg.all_namespaces {
+            sock.set_option(SockOpt::ListenAllNsid, true).map_err(io)?;
+        }
+        if let Some(p) = &cfg.bpf {
+            sock.attach_filter(p).map_err(io)?;
+        }
+        for g in cfg.groups.list() {
+            sock.join_group(g).map_err(io)?;
+        }
+        let drops = sock.drops().map_err(io)?;
+        let arena = Arena::new(cfg.batch.max(1), EVENT_SLOT).map_err(io)?;
+        Ok(Events {
+            sock,
+            arena,
+            drops,
+            lost_pending: 0,
+            granted: Granted {
+                recv_buffer: got,
+                forced,
+                warning,
+            },
+        })
+    }
+
+    /// Returns what the kernel granted.
+    pub fn granted(&self) -> &Granted {
+        &self.granted
+    }
+
+    /// Returns the socket, for polling (it implements `AsFd`).
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    /// Switches non-blocking mode: [`Events::recv`] then returns an empty batch instead of
+    /// waiting.
+    pub fn set_nonblocking(&mut self, on: bool) -> Result<()> {
+        self.sock
+            .set_nonblocking(on)
+            .map_err(|e| Error::io(Op::Open, e))
+    }
+
+    fn read_drops(&mut self) -> Result<()> {
+        let now = self.sock.drops().map_err(|e| Error::io(Op::Open, e))?;
+        self.lost_pending += u64::from(now.wrapping_sub(self.drops));
+        self.drops = now;
+        Ok(())
+    }
+
+    /// Receives the next batch: blocks for the first event, then takes every event already
+    /// queued, up to the batch size, in one `recvmmsg`.
+    pub fn recv(&mut self) -> Result<Batch<'_>> {
+        let n = match self.sock.recv_batch(&mut self.arena) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => 0,
+            Err(e) => return Err(Error::io(Op::Open, e)),
+        };
+        self.read_drops()?;
+        let lost = std::mem::take(&mut self.lost_pending);
+        Ok(Batch {
+            arena: &self.arena,
+            n,
+            lost,
+        })
+    }
+
+    /// Returns the number of events dropped so far that no batch has reported yet.
+    pub fn pending_loss(&mut self) -> Result<u64> {
+        self.read_drops()?;
+        Ok(self.lost_pending)
+    }
+}
+
+/// One batch of events, borrowed from the arena until the next [`Events::recv`].
+#[derive(Debug)]
+pub struct Batch<'a> {
+    arena: &'a Arena,
+    n: usize,
+    lost: u64,
+}
+
+impl<'a> Batch<'a> {
+    /// Returns the number of datagrams received.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Returns whether nothing was received and nothing was lost.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0 && self.lost == 0
+    }
+
+    /// Returns how many events the kernel dropped since the previous batch.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Returns the events in order, then an [`EventView::Overrun`] if any were lost.
+    pub fn iter(&self) -> impl Iterator<Item = EventView<'a>> + 'a {
+        let lost = self.lost;
+        let arena = self.arena;
+        (0..self.n)
+            .filter_map(move |i| arena.get(i))
+            .flat_map(|(d, meta)| {
+                let bad = meta.truncated.then_some(EventView::Malformed {
+                    error: conntrack_wire::Error::Truncated {
+                        need: meta.len,
+                        have: d.len(),
+                    },
+                });
+                let msgs = (!meta.truncated)
+                    .then(|| Messages::new(d))
+                    .into_iter()
+                    .flatten();
+                bad.into_iter().chain(msgs.filter_map(move |m| match m {
+                    Err(error) => Some(EventView::Malformed { error }),
+                    Ok(m) => classify(m, meta.nsid),
+                }))
+            })
+            .chain((lost > 0).then_some(EventView::Overrun { lost }))
+    }
+
+    /// Copies the batch into owned events.
+    pub fn to_vec(&self) -> Vec<Event> {
+        self.iter().map(|e| e.to_owned()).collect()
+    }
+}
+
+fn classify(m: conntrack_wire::Message<'_>, nsid: Option<i32>) -> Option<EventView<'_>> {
+    let kind = match m.kind() {
+        MessageKind::Conntrack(CtMsg::New) => EventKind::New,
+        MessageKind::Conntrack(CtMsg::Update) => EventKind::Update,
+        MessageKind::Conntrack(CtMsg::Delete) => EventKind::Destroy,
+        MessageKind::Expect(ExpMsg::New) => EventKind::ExpNew,
+        MessageKind::Expect(ExpMsg::Delete) => EventKind::ExpDestroy,
+        _ => return None,
+    };
+    Some(match kind {
+        EventKind::ExpNew | EventKind::ExpDestroy => EventView::Exp {
+            kind,
+            view: m.exp(),
+            nsid,
+        },
+        _ => EventView::Conn {
+            kind,
+            view: m.conn(),
+            nsid,
+        },
+    })
+}
+
+impl Iterator for Events {
+    type Item = Result<Vec<Event>>;
+
+    /// Blocks for the next non-empty batch and returns it as owned events.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.recv() {
+                Ok(b) if b.is_empty() => continue,
+                Ok(b) => return Some(Ok(b.to_vec())),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Event streams against the real kernel, each test in its own network namespace.
+
+mod common;
+
+use common::{conntrack, netns};
+use conntrack::events::{Event, EventConfig, EventKind, EventView, Events, Groups};
+use conntrack::wire::consts::IPPROTO_TCP;
+use conntrack::wire::ct::{Status, TcpState, Tuple};
+use conntrack::{BatchOp, Conn, Exp, Family, Key, Nfct};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Collects owned events until `want` have arrived or `limit` passes.
+fn collect(ev: &mut Events, want: usize, limit: Duration) -> Vec<Event> {
+    ev.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && start.elapsed() < limit {
+        let b = ev.recv().unwrap();
+        if b.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        out.extend(b.to_vec());
+    }
+    out
+}
+
+fn kinds(v: &[Event]) -> Vec<EventKind> {
+    v.iter()
+        .map(|e| match e {
+            Event::Conn { kind, .. } | Event::Exp { kind, .. } => *kind,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn library_mutations_yield_their_events_in_order() {
+    netns();
+    let mut ev = Events::open(EventConfig::default()).unwrap();
+    let nfct = Nfct::open().unwrap();
+    let c = Conn::tcp(sa("10.20.0.1:1000"), sa("10.20.0.2:80"))
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100)
+        .with_mark(3)
+        .with_zone(2);
+    nfct.create(&c).unwrap();
+    let key = Key {
+        tuple: c.tuple_orig.unwrap(),
+        zone: Some(2),
+        ..Default::default()
+    };
+    let mut u = Conn {
+        tuple_orig: c.tuple_orig,
+        zone: Some(2),
+        ..Default::default()
+    };
+    u.mark = Some(4);
+    nfct.update(&u).unwrap();
+    nfct.delete(&key).unwrap();
+    let got = collect(&mut ev, 3, Duration::from_secs(5));
+    assert_eq!(
+        kinds(&got),
+        [EventKind::New, EventKind::Update, EventKind::Destroy]
+    );
+    let conns: Vec<&Conn> = got
+        .iter()
+        .map(|e| match e {
+            Event::Conn { conn, .. } => conn,
+            _ => unreachable!(),
+        })
+        .collect();
+    let id = conns[0].id.unwrap();
+    assert!(conns.iter().all(|x| x.id == Some(id) && x.zone == Some(2)));
+    assert_eq!(conns[0].tuple_orig.unwrap().src, c.tuple_orig.unwrap().src);
+    assert_eq!(conns[0].mark, Some(3));
+    assert_eq!(conns[1].mark, Some(4));
+    assert_eq!(
+        conns[0].protoinfo.and_then(|p| p.tcp).and_then(|t| t.state),
+        Some(3)
+    );
+    assert_eq!(conns[0].tuple_reply.unwrap().proto.src_port, Some(80));
+}
+
+#[test]
+fn conntrack_tools_mutations_yield_the_same_events() {
+    netns();
+    let mut ev = Events::open(EventConfig::default()).unwrap();
+    conntrack(&[
+        "-I",
+        "-p",
+        "udp",
+        "-s",
+        "10.21.0.1",
+        "-d",
+        "10.21.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "-t",
+        "100",
+        "-m",
+        "1",
+    ]);
+    conntrack(&[
+        "-U",
+        "-p",
+        "udp",
+        "-s",
+        "10.21.0.1",
+        "-d",
+        "10.21.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "-m",
+        "9",
+    ]);
+    conntrack(&["-D", "-p", "udp", "-s", "10.21.0.1"]);
+    let got = collect(&mut ev, 3, Duration::from_secs(5));
+    assert_eq!(
+        kinds(&got),
+        [EventKind::New, EventKind::Update, EventKind::Destroy]
+    );
+    let Event::Conn { conn, .. } = &got[1] else {
+        unreachable!()
+    };
+    assert_eq!(conn.mark, Some(9));
+    assert_eq!(conn.tuple_orig.unwrap().proto.dst_port, Some(2));
+}
+
+#[test]
+fn expectation_events() {
+    netns();
+    let cfg = EventConfig {
+        groups: Groups::ALL,
+        ..Default::default()
+    };
+    let mut ev = Events::open(cfg).unwrap();
+    let nfct = Nfct::open().unwrap();
+    let master = Conn::tcp(sa("10.22.0.1:40000"), sa("10.22.0.2:21"))
+        .with_tcp_state(TcpState::Established)
+        .with_status(Status::ASSURED | Status::SEEN_REPLY)
+        .with_timeout(300)
+        .with_helper("ftp");
+    nfct.create(&master).unwrap();
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let mut tuple = Tuple {
+        src: Some(ip("10.22.0.2")),
+        dst: Some(ip("10.22.0.1")),
+        ..Default::default()
+    };
+    tuple.proto.num = Some(IPPROTO_TCP);
+    tuple.proto.src_port = Some(0);
+    tuple.proto.dst_port = Some(50001);
+    let mut mask = Tuple {
+        src: Some(ip("255.255.255.255")),
+        dst: Some(ip("255.255.255.255")),
+        ..Default::default()
+    };
+    mask.proto.num = Some(IPPROTO_TCP);
+    mask.proto.src_port = Some(0);
+    mask.proto.dst_port = Some(0xffff);
+    nfct.exp_create(&Exp {
+        master: master.tuple_orig,
+        tuple: Some(tuple),
+        mask: Some(mask),
+        timeout: Some(100),
+        ..Default::default()
+    })
+    .unwrap();
+    nfct.exp_delete(&tuple, None).unwrap();
+    let got = collect(&mut ev, 3, Duration::from_secs(5));
+    assert_eq!(
+        kinds(&got),
+        [EventKind::New, EventKind::ExpNew, EventKind::ExpDestroy]
+    );
+    let Event::Exp { exp, .. } = &got[1] else {
+        unreachable!()
+    };
+    assert_eq!(exp.tuple.unwrap().proto.dst_port, Some(50001));
+    assert_eq!(exp.master.unwrap().src, Some(ip("10.22.0.1")));
+}
+
+/// 200,000 creates and the flush that follows: every event is received or counted as lost,
+/// and received + lost equals what the kernel generated.
+#[test]
+fn burst_every_event_received_or_counted() {
+    const N: u32 = 200_000;
+    netns();
+    let ev = Events::open(EventConfig::default()).unwrap();
+    let granted = ev.granted().clone();
+    let consumer = std::thread::spawn(move || {
+        let mut ev = ev;
+        ev.set_nonblocking(true).unwrap();
+        let (mut new, mut destroy, mut lost, mut other) = (0u64, 0u64, 0u64, 0u64);
+        let mut idle_since = Instant::now();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(120) {
+            let b = ev.recv().unwrap();
+            if b.is_empty() {
+                if new + destroy + lost >= 2 * u64::from(N)
+                    || idle_since.elapsed() > Duration::from_secs(5)
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            idle_since = Instant::now();
+            for e in b.iter() {
+                match e {
+                    EventView::Conn {
+                        kind: EventKind::New,
+                        view: Ok(_),
+                        ..
+                    } => new += 1,
+                    EventView::Conn {
+                        kind: EventKind::Destroy,
+                        view: Ok(_),
+                        ..
+                    } => destroy += 1,
+                    EventView::Overrun { lost: l } => lost += l,
+                    _ => other += 1,
+                }
+            }
+        }
+        (new, destroy, lost, other)
+    });
+    let nfct = Nfct::open().unwrap();
+    let ops: Vec<BatchOp> = (0..N)
+        .map(|i| {
+            let src = SocketAddr::new(
+                IpAddr::from([10, 30 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                2000,
+            );
+            BatchOp::Create(Conn::udp(src, sa("192.0.2.9:53")).with_timeout(600))
+        })
+        .collect();
+    let t = Instant::now();
+    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    let created = t.elapsed();
+    assert_eq!(nfct.count(Family::Any).unwrap(), N as usize);
+    nfct.flush(Family::Any).unwrap();
+    assert_eq!(nfct.count(Family::Any).unwrap(), 0);
+    let (new, destroy, lost, other) = consumer.join().unwrap();
+    println!(
+        "burst of {N} creates in {created:?} + flush: received {new} NEW and {destroy} DESTROY, lost {lost}, other {other}; buffer {granted:?}"
+    );
+    assert_eq!(other, 0);
+    assert_eq!(
+        new + destroy + lost,
+        2 * u64::from(N),
+        "received + lost must equal generated"
+    );
+}
+
+#[test]
+fn events_from_another_namespace_carry_its_id() {
+    netns();
+    let cfg = EventConfig {
+        all_namespaces: true,
+        ..Default::default()
+    };
+    let mut ev = Events::open(cfg).unwrap();
+    let name = format!("ct-evtest-{}", std::process::id());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        netns();
+        tx.send(nix::unistd::gettid().as_raw()).unwrap();
+        go_rx.recv().unwrap();
+        conntrack(&[
+            "-I",
+            "-p",
+            "udp",
+            "-s",
+            "10.23.0.1",
+            "-d",
+            "10.23.0.2",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "-t",
+            "100",
+        ]);
+    });
+    let tid = rx.recv().unwrap();
+    // Name the peer namespace and give it id 7 as seen from ours.
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("iproute2 is installed");
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["netns", "attach", &name, &tid.to_string()]);
+    ip(&["netns", "set", &name, "7"]);
+    go_tx.send(()).unwrap();
+    peer.join().unwrap();
+    let got = collect(&mut ev, 1, Duration::from_secs(5));
+    ip(&["netns", "delete", &name]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Event::Conn { kind, conn, nsid } = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(*kind, EventKind::New);
+    assert_eq!(*nsid, Some(7));
+    assert_eq!(
+        conn.tuple_orig.unwrap().src,
+        Some("10.23.0.1".parse().unwrap())
+    );
+}
+
+#[test]
+fn resync_reports_what_changed() {
+    netns();
+    let nfct = Nfct::open().unwrap();
+    let a = Conn::udp(sa("10.24.0.1:1"), sa("10.24.0.2:2")).with_timeout(100);
+    let b = Conn::udp(sa("10.24.0.3:1"), sa("10.24.0.4:2")).with_timeout(100);
+    nfct.create(&a).unwrap();
+    nfct.create(&b).unwrap();
+    let mut known = HashMap::new();
+    let d = nfct.resync(Family::Any, &mut known).unwrap();
+    assert_eq!((d.added.len(), d.changed.len(), d.removed.len()), (2, 0, 0));
+    // while "events were lost": one new, one changed, one destroyed
+    let c = Conn::udp(sa("10.24.0.5:1"), sa("10.24.0.6:2")).with_timeout(100);
+    nfct.create(&c).unwrap();
+    nfct.update(&Conn {
+        tuple_orig: a.tuple_orig,
+        mark: Some(5),
+        ..Default::default()
+    })
+    .unwrap();
+    nfct.delete(&Key {
+        tuple: b.tuple_orig.unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let d = nfct.resync(Family::Any, &mut known).unwrap();
+    assert_eq!(d.added.len(), 1);
+    assert_eq!(d.added[0].tuple_orig, c.tuple_orig);
+    assert_eq!(d.changed.len(), 1);
+    assert_eq!(d.changed[0].mark, Some(5));
+    assert_eq!(d.removed.len(), 1);
+    assert_eq!(d.removed[0].tuple_orig, b.tuple_orig);
+    assert_eq!(known.len(), 2);
+    let d = nfct.resync(Family::Any, &mut known).unwrap();
+    assert_eq!(d, conntrack::Diff::default());
+}
