@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Op, Result};
 use conntrack_sock::{Arena, Group, SockOpt, Socket};
+pub use conntrack_wire::filter::bpf::{EventFilter, Match};
 use conntrack_wire::{Conn, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages};
 use std::path::PathBuf;
 
@@ -75,9 +76,9 @@ pub struct EventConfig {
     pub netns: Option<PathBuf>,
     /// Datagrams received per `recvmmsg` at most (events arrive one per datagram).
     pub batch: usize,
-    /// A classic BPF program to attach (`(code, jt, jf, k)` instructions), for example one
-    /// compiled by `conntrack_wire::filter::bpf`.
-    pub bpf: Option<Vec<(u16, u8, u8, u32)>>,
+    /// A kernel-side filter: compiled to classic BPF and attached to the socket, so events
+    /// that do not match are dropped by the kernel before they are queued.
+    pub filter: Option<EventFilter>,
 }
 
 impl Default for EventConfig {
@@ -89,7 +90,7 @@ impl Default for EventConfig {
             all_namespaces: false,
             netns: None,
             batch: 256,
-            bpf: None,
+            filter: None,
         }
     }
 }
@@ -158,6 +159,9 @@ pub enum EventView<'a> {
 }
 
 /// An owned event.
+// Conn is large and Overrun small; boxing would add an allocation to every event for the sake
+// of the rare overrun item.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A conntrack event.
@@ -283,8 +287,14 @@ impl Events {
         if cfg.all_namespaces {
             sock.set_option(SockOpt::ListenAllNsid, true).map_err(io)?;
         }
-        if let Some(p) = &cfg.bpf {
-            sock.attach_filter(p).map_err(io)?;
+        if let Some(f) = &cfg.filter {
+            let prog = f.compile().map_err(|e| Error::Invalid {
+                op: Op::Open,
+                what: e.to_string(),
+            })?;
+            let raw: Vec<(u16, u8, u8, u32)> =
+                prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+            sock.attach_filter(&raw).map_err(io)?;
         }
         for g in cfg.groups.list() {
             sock.join_group(g).map_err(io)?;

@@ -784,36 +784,28 @@ impl Nfct {
     /// Returns the per-CPU conntrack statistics, indexed by CPU.
     pub fn stats_cpu(&self) -> Result<Vec<(u16, CpuStats)>> {
         let mut v = Vec::new();
-        self.exchange(
-            Op::Stats,
-            |e, seq| request::ct_stats_cpu(e, seq),
-            |m| {
-                let s = m.cpu_stats().map_err(|source| Error::Wire {
-                    op: Op::Stats,
-                    source,
-                })?;
-                v.push((m.res_id().unwrap_or(0), CpuStats::parse(&s)));
-                Ok(())
-            },
-        )?;
+        self.exchange(Op::Stats, request::ct_stats_cpu, |m| {
+            let s = m.cpu_stats().map_err(|source| Error::Wire {
+                op: Op::Stats,
+                source,
+            })?;
+            v.push((m.res_id().unwrap_or(0), CpuStats::parse(&s)));
+            Ok(())
+        })?;
         Ok(v)
     }
 
     /// Returns the global statistics: the number of entries and the table's maximum.
     pub fn stats(&self) -> Result<GlobalStats> {
         let mut out = None;
-        self.exchange(
-            Op::Stats,
-            |e, seq| request::ct_stats(e, seq),
-            |m| {
-                let s = m.global_stats().map_err(|source| Error::Wire {
-                    op: Op::Stats,
-                    source,
-                })?;
-                out = Some(GlobalStats::parse(&s));
-                Ok(())
-            },
-        )?;
+        self.exchange(Op::Stats, request::ct_stats, |m| {
+            let s = m.global_stats().map_err(|source| Error::Wire {
+                op: Op::Stats,
+                source,
+            })?;
+            out = Some(GlobalStats::parse(&s));
+            Ok(())
+        })?;
         out.ok_or(Error::Kernel {
             op: Op::Stats,
             errno: nix::errno::Errno::ENODATA as i32,
@@ -824,18 +816,14 @@ impl Nfct {
     /// Returns the per-CPU expectation statistics, indexed by CPU.
     pub fn exp_stats_cpu(&self) -> Result<Vec<(u16, ExpStats)>> {
         let mut v = Vec::new();
-        self.exchange(
-            Op::Stats,
-            |e, seq| request::exp_stats_cpu(e, seq),
-            |m| {
-                let s = m.exp_stats().map_err(|source| Error::Wire {
-                    op: Op::Stats,
-                    source,
-                })?;
-                v.push((m.res_id().unwrap_or(0), ExpStats::parse(&s)));
-                Ok(())
-            },
-        )?;
+        self.exchange(Op::Stats, request::exp_stats_cpu, |m| {
+            let s = m.exp_stats().map_err(|source| Error::Wire {
+                op: Op::Stats,
+                source,
+            })?;
+            v.push((m.res_id().unwrap_or(0), ExpStats::parse(&s)));
+            Ok(())
+        })?;
         Ok(v)
     }
 

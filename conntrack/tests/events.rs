@@ -356,3 +356,168 @@ fn resync_reports_what_changed() {
     let d = nfct.resync(Family::Any, &mut known).unwrap();
     assert_eq!(d, conntrack::Diff::default());
 }
+
+/// For several filters, what the kernel delivers through the compiled BPF program equals the
+/// user-space evaluation of the same filter over an unfiltered stream of the same workload.
+#[test]
+fn bpf_filters_deliver_exactly_the_userspace_matches() {
+    use conntrack::events::{EventFilter, Match};
+    use conntrack::wire::Messages;
+    use conntrack::wire::consts::*;
+    use std::net::Ipv4Addr;
+    netns();
+    let filters = [
+        EventFilter {
+            l4proto: Match::any([IPPROTO_TCP]),
+            ..Default::default()
+        },
+        EventFilter {
+            orig_src_v4: Match::any([(Ipv4Addr::new(10, 40, 0, 0), 16)]),
+            ..Default::default()
+        },
+        EventFilter {
+            orig_src_v6: Match::any([("2001:db8:40::".parse().unwrap(), 48)]),
+            ..Default::default()
+        },
+        EventFilter {
+            orig_dst_port: Match::none([80, 443]),
+            ..Default::default()
+        },
+        EventFilter {
+            mark: Match::any([(0x10, 0xf0)]),
+            zone: Match::any([0, 7]),
+            ..Default::default()
+        },
+        EventFilter {
+            tcp_state: Match::any([3]),
+            family: Match::any([AF_INET6]),
+            ..Default::default()
+        },
+        EventFilter {
+            icmp_type: Match::any([8, 128]),
+            ..Default::default()
+        },
+        EventFilter {
+            orig_dst_port: Match::any(1..900u16),
+            ..Default::default()
+        },
+    ];
+    // the unfiltered reference stream, raw
+    let raw = conntrack::sock::Socket::open().unwrap();
+    for g in [
+        conntrack::sock::Group::New,
+        conntrack::sock::Group::Update,
+        conntrack::sock::Group::Destroy,
+    ] {
+        raw.join_group(g).unwrap();
+    }
+    raw.set_recv_buffer(16 << 20).unwrap();
+    let mut streams: Vec<Events> = filters
+        .iter()
+        .map(|f| {
+            Events::open(EventConfig {
+                filter: Some(f.clone()),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    // workload: varied entries, updated, then deleted
+    let nfct = Nfct::open().unwrap();
+    let mut made = Vec::new();
+    for i in 0..40u16 {
+        let v6 = i % 3 == 0;
+        let (s, d) = if v6 {
+            (
+                format!("[2001:db8:{}::{}]:{}", 40 + i % 2, i + 1, 1000 + i),
+                format!("[2001:db8:99::1]:{}", [80, 443, 22, 53][usize::from(i % 4)]),
+            )
+        } else {
+            (
+                format!("10.{}.0.{}:{}", 40 + i % 2, i + 1, 1000 + i),
+                format!("10.99.0.1:{}", [80, 443, 22, 53][usize::from(i % 4)]),
+            )
+        };
+        let c = match i % 5 {
+            0 | 1 => Conn::tcp(sa(&s), sa(&d)).with_tcp_state(if i % 2 == 0 {
+                TcpState::Established
+            } else {
+                TcpState::SynSent
+            }),
+            2 | 3 => Conn::udp(sa(&s), sa(&d)),
+            _ => Conn::icmp_echo(sa(&s).ip(), sa(&d).ip(), i),
+        }
+        .with_timeout(100)
+        .with_mark(u32::from(i) * 8)
+        .with_zone(if i % 7 == 0 { 7 } else { 0 });
+        let c = if c.zone == Some(0) {
+            Conn { zone: None, ..c }
+        } else {
+            c
+        };
+        nfct.create(&c).unwrap();
+        made.push(c);
+    }
+    for c in &made {
+        nfct.update(&Conn {
+            tuple_orig: c.tuple_orig,
+            zone: c.zone,
+            mark: Some(c.mark.unwrap() ^ 0x10),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    nfct.flush(Family::Any).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // reference: every event, and which of them each filter accepts in user space
+    let mut reference = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut raw = raw;
+    raw.set_nonblocking(true).unwrap();
+    while let Ok(m) = raw.recv(&mut buf) {
+        for msg in Messages::new(&buf[..m.len]) {
+            let msg = msg.unwrap();
+            let id = msg.conn().unwrap().id().unwrap();
+            let hits: Vec<bool> = filters.iter().map(|f| f.matches(&msg)).collect();
+            reference.push((msg.kind(), id, hits));
+        }
+    }
+    assert_eq!(reference.len(), 120, "40 NEW + 40 UPDATE + 40 DESTROY");
+    for (i, ev) in streams.iter_mut().enumerate() {
+        let want: Vec<(EventKind, u32)> = reference
+            .iter()
+            .filter(|r| r.2[i])
+            .map(|(k, id, _)| {
+                let kind = match k {
+                    conntrack::wire::MessageKind::Conntrack(conntrack::wire::CtMsg::New) => {
+                        EventKind::New
+                    }
+                    conntrack::wire::MessageKind::Conntrack(conntrack::wire::CtMsg::Update) => {
+                        EventKind::Update
+                    }
+                    _ => EventKind::Destroy,
+                };
+                (kind, *id)
+            })
+            .collect();
+        let got: Vec<(EventKind, u32)> = collect(ev, want.len(), Duration::from_secs(2))
+            .into_iter()
+            .map(|e| match e {
+                Event::Conn { kind, conn, .. } => (kind, conn.id.unwrap()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // nothing more arrives
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            ev.recv().unwrap().is_empty(),
+            "filter {i} delivered extra events"
+        );
+        assert_eq!(got, want, "filter {i}: {:?}", filters[i]);
+        assert!(
+            !want.is_empty() && want.len() < 120,
+            "filter {i} selects {} of 120: the case tests nothing",
+            want.len()
+        );
+    }
+}

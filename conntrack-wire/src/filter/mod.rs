@@ -1,7 +1,9 @@
 //! Filters: the kernel-side `CTA_FILTER` dump/flush filter.
 //!
-//! (The classic-BPF event filter compiler will live beside it in this directory.)
+//! and, with feature `alloc`, the classic-BPF event filter compiler ([`bpf`]).
 
+#[cfg(feature = "alloc")]
+pub mod bpf;
 mod cta_filter;
 
 pub use cta_filter::{Filter, FilterView, filter_flags_for};
