@@ -25,3 +25,10 @@ pub use socket::{Group, SockOpt, Socket};
 pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
     sys::drop_thread_cap(12) // CAP_NET_ADMIN
 }
+
+/// Makes SIGINT and SIGTERM set the returned flag instead of ending the process, so a
+/// long-running listener can print its summary and clean up. Blocking receives are then
+/// interrupted (`EINTR`) and callers should check the flag.
+pub fn catch_interrupts() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
+    sys::catch_interrupts()
+}

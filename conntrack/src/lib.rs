@@ -32,6 +32,7 @@ mod error;
 pub mod events;
 pub mod exchange;
 pub mod filter;
+pub mod format;
 pub mod kernel;
 mod nfct;
 

@@ -1,0 +1,167 @@
+//! Command-line arguments, modelled on conntrack-tools.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ctrack: list, change and watch the kernel's connection-tracking table.
+#[derive(Debug, Parser)]
+#[command(name = "ctrack", version, about, long_about = None)]
+pub struct Cli {
+    /// Act inside another network namespace: a name under /var/run/netns or a path.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The table a command works on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Table {
+    /// The connection-tracking table.
+    #[default]
+    Conntrack,
+    /// The expectation table.
+    Expect,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// List entries (conntrack -L).
+    #[command(short_flag = 'L', visible_alias = "dump")]
+    List(Filter),
+    /// Get one entry by its tuple (conntrack -G).
+    #[command(short_flag = 'G')]
+    Get(Filter),
+    /// Create an entry (conntrack -I).
+    #[command(short_flag = 'I')]
+    Create(Filter),
+    /// Update the matching entries (conntrack -U).
+    #[command(short_flag = 'U')]
+    Update(Filter),
+    /// Delete the matching entries (conntrack -D).
+    #[command(short_flag = 'D')]
+    Delete(Filter),
+    /// Flush a table (conntrack -F), optionally only entries with a mark, status or zone.
+    #[command(short_flag = 'F')]
+    Flush(Filter),
+    /// Print events as they happen (conntrack -E).
+    #[command(short_flag = 'E')]
+    Events(EventArgs),
+    /// Print statistics (conntrack -S).
+    #[command(short_flag = 'S')]
+    Stats(Filter),
+    /// Print the number of entries (conntrack -C).
+    #[command(short_flag = 'C')]
+    Count(Filter),
+    /// Run a self-contained demonstration in a private network namespace.
+    Demo(DemoArgs),
+}
+
+/// Entry selection and fields, as conntrack-tools spells them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Filter {
+    /// The table: conntrack (default) or expect.
+    #[arg(value_enum, default_value_t)]
+    pub table: Table,
+    /// Layer-4 protocol (tcp, udp, icmp, icmpv6, sctp, dccp, or a number).
+    #[arg(short = 'p', long = "proto")]
+    pub proto: Option<String>,
+    /// Original source address.
+    #[arg(short = 's', long = "src", visible_alias = "orig-src")]
+    pub src: Option<String>,
+    /// Original destination address.
+    #[arg(short = 'd', long = "dst", visible_alias = "orig-dst")]
+    pub dst: Option<String>,
+    /// Original source port.
+    #[arg(long = "sport", visible_alias = "orig-port-src")]
+    pub sport: Option<u16>,
+    /// Original destination port.
+    #[arg(long = "dport", visible_alias = "orig-port-dst")]
+    pub dport: Option<u16>,
+    /// Reply source address.
+    #[arg(short = 'r', long = "reply-src")]
+    pub reply_src: Option<String>,
+    /// Reply destination address.
+    #[arg(short = 'q', long = "reply-dst")]
+    pub reply_dst: Option<String>,
+    /// Reply source port.
+    #[arg(long = "reply-port-src")]
+    pub reply_sport: Option<u16>,
+    /// Reply destination port.
+    #[arg(long = "reply-port-dst")]
+    pub reply_dport: Option<u16>,
+    /// ICMP type.
+    #[arg(long = "icmp-type", visible_alias = "icmpv6-type")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code.
+    #[arg(long = "icmp-code", visible_alias = "icmpv6-code")]
+    pub icmp_code: Option<u8>,
+    /// ICMP identifier.
+    #[arg(long = "icmp-id", visible_alias = "icmpv6-id")]
+    pub icmp_id: Option<u16>,
+    /// Mark, as MARK or MARK/MASK (a filter; the new value for create and update).
+    #[arg(short = 'm', long = "mark")]
+    pub mark: Option<String>,
+    /// Zone.
+    #[arg(short = 'w', long = "zone")]
+    pub zone: Option<u16>,
+    /// Status bits, comma-separated (ASSURED, SEEN_REPLY, CONFIRMED, ...).
+    #[arg(short = 'u', long = "status")]
+    pub status: Option<String>,
+    /// Address family: ipv4 or ipv6.
+    #[arg(short = 'f', long = "family")]
+    pub family: Option<String>,
+    /// Protocol state (ESTABLISHED, SYN_SENT, ...).
+    #[arg(long = "state")]
+    pub state: Option<String>,
+    /// Labels, comma-separated names (labelN) or numbers.
+    #[arg(short = 'l', long = "label")]
+    pub label: Option<String>,
+    /// Timeout in seconds (create, update).
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<u32>,
+    /// Helper name (create).
+    #[arg(long = "helper")]
+    pub helper: Option<String>,
+    /// SCTP verification tags (create).
+    #[arg(long = "orig-vtag")]
+    pub orig_vtag: Option<u32>,
+    /// SCTP reply verification tag (create).
+    #[arg(long = "reply-vtag")]
+    pub reply_vtag: Option<u32>,
+    /// Output: extended, id, timestamp, labels, json (comma-separated).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+}
+
+/// Options of `events`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EventArgs {
+    /// Entry filters (applied in the kernel with BPF).
+    #[command(flatten)]
+    pub filter: Filter,
+    /// Event types: NEW, UPDATE, DESTROY (comma-separated; default all).
+    #[arg(short = 'e', long = "event-mask")]
+    pub events: Option<String>,
+    /// Stop after this many events.
+    #[arg(short = 'c', long = "count")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long = "duration")]
+    pub duration: Option<f64>,
+    /// Print totals (events per type, lost) on exit.
+    #[arg(long)]
+    pub summary: bool,
+    /// Receive buffer in bytes.
+    #[arg(long = "buffer-size", short = 'b')]
+    pub buffer: Option<usize>,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DemoArgs {
+    /// Seconds of live events to show.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+}
