@@ -134,6 +134,9 @@ pub enum EventView<'a> {
         view: std::result::Result<ConnView<'a>, conntrack_wire::Error>,
         /// The source namespace id, with `all_namespaces`.
         nsid: Option<i32>,
+        /// The port id of the netlink socket whose request caused the event (0: the kernel's
+        /// own traffic), as conntrack-tools prints it with `[USERSPACE] portid=`.
+        portid: u32,
     },
     /// An expectation event.
     Exp {
@@ -172,6 +175,8 @@ pub enum Event {
         conn: Conn,
         /// The source namespace id.
         nsid: Option<i32>,
+        /// The port id of the socket whose request caused the event (0: the kernel).
+        portid: u32,
     },
     /// An expectation event.
     Exp {
@@ -202,10 +207,12 @@ impl EventView<'_> {
                 kind,
                 view: Ok(v),
                 nsid,
+                portid,
             } => Event::Conn {
                 kind,
                 conn: Conn::parse(&v),
                 nsid,
+                portid,
             },
             EventView::Exp {
                 kind,
@@ -438,6 +445,7 @@ fn classify(m: conntrack_wire::Message<'_>, nsid: Option<i32>) -> Option<EventVi
             kind,
             view: m.conn(),
             nsid,
+            portid: m.pid(),
         },
     })
 }

@@ -309,7 +309,10 @@ fn events_from_another_namespace_carry_its_id() {
     let got = collect(&mut ev, 1, Duration::from_secs(5));
     ip(&["netns", "delete", &name]);
     assert_eq!(got.len(), 1, "{got:?}");
-    let Event::Conn { kind, conn, nsid } = &got[0] else {
+    let Event::Conn {
+        kind, conn, nsid, ..
+    } = &got[0]
+    else {
         panic!("{got:?}")
     };
     assert_eq!(*kind, EventKind::New);

@@ -805,6 +805,7 @@ fn events(netns: &Option<String>, a: &EventArgs) -> R<()> {
                     kind,
                     view: Ok(v),
                     nsid,
+                    portid,
                 } => {
                     match kind {
                         EventKind::New => new += 1,
@@ -818,6 +819,12 @@ fn events(netns: &Option<String>, a: &EventArgs) -> R<()> {
                     } else {
                         format::event_line(kind, &c, fam, o, now_ns())
                     };
+                    if portid != 0 && !json {
+                        line.push_str(&format!(" [USERSPACE] portid={portid}"));
+                        if let Some(name) = progname(portid) {
+                            line.push_str(&format!(" progname={name}"));
+                        }
+                    }
                     if let Some(n) = nsid {
                         line.push_str(&format!(" nsid={n}"));
                     }
@@ -868,4 +875,34 @@ fn events(netns: &Option<String>, a: &EventArgs) -> R<()> {
         );
     }
     Ok(())
+}
+
+/// The name of the process owning the ctnetlink socket with port id `portid`, found the way
+/// conntrack-tools finds it: the socket's inode from /proc/net/netlink, then the process with
+/// a descriptor on that inode.
+fn progname(portid: u32) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/netlink").ok()?;
+    let inode = table.lines().skip(1).find_map(|l| {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        (t.get(1) == Some(&"12") && t.get(2).and_then(|p| p.parse::<u32>().ok()) == Some(portid))
+            .then(|| t.get(9).map(|s| s.to_string()))?
+    })?;
+    let target = format!("socket:[{inode}]");
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = proc_entry.file_name();
+        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target) {
+                return std::fs::read_to_string(proc_entry.path().join("comm"))
+                    .ok()
+                    .map(|s| s.trim().to_string());
+            }
+        }
+    }
+    None
 }

@@ -1,0 +1,541 @@
+//! `ctrack` against conntrack-tools, each test in its own network namespace.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use common::{conntrack, netns};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+fn ctrack(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+        .args(args)
+        .output()
+        .expect("ctrack runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (ok, out, err) = ctrack(args);
+    assert!(ok, "ctrack {args:?} failed: {err}");
+    out
+}
+
+/// Lines keyed by id, with the countdowns (timeout, delta-time) removed.
+fn normalize(text: &str, extended: bool) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut tok: Vec<&str> = l.split_whitespace().collect();
+            let t = if extended { 4 } else { 2 };
+            tok.remove(t);
+            tok.retain(|x| !x.starts_with("delta-time="));
+            let id = tok
+                .iter()
+                .rev()
+                .find_map(|x| x.strip_prefix("id="))
+                .unwrap_or("")
+                .to_string();
+            (id, tok.join(" "))
+        })
+        .collect()
+}
+
+fn fill() {
+    for args in [
+        &[
+            "-I",
+            "-p",
+            "tcp",
+            "-s",
+            "10.50.0.1",
+            "-d",
+            "10.50.0.2",
+            "--sport",
+            "1000",
+            "--dport",
+            "80",
+            "--state",
+            "ESTABLISHED",
+            "-t",
+            "300",
+            "-u",
+            "ASSURED,SEEN_REPLY",
+            "-m",
+            "7",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "tcp",
+            "-s",
+            "10.50.0.3",
+            "-d",
+            "10.50.0.4",
+            "--sport",
+            "1001",
+            "--dport",
+            "443",
+            "--state",
+            "SYN_SENT",
+            "-t",
+            "120",
+            "--zone",
+            "3",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "udp",
+            "-s",
+            "10.50.0.5",
+            "-d",
+            "10.50.0.6",
+            "--sport",
+            "1002",
+            "--dport",
+            "53",
+            "-t",
+            "30",
+            "-m",
+            "0x107",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "icmp",
+            "-s",
+            "10.50.0.7",
+            "-d",
+            "10.50.0.8",
+            "--icmp-type",
+            "8",
+            "--icmp-code",
+            "0",
+            "--icmp-id",
+            "9",
+            "-t",
+            "30",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "tcp",
+            "-s",
+            "2001:db8::1",
+            "-d",
+            "2001:db8::2",
+            "--sport",
+            "1003",
+            "--dport",
+            "80",
+            "--state",
+            "ESTABLISHED",
+            "-t",
+            "300",
+            "-m",
+            "7",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "udp",
+            "-s",
+            "2001:db8::3",
+            "-d",
+            "2001:db8::4",
+            "--sport",
+            "1004",
+            "--dport",
+            "53",
+            "-t",
+            "30",
+            "--zone",
+            "3",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "icmpv6",
+            "-s",
+            "2001:db8::5",
+            "-d",
+            "2001:db8::6",
+            "--icmpv6-type",
+            "128",
+            "--icmpv6-code",
+            "0",
+            "--icmpv6-id",
+            "10",
+            "-t",
+            "30",
+        ][..],
+        &[
+            "-I",
+            "-p",
+            "sctp",
+            "-s",
+            "10.50.0.9",
+            "-d",
+            "10.50.0.10",
+            "--sport",
+            "1005",
+            "--dport",
+            "2000",
+            "--state",
+            "ESTABLISHED",
+            "--orig-vtag",
+            "1",
+            "--reply-vtag",
+            "2",
+            "-t",
+            "200",
+        ][..],
+    ] {
+        conntrack(args);
+    }
+}
+
+#[test]
+fn list_prints_what_conntrack_prints() {
+    netns();
+    fill();
+    for (flags, extended) in [
+        (vec![], false),
+        (vec!["-o", "extended"], true),
+        (vec!["-p", "tcp"], false),
+        (vec!["-s", "10.50.0.1"], false),
+        (vec!["-d", "2001:db8::4"], false),
+        (vec!["-p", "tcp", "--dport", "80"], false),
+        (vec!["-p", "udp", "--sport", "1002"], false),
+        (vec!["-r", "10.50.0.4"], false),
+        (vec!["-q", "10.50.0.5"], false),
+        (vec!["-m", "7"], false),
+        (vec!["-m", "7/0xff"], false),
+        (vec!["-w", "3"], false),
+        (vec!["-u", "ASSURED"], false),
+        (vec!["-f", "ipv6"], false),
+        (vec!["-f", "ipv4", "-p", "icmp"], false),
+        (vec!["-p", "tcp", "--state", "ESTABLISHED"], false),
+    ] {
+        let mut args = vec!["-L", "-o", if extended { "extended,id" } else { "id" }];
+        args.extend(flags.iter().filter(|f| **f != "-o" && **f != "extended"));
+        let theirs = normalize(&conntrack(&args), extended);
+        let ours = normalize(&ok(&args), extended);
+        assert!(!theirs.is_empty(), "{flags:?} matched nothing");
+        assert_eq!(ours, theirs, "ctrack {args:?}");
+    }
+}
+
+#[test]
+fn json_output_holds_the_same_values() {
+    netns();
+    fill();
+    let text = ok(&["list", "-o", "json"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8);
+    let plain = ok(&["list", "-o", "id"]);
+    for l in &lines {
+        assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+        let id = l
+            .split("\"id\":")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let line = plain
+            .lines()
+            .find(|p| p.ends_with(&format!("id={id}")))
+            .expect("same ids");
+        let mark = l
+            .split("\"mark\":")
+            .nth(1)
+            .unwrap()
+            .split([',', '}'])
+            .next()
+            .unwrap();
+        assert!(line.contains(&format!("mark={mark} ")), "{l} vs {line}");
+        let src = l
+            .split("\"src\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(line.contains(&format!("src={src} ")), "{l} vs {line}");
+    }
+}
+
+#[test]
+fn mutations_change_the_table_like_conntrack_tools() {
+    netns();
+    // create
+    ok(&[
+        "create",
+        "-p",
+        "tcp",
+        "-s",
+        "10.60.0.1",
+        "-d",
+        "10.60.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "--state",
+        "ESTABLISHED",
+        "-t",
+        "100",
+        "-m",
+        "3",
+    ]);
+    let l = conntrack(&["-L"]);
+    assert!(
+        l.contains("src=10.60.0.1 dst=10.60.0.2 sport=1 dport=2") && l.contains("mark=3"),
+        "{l}"
+    );
+    // a duplicate is refused with a clear error and changes nothing
+    let (success, _, err) = ctrack(&[
+        "-I",
+        "-p",
+        "tcp",
+        "-s",
+        "10.60.0.1",
+        "-d",
+        "10.60.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "-t",
+        "100",
+    ]);
+    assert!(!success && err.contains("already exists"), "{err}");
+    // get
+    let g = ok(&[
+        "-G",
+        "-p",
+        "tcp",
+        "-s",
+        "10.60.0.1",
+        "-d",
+        "10.60.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+    ]);
+    assert!(g.contains("ESTABLISHED") && g.contains("mark=3"), "{g}");
+    // update, as conntrack -U does
+    ok(&["-U", "-p", "tcp", "-s", "10.60.0.1", "-m", "9"]);
+    assert!(conntrack(&["-L"]).contains("mark=9"));
+    // delete by filter
+    ok(&[
+        "create",
+        "-p",
+        "udp",
+        "-s",
+        "10.60.0.3",
+        "-d",
+        "10.60.0.4",
+        "--sport",
+        "5",
+        "--dport",
+        "53",
+        "-t",
+        "100",
+    ]);
+    ok(&["-D", "-p", "udp"]);
+    let l = conntrack(&["-L"]);
+    assert!(!l.contains("udp") && l.contains("tcp"), "{l}");
+    // flush
+    ok(&["-F"]);
+    assert_eq!(conntrack(&["-C"]).trim(), "0");
+    // a missing entry: a clear error, exit code non-zero
+    let (success, _, err) = ctrack(&[
+        "-G",
+        "-p",
+        "tcp",
+        "-s",
+        "10.60.9.9",
+        "-d",
+        "10.60.9.9",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+    ]);
+    assert!(!success && err.contains("no such entry"), "{err}");
+    // bad input
+    let (success, _, err) = ctrack(&[
+        "-I",
+        "-p",
+        "tcp",
+        "-s",
+        "nonsense",
+        "-d",
+        "10.60.0.2",
+        "-t",
+        "1",
+    ]);
+    assert!(!success && err.contains("invalid source address"), "{err}");
+}
+
+#[test]
+fn count_and_stats_agree_with_conntrack() {
+    netns();
+    fill();
+    assert_eq!(ok(&["-C"]).trim(), conntrack(&["-C"]).trim());
+    let ours = ok(&["-S"]);
+    let theirs = conntrack(&["-S"]);
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    assert!(
+        ours.lines()
+            .all(|l| l.starts_with("cpu=") && l.contains("insert="))
+    );
+}
+
+#[test]
+fn events_print_what_conntrack_events_prints() {
+    netns();
+    let ours = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+        .args(["-E", "--duration", "3", "--summary"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let theirs = Command::new("conntrack")
+        .args(["-E"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    conntrack(&[
+        "-I",
+        "-p",
+        "udp",
+        "-s",
+        "10.70.0.1",
+        "-d",
+        "10.70.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "-t",
+        "100",
+        "-m",
+        "1",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    conntrack(&["-U", "-p", "udp", "-s", "10.70.0.1", "-m", "2"]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    conntrack(&["-D", "-p", "udp", "-s", "10.70.0.1"]);
+    let ours = ours.wait_with_output().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(theirs.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let theirs = theirs.wait_with_output().unwrap();
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                let mut t: Vec<&str> = l.split_whitespace().collect();
+                // drop the countdown after "proto num"
+                if t.len() > 3 && t[3].parse::<u32>().is_ok() {
+                    t.remove(3);
+                }
+                // The requester's port id differs per process: keep only that it was given. The
+                // program name is looked up in /proc while the event is handled and the short-lived
+                // conntrack process may already be gone (conntrack -E itself misses it at times).
+                t.iter()
+                    .filter(|x| !x.starts_with("progname="))
+                    .map(|x| {
+                        if x.starts_with("portid=") {
+                            "portid=N"
+                        } else {
+                            x
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let o = strip(&String::from_utf8_lossy(&ours.stdout));
+    let t = strip(&String::from_utf8_lossy(&theirs.stdout));
+    assert_eq!(o.len(), 3, "ours: {o:?}");
+    assert_eq!(o, t);
+    let summary = String::from_utf8_lossy(&ours.stderr);
+    assert!(
+        summary.contains("3 events: 1 new, 1 update, 1 destroy; 0 lost"),
+        "{summary}"
+    );
+
+    // A long-lived requester (this test process) is named.
+    let ev = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+        .args(["-E", "--duration", "1.5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let nfct = conntrack::Nfct::open().unwrap();
+    nfct.create(
+        &conntrack::Conn::udp(
+            "10.70.1.1:1".parse().unwrap(),
+            "10.70.1.2:2".parse().unwrap(),
+        )
+        .with_timeout(50),
+    )
+    .unwrap();
+    let out = String::from_utf8_lossy(&ev.wait_with_output().unwrap().stdout).into_owned();
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert!(
+        out.contains(&format!(
+            "portid={} progname={}",
+            nfct.port_id(),
+            comm.trim()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_runs_and_leaves_no_namespace_behind() {
+    netns();
+    let before = std::fs::read_dir("/var/run/netns")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let out = ok(&["demo", "--seconds", "1"]);
+    for section in [
+        "== the table",
+        "== filtered",
+        "== the expectation table",
+        "== live events",
+        "== statistics",
+        "== done",
+    ] {
+        assert!(out.contains(section), "missing {section}: {out}");
+    }
+    assert!(
+        out.contains("icmp")
+            && out.contains("udp")
+            && out.contains("tcp")
+            && out.contains("helper=ftp"),
+        "{out}"
+    );
+    assert!(out.contains("[NEW]") && out.contains("[UPDATE]"), "{out}");
+    let after = std::fs::read_dir("/var/run/netns")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(before, after);
+    // and the calling namespace's table is untouched
+    assert_eq!(conntrack(&["-C"]).trim(), "0");
+}
