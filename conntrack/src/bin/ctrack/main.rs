@@ -200,13 +200,15 @@ fn options(f: &Filter) -> R<(Options, bool)> {
 }
 
 fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
-    let mut t = Tuple::default();
-    t.src = f.src.as_deref().map(|s| addr(s, "source")).transpose()?;
-    t.dst = f
-        .dst
-        .as_deref()
-        .map(|s| addr(s, "destination"))
-        .transpose()?;
+    let mut t = Tuple {
+        src: f.src.as_deref().map(|s| addr(s, "source")).transpose()?,
+        dst: f
+            .dst
+            .as_deref()
+            .map(|s| addr(s, "destination"))
+            .transpose()?,
+        ..Default::default()
+    };
     t.proto.num = f.proto.as_deref().map(proto_num).transpose()?;
     t.proto.src_port = f.sport;
     t.proto.dst_port = f.dport;
@@ -227,17 +229,19 @@ fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
 }
 
 fn reply_tuple(f: &Filter) -> R<Option<Tuple>> {
-    let mut t = Tuple::default();
-    t.src = f
-        .reply_src
-        .as_deref()
-        .map(|s| addr(s, "reply source"))
-        .transpose()?;
-    t.dst = f
-        .reply_dst
-        .as_deref()
-        .map(|s| addr(s, "reply destination"))
-        .transpose()?;
+    let mut t = Tuple {
+        src: f
+            .reply_src
+            .as_deref()
+            .map(|s| addr(s, "reply source"))
+            .transpose()?,
+        dst: f
+            .reply_dst
+            .as_deref()
+            .map(|s| addr(s, "reply destination"))
+            .transpose()?,
+        ..Default::default()
+    };
     t.proto.src_port = f.reply_sport;
     t.proto.dst_port = f.reply_dport;
     if t == Tuple::default() {
