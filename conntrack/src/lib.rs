@@ -35,6 +35,8 @@ pub mod filter;
 pub mod format;
 pub mod kernel;
 mod nfct;
+#[cfg(feature = "tokio")]
+pub mod stream;
 
 pub use conntrack_sock as sock;
 pub use conntrack_wire as wire;

@@ -524,3 +524,39 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
         );
     }
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_stream_yields_batches() {
+    use conntrack::stream::EventStream;
+    use futures_core::Stream;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    netns();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut stream = EventStream::new(Events::open(EventConfig::default()).unwrap()).unwrap();
+        let nfct = Nfct::open().unwrap();
+        let c = Conn::udp(sa("10.25.0.1:1"), sa("10.25.0.2:2")).with_timeout(100);
+        nfct.create(&c).unwrap();
+        nfct.delete(&Key {
+            tuple: c.tuple_orig.unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let next = tokio::time::timeout(
+                Duration::from_secs(5),
+                poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)),
+            )
+            .await
+            .expect("events within 5 s");
+            got.extend(next.unwrap().unwrap());
+        }
+        assert_eq!(kinds(&got), [EventKind::New, EventKind::Destroy]);
+    });
+}
