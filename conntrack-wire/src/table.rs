@@ -24,7 +24,9 @@ pub(crate) enum Len {
 pub(crate) struct Table<'a, const N: usize> {
     data: &'a [u8],
     present: u32,
-    slots: [(u16, u16); N],
+    /// `offset << 16 | length` of each known attribute's payload: small, so views stay cheap
+    /// to copy. Nests are at most 65,535 bytes long, so both halves fit.
+    slots: [u32; N],
 }
 
 impl<'a, const N: usize> Table<'a, N> {
@@ -32,52 +34,76 @@ impl<'a, const N: usize> Table<'a, N> {
     ///
     /// Unknown types (0 or above `N`) are skipped here and stay reachable through [`Self::attrs`].
     /// When a type repeats, the last one wins, as in the kernel's `nla_parse`.
+    #[inline]
     pub(crate) fn parse(data: &'a [u8], nest: u16, spec: &[Len; N]) -> Result<Self> {
         const { assert!(N <= 32) };
         let mut t = Table {
             data,
             present: 0,
-            slots: [(0, 0); N],
+            slots: [0; N],
         };
-        let base = data.as_ptr() as usize;
-        for a in Attrs::new(data) {
-            let a = a?;
-            let kind = a.kind();
-            let Some(idx) = usize::from(kind).checked_sub(1) else {
-                continue;
+        let total = data.len();
+        if total > usize::from(u16::MAX) {
+            // Only a top-level message could be this long (a nest's length is a u16), and the
+            // kernel never builds one: its ctnetlink messages fit in one page.
+            return Err(Error::BadAttrLen {
+                kind: 0,
+                nest,
+                len: total,
+            });
+        }
+        let mut off = 0usize;
+        // One pass, no iterator: this is the hottest loop of the decoder.
+        while off < total {
+            let hdr = data
+                .get(off..off + 4)
+                .and_then(|s| <&[u8; 4]>::try_from(s).ok());
+            let Some(&[l0, l1, t0, t1]) = hdr else {
+                return Err(Error::Truncated {
+                    need: 4,
+                    have: total - off,
+                });
             };
-            let Some(rule) = spec.get(idx) else { continue };
-            let p = a.payload();
-            let ok = match *rule {
-                Len::Any | Len::Str => true,
-                Len::Exact(n) => p.len() == usize::from(n),
-                Len::Flag => p.is_empty(),
-                Len::Nest(check) => {
-                    check(p)?;
-                    true
+            let nla_len = u16::from_ne_bytes([l0, l1]);
+            let len = usize::from(nla_len);
+            if len < 4 {
+                return Err(Error::BadNlaLen { len: nla_len });
+            }
+            if len > total - off {
+                return Err(Error::Truncated {
+                    need: len,
+                    have: total - off,
+                });
+            }
+            let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
+            let plen = len - 4;
+            if let Some(idx) = usize::from(kind).checked_sub(1) {
+                if let Some(rule) = spec.get(idx) {
+                    let ok = match *rule {
+                        Len::Any | Len::Str => true,
+                        Len::Exact(n) => plen == usize::from(n),
+                        Len::Flag => plen == 0,
+                        Len::Nest(check) => {
+                            check(data.get(off + 4..off + len).unwrap_or(&[]))?;
+                            true
+                        }
+                    };
+                    if !ok {
+                        return Err(Error::BadAttrLen {
+                            kind,
+                            nest,
+                            len: plen,
+                        });
+                    }
+                    if let Some(slot) = t.slots.get_mut(idx) {
+                        // off + 4 <= total <= 65535 and plen < 65536: both fit in 16 bits
+                        *slot = ((off + 4) as u32) << 16 | plen as u32;
+                        t.present |= 1 << idx;
+                    }
                 }
-            };
-            if !ok {
-                return Err(Error::BadAttrLen {
-                    kind,
-                    nest,
-                    len: p.len(),
-                });
             }
-            // Offsets fit in u16: a nest is at most 65,535 bytes (nla_len is a u16); a
-            // top-level message is checked by the caller to be under 64 KiB as well.
-            let off = (p.as_ptr() as usize).wrapping_sub(base);
-            let (Ok(off), Ok(len)) = (u16::try_from(off), u16::try_from(p.len())) else {
-                return Err(Error::BadAttrLen {
-                    kind,
-                    nest,
-                    len: p.len(),
-                });
-            };
-            if let Some(slot) = t.slots.get_mut(idx) {
-                *slot = (off, len);
-                t.present |= 1 << idx;
-            }
+            // The last attribute may omit its trailing padding.
+            off += (len + 3) & !3;
         }
         Ok(t)
     }
@@ -89,9 +115,9 @@ impl<'a, const N: usize> Table<'a, N> {
         if idx >= N || self.present & (1 << idx) == 0 {
             return None;
         }
-        let (off, len) = *self.slots.get(idx)?;
-        self.data
-            .get(usize::from(off)..usize::from(off) + usize::from(len))
+        let v = *self.slots.get(idx)?;
+        let (off, len) = ((v >> 16) as usize, (v & 0xffff) as usize);
+        self.data.get(off..off + len)
     }
 
     /// Returns whether attribute type `kind` is present.

@@ -20,6 +20,11 @@ pub(crate) fn run() -> Result<(), String> {
         ],
     )?;
     sh("cargo", &["test", "--workspace", "--all-features"])?;
+    // every benchmark once, on a small table, so none can rot (no timing is checked)
+    sh(
+        "cargo",
+        &["bench", "-p", "conntrack-benches", "--", "--test"],
+    )?;
     sh_env(
         "cargo",
         &["doc", "--workspace", "--no-deps", "--all-features"],

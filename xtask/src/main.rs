@@ -4,8 +4,10 @@
 //!   fuzz smoke).
 //! * `cargo xtask fixtures` — captures real kernel replies into `conntrack-wire/tests/fixtures`.
 //! * `cargo xtask fuzz [SECONDS]` — runs every fuzz target.
-//! * `cargo xtask bench` — runs the benchmarks.
+//! * `cargo xtask bench` — installs the peers, runs the benchmarks, writes BENCHMARKS.md.
+//! * `cargo xtask demo` — runs `ctrack demo`.
 
+mod bench;
 mod ci;
 mod fixtures;
 
@@ -17,9 +19,24 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("fixtures") => fixtures::run(),
         Some("fuzz") => ci::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
-        Some("bench") => sh("cargo", &["bench", "-p", "conntrack-benches"]),
+        Some("bench") => bench::run(),
+        Some("demo") => sh(
+            "cargo",
+            &[
+                "run",
+                "--release",
+                "-p",
+                "conntrack",
+                "--features",
+                "cli",
+                "--bin",
+                "ctrack",
+                "--",
+                "demo",
+            ],
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fixtures | fuzz [SECONDS] | bench>");
+            eprintln!("usage: cargo xtask <ci | fixtures | fuzz [SECONDS] | bench | demo>");
             return ExitCode::from(2);
         }
     };

@@ -29,7 +29,7 @@ const SPEC: [Len; N] = [
     Len::Exact(4),                   // CTA_SECMARK
     Len::Exact(2),                   // CTA_ZONE
     Len::Nest(SecCtxView::check),    // CTA_SECCTX
-    Len::Nest(TimestampView::check), // CTA_TIMESTAMP
+    Len::Any,                        // CTA_TIMESTAMP: parsed into `timestamp`
     Len::Exact(4),                   // CTA_MARK_MASK
     Len::Any,                        // CTA_LABELS
     Len::Any,                        // CTA_LABELS_MASK
@@ -64,28 +64,56 @@ const SPEC: [Len; N] = [
 #[derive(Debug, Clone, Copy)]
 pub struct ConnView<'a> {
     t: Table<'a, N>,
+    // The nests every consumer reads are indexed once, during validation, so that their
+    // getters are plain copies.
+    orig: Option<TupleView<'a>>,
+    reply: Option<TupleView<'a>>,
+    protoinfo: Option<ProtoInfoView<'a>>,
+    counters: [Option<CountersView<'a>>; 2],
+    timestamp: Option<TimestampView<'a>>,
 }
 
 impl<'a> ConnView<'a> {
     /// Validates the attribute bytes of a conntrack message (after the `nfgenmsg`).
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
+        let t = Table::parse(bytes, 0, &SPEC)?;
         Ok(ConnView {
-            t: Table::parse(bytes, 0, &SPEC)?,
+            orig: t
+                .get(CTA_TUPLE_ORIG)
+                .map(TupleView::new_checked)
+                .transpose()?,
+            reply: t
+                .get(CTA_TUPLE_REPLY)
+                .map(TupleView::new_checked)
+                .transpose()?,
+            protoinfo: t
+                .get(CTA_PROTOINFO)
+                .map(ProtoInfoView::new_checked)
+                .transpose()?,
+            counters: [
+                t.get(CTA_COUNTERS_ORIG)
+                    .map(CountersView::new_checked)
+                    .transpose()?,
+                t.get(CTA_COUNTERS_REPLY)
+                    .map(CountersView::new_checked)
+                    .transpose()?,
+            ],
+            timestamp: t
+                .get(CTA_TIMESTAMP)
+                .map(TimestampView::new_checked)
+                .transpose()?,
+            t,
         })
     }
 
     /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
     pub fn tuple_orig(&self) -> Option<TupleView<'a>> {
-        self.t
-            .get(CTA_TUPLE_ORIG)
-            .and_then(|p| TupleView::new_checked(p).ok())
+        self.orig
     }
 
     /// Returns the reply-direction tuple (`CTA_TUPLE_REPLY`).
     pub fn tuple_reply(&self) -> Option<TupleView<'a>> {
-        self.t
-            .get(CTA_TUPLE_REPLY)
-            .and_then(|p| TupleView::new_checked(p).ok())
+        self.reply
     }
 
     /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
@@ -107,9 +135,7 @@ impl<'a> ConnView<'a> {
 
     /// Returns the protocol state (`CTA_PROTOINFO`).
     pub fn protoinfo(&self) -> Option<ProtoInfoView<'a>> {
-        self.t
-            .get(CTA_PROTOINFO)
-            .and_then(|p| ProtoInfoView::new_checked(p).ok())
+        self.protoinfo
     }
 
     /// Returns the helper (`CTA_HELP`).
@@ -150,16 +176,12 @@ impl<'a> ConnView<'a> {
 
     /// Returns the original-direction counters (`CTA_COUNTERS_ORIG`).
     pub fn counters_orig(&self) -> Option<CountersView<'a>> {
-        self.t
-            .get(CTA_COUNTERS_ORIG)
-            .and_then(|p| CountersView::new_checked(p).ok())
+        self.counters[0]
     }
 
     /// Returns the reply-direction counters (`CTA_COUNTERS_REPLY`).
     pub fn counters_reply(&self) -> Option<CountersView<'a>> {
-        self.t
-            .get(CTA_COUNTERS_REPLY)
-            .and_then(|p| CountersView::new_checked(p).ok())
+        self.counters[1]
     }
 
     /// Returns the reference count (`CTA_USE`, big-endian).
@@ -205,9 +227,7 @@ impl<'a> ConnView<'a> {
 
     /// Returns the start and stop timestamps (`CTA_TIMESTAMP`).
     pub fn timestamp(&self) -> Option<TimestampView<'a>> {
-        self.t
-            .get(CTA_TIMESTAMP)
-            .and_then(|p| TimestampView::new_checked(p).ok())
+        self.timestamp
     }
 
     /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).

@@ -165,23 +165,36 @@ scalar_nest! {
     vtag_reply: CTA_PROTOINFO_SCTP_VTAG_REPLY => Be32;
 }
 
-const SPEC: [Len; 3] = [
-    Len::Nest(TcpInfoView::check),
-    Len::Nest(DccpInfoView::check),
-    Len::Nest(SctpInfoView::check),
-];
+// The protocol nests are parsed (and so validated) right after the walk.
+const SPEC: [Len; 3] = [Len::Any, Len::Any, Len::Any];
 
 /// A borrowed `CTA_PROTOINFO` nest.
 #[derive(Debug, Clone, Copy)]
 pub struct ProtoInfoView<'a> {
     t: Table<'a, 3>,
+    tcp: Option<TcpInfoView<'a>>,
+    dccp: Option<DccpInfoView<'a>>,
+    sctp: Option<SctpInfoView<'a>>,
 }
 
 impl<'a> ProtoInfoView<'a> {
     /// Validates the nest and every protocol nest inside it.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
+        let t = Table::parse(bytes, CTA_PROTOINFO, &SPEC)?;
         Ok(ProtoInfoView {
-            t: Table::parse(bytes, CTA_PROTOINFO, &SPEC)?,
+            tcp: t
+                .get(CTA_PROTOINFO_TCP)
+                .map(TcpInfoView::new_checked)
+                .transpose()?,
+            dccp: t
+                .get(CTA_PROTOINFO_DCCP)
+                .map(DccpInfoView::new_checked)
+                .transpose()?,
+            sctp: t
+                .get(CTA_PROTOINFO_SCTP)
+                .map(SctpInfoView::new_checked)
+                .transpose()?,
+            t,
         })
     }
 
@@ -191,23 +204,17 @@ impl<'a> ProtoInfoView<'a> {
 
     /// Returns the TCP state (`CTA_PROTOINFO_TCP`).
     pub fn tcp(&self) -> Option<TcpInfoView<'a>> {
-        self.t
-            .get(CTA_PROTOINFO_TCP)
-            .and_then(|p| TcpInfoView::new_checked(p).ok())
+        self.tcp
     }
 
     /// Returns the DCCP state (`CTA_PROTOINFO_DCCP`).
     pub fn dccp(&self) -> Option<DccpInfoView<'a>> {
-        self.t
-            .get(CTA_PROTOINFO_DCCP)
-            .and_then(|p| DccpInfoView::new_checked(p).ok())
+        self.dccp
     }
 
     /// Returns the SCTP state (`CTA_PROTOINFO_SCTP`).
     pub fn sctp(&self) -> Option<SctpInfoView<'a>> {
-        self.t
-            .get(CTA_PROTOINFO_SCTP)
-            .and_then(|p| SctpInfoView::new_checked(p).ok())
+        self.sctp
     }
 
     /// Returns every attribute of the nest, known and unknown, in wire order.

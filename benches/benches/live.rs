@@ -1,0 +1,741 @@
+//! Live benchmarks against the running kernel, side by side in one run: the header-walking
+//! floor, this library (borrowed and owned), libnetfilter_conntrack and conntrack-tools.
+//!
+//! `cargo xtask bench` runs this as root and writes BENCHMARKS.md; `cargo bench -p
+//! conntrack-benches --bench live -- --test` runs every case once on a small table (CI).
+
+use conntrack::events::{EventConfig, EventView, Events};
+use conntrack::sock::{Arena, Group, Socket};
+use conntrack::wire::consts::*;
+use conntrack::wire::request::{self, DumpFilter, Key};
+use conntrack::wire::{Attrs, MessageKind, Messages};
+use conntrack::{BatchOp, Conn, Family, Nfct};
+use conntrack_benches::{median, peer_dump, peer_parse};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn conn(i: u32) -> Conn {
+    let port = 1024 + (i % 60_000) as u16;
+    let c = match i % 4 {
+        0 => Conn::tcp(
+            SocketAddr::new(
+                IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                port,
+            ),
+            "192.0.2.1:443".parse().unwrap(),
+        )
+        .with_tcp_state(conntrack::wire::ct::TcpState::Established),
+        1 => Conn::udp(
+            SocketAddr::new(
+                IpAddr::from([10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                port,
+            ),
+            "192.0.2.2:53".parse().unwrap(),
+        ),
+        2 => Conn::icmp_echo(
+            IpAddr::from([10, 200 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            "192.0.2.3".parse().unwrap(),
+            i as u16,
+        ),
+        _ => {
+            let mut a = [0u8; 16];
+            a[0] = 0x20;
+            a[1] = 0x01;
+            a[2] = 0x0d;
+            a[3] = 0xb8;
+            a[12..16].copy_from_slice(&i.to_be_bytes());
+            Conn::tcp(
+                SocketAddr::new(IpAddr::from(a), port),
+                "[2001:db8::1]:443".parse().unwrap(),
+            )
+            .with_tcp_state(conntrack::wire::ct::TcpState::Established)
+        }
+    };
+    c.with_timeout(3600)
+        .with_mark(i % 8)
+        .with_zone((i % 3) as u16)
+}
+
+fn fill(nfct: &Nfct, from: u32, to: u32) {
+    let mut i = from;
+    while i < to {
+        let end = (i + 10_000).min(to);
+        let ops: Vec<BatchOp> = (i..end).map(|k| BatchOp::Create(conn(k))).collect();
+        let r = nfct.batch(&ops).expect("batch");
+        assert!(
+            r.iter().all(Result::is_ok),
+            "create failed: {:?}",
+            r.iter().find(|x| x.is_err())
+        );
+        i = end;
+    }
+}
+
+/// The floor: send the same dump request and only walk netlink headers (or every TLV).
+fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
+    let sock = Socket::open().unwrap();
+    let mut req = [0u8; 64];
+    let n = request::emit_into(&mut req, |e| {
+        request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
+    })
+    .unwrap();
+    sock.send(&req[..n]).unwrap();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut count = 0u64;
+    let mut keep = keep;
+    loop {
+        let m = sock.recv(&mut buf).unwrap();
+        let d = &buf[..m.len];
+        if let Some(k) = keep.as_deref_mut() {
+            k.extend_from_slice(d);
+        }
+        let mut off = 0;
+        while off + 16 <= d.len() {
+            let len = u32::from_ne_bytes([d[off], d[off + 1], d[off + 2], d[off + 3]]) as usize;
+            let ty = u16::from_ne_bytes([d[off + 4], d[off + 5]]);
+            if ty == NLMSG_DONE || ty == NLMSG_ERROR {
+                return count;
+            }
+            if tlv {
+                fn walk(b: &[u8], n: &mut u64) {
+                    for a in Attrs::new(b).flatten() {
+                        *n += u64::from(a.kind() == 0);
+                        if a.is_nested_flag() {
+                            walk(a.payload(), n);
+                        }
+                    }
+                }
+                walk(&d[off + 20..off + len], &mut count);
+            }
+            count += 1;
+            off += (len + 3) & !3;
+        }
+    }
+}
+
+fn touch_all(c: &conntrack::wire::ConnView<'_>) -> u64 {
+    let mut acc = 0u64;
+    for t in [c.tuple_orig(), c.tuple_reply()].into_iter().flatten() {
+        acc +=
+            t.src().map_or(0, |a| a.is_ipv4() as u64) + t.dst().map_or(0, |a| a.is_ipv6() as u64);
+        acc += u64::from(t.proto_num().unwrap_or(0))
+            + u64::from(t.src_port().unwrap_or(0) ^ t.dst_port().unwrap_or(0));
+        acc += u64::from(t.icmp_id().or(t.icmpv6_id()).unwrap_or(0))
+            + u64::from(t.icmp_type().unwrap_or(0));
+    }
+    acc += u64::from(
+        c.status().map_or(0, |s| s.bits()) ^ c.timeout().unwrap_or(0) ^ c.mark().unwrap_or(0),
+    );
+    acc += u64::from(c.id().unwrap_or(0) ^ c.use_count().unwrap_or(0))
+        + u64::from(c.zone().unwrap_or(0));
+    for k in [c.counters_orig(), c.counters_reply()]
+        .into_iter()
+        .flatten()
+    {
+        acc += k.packets().unwrap_or(0) + k.bytes().unwrap_or(0);
+    }
+    acc ^= c.timestamp().and_then(|t| t.start()).unwrap_or(0);
+    if let Some(p) = c.protoinfo() {
+        acc += p.tcp().map_or(0, |t| {
+            u64::from(t.state().unwrap_or(0)) + u64::from(t.wscale_original().unwrap_or(0))
+        });
+    }
+    acc += c.labels().map_or(0, |l| l.bytes().len() as u64)
+        + c.helper()
+            .and_then(|h| h.name())
+            .map_or(0, |n| n.len() as u64);
+    acc
+}
+
+struct Row {
+    op: String,
+    who: String,
+    median: Duration,
+    per: Option<f64>,
+    ratio: Option<f64>,
+    note: String,
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child mode: open the parent's namespace (which holds the table) by path, stream one dump,
+/// and print the entry count, the peak RSS before the dump and after it, in KiB.
+fn rss_child(netns: &str) {
+    let nfct = Nfct::open_with(conntrack::Config::default().netns(netns)).unwrap();
+    let before = vm_hwm_kib();
+    let mut acc = 0u64;
+    let mut count = 0u64;
+    nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+        acc ^= touch_all(c);
+        count += 1;
+    })
+    .unwrap();
+    std::hint::black_box(acc);
+    println!("{count} {before} {}", vm_hwm_kib());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Ok(ns) = std::env::var("CT_BENCH_RSS_NETNS") {
+        rss_child(&ns);
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--test");
+    if !args.iter().any(|a| a == "--bench" || a == "--test") {
+        return; // `cargo test` builds benches with neither flag: nothing to run
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the live benchmarks need root: run `cargo xtask bench` as root"
+    );
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
+    let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
+    let n: u32 = if quick { 2_000 } else { 250_000 };
+    let runs = if quick { 1 } else { 5 };
+    let nfct = Nfct::open().unwrap();
+    let t = Instant::now();
+    fill(&nfct, 0, n);
+    eprintln!("filled {n} entries in {:?}", t.elapsed());
+    let mut rows: Vec<Row> = Vec::new();
+    let per = |d: Duration, k: u64| Some(d.as_secs_f64() / k.max(1) as f64);
+
+    // ---------------- full dump
+    let floor = median(runs, || assert_eq!(floor_dump(false, None), u64::from(n)));
+    let floor_tlv = median(runs, || {
+        floor_dump(true, None);
+    });
+    let borrowed = median(runs, || {
+        let mut acc = 0u64;
+        let mut k = 0u64;
+        nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+            acc ^= touch_all(c);
+            k += 1;
+        })
+        .unwrap();
+        assert_eq!(k, u64::from(n));
+        std::hint::black_box(acc);
+    });
+    let owned = median(runs, || {
+        assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize)
+    });
+    let filtered = median(runs, || {
+        let v = nfct
+            .dump_filtered(
+                Family::Any,
+                &DumpFilter {
+                    mark: Some((3, 0xff)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(v.len(), (n / 8) as usize);
+    });
+    let peer = median(runs, || {
+        assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))
+    });
+    let cli = median(runs, || {
+        let st = Command::new("conntrack")
+            .args(["-L"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("conntrack-tools installed");
+        assert!(st.success());
+    });
+    let rel = |d: Duration| Some(d.as_secs_f64() / floor.as_secs_f64());
+    for (who, d, note) in [
+        (
+            "floor: headers only",
+            floor,
+            "raw recv, 32 KiB buffer, walks nlmsghdr",
+        ),
+        (
+            "floor: every TLV",
+            floor_tlv,
+            "walks every attribute, interprets none",
+        ),
+        (
+            "conntrack-rs borrowed views",
+            borrowed,
+            "every field read, no allocation per entry",
+        ),
+        ("conntrack-rs owned Conn", owned, "Vec<Conn>"),
+        (
+            "libnetfilter_conntrack",
+            peer,
+            "nfct_query(NFCT_Q_DUMP), same fields read",
+        ),
+        ("conntrack -L", cli, "process, output to /dev/null"),
+    ] {
+        rows.push(Row {
+            op: format!("full dump, {n} entries"),
+            who: who.into(),
+            median: d,
+            per: per(d, n.into()),
+            ratio: rel(d),
+            note: note.into(),
+        });
+    }
+    rows.push(Row {
+        op: format!("kernel-filtered dump (mark, 1/8 of {n})"),
+        who: "conntrack-rs owned".into(),
+        median: filtered,
+        per: per(filtered, (n / 8).into()),
+        ratio: rel(filtered),
+        note: "ratio to the full-dump floor".into(),
+    });
+
+    // ---------------- offline decode of the captured dump
+    let mut captured = Vec::new();
+    floor_dump(false, Some(&mut captured));
+    let decode_runs = if quick { 1 } else { 9 };
+    let off_floor = median(decode_runs, || {
+        let mut k = 0u64;
+        for m in Messages::new(&captured).flatten() {
+            if let Ok(b) = m.attr_bytes() {
+                fn walk(b: &[u8], n: &mut u64) {
+                    for a in Attrs::new(b).flatten() {
+                        *n += 1;
+                        if a.is_nested_flag() {
+                            walk(a.payload(), n);
+                        }
+                    }
+                }
+                walk(b, &mut k);
+            }
+        }
+        std::hint::black_box(k);
+    });
+    let off_borrowed = median(decode_runs, || {
+        let mut acc = 0u64;
+        for m in Messages::new(&captured).flatten() {
+            if let MessageKind::Conntrack(_) = m.kind() {
+                acc ^= touch_all(&m.conn().unwrap());
+            }
+        }
+        std::hint::black_box(acc);
+    });
+    let off_owned = median(decode_runs, || {
+        let mut k = 0usize;
+        for m in Messages::new(&captured).flatten() {
+            if let MessageKind::Conntrack(_) = m.kind() {
+                k += conntrack::wire::Conn::parse(&m.conn().unwrap())
+                    .id
+                    .is_some() as usize;
+            }
+        }
+        std::hint::black_box(k);
+    });
+    let off_peer = median(decode_runs, || {
+        assert_eq!(peer_parse(&captured), u64::from(n))
+    });
+    let orel = |d: Duration| Some(d.as_secs_f64() / off_floor.as_secs_f64());
+    for (who, d, note) in [
+        ("floor: every TLV", off_floor, "walk only"),
+        (
+            "conntrack-rs borrowed views",
+            off_borrowed,
+            "every field read",
+        ),
+        ("conntrack-rs owned Conn", off_owned, "Conn::parse"),
+        (
+            "libnetfilter_conntrack",
+            off_peer,
+            "nfct_nlmsg_parse + same field reads",
+        ),
+    ] {
+        let mps = f64::from(n) / d.as_secs_f64() / 1e6;
+        rows.push(Row {
+            op: format!("offline decode, {} bytes captured", captured.len()),
+            who: who.into(),
+            median: d,
+            per: per(d, n.into()),
+            ratio: orel(d),
+            note: format!("{note}; {mps:.2} M msg/s"),
+        });
+    }
+
+    // ---------------- get round trip
+    let gets = if quick { 100 } else { 2_000 };
+    let keys: Vec<Key> = (0..gets)
+        .map(|i| Key {
+            tuple: conn(i * 4 + 1).tuple_orig.unwrap(),
+            zone: conn(i * 4 + 1).zone,
+            ..Default::default()
+        })
+        .collect();
+    let get_ours = median(runs, || {
+        for k in &keys {
+            nfct.get(k).unwrap();
+        }
+    });
+    let raw = Socket::open().unwrap();
+    let reqs: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| {
+            let mut b = vec![0u8; 256];
+            let len = request::emit_into(&mut b, |e| request::ct_get(e, 7, AF_INET, k)).unwrap();
+            b.truncate(len);
+            b
+        })
+        .collect();
+    let get_floor = median(runs, || {
+        let mut buf = vec![0u8; 8192];
+        for r in &reqs {
+            raw.send(r).unwrap();
+            loop {
+                let m = raw.recv(&mut buf).unwrap();
+                // the reply then the ACK
+                if Messages::new(&buf[..m.len])
+                    .flatten()
+                    .any(|x| x.kind() == MessageKind::Error)
+                {
+                    break;
+                }
+            }
+        }
+    });
+    rows.push(Row {
+        op: format!("get round trip ×{gets}"),
+        who: "floor: raw send/recv".into(),
+        median: get_floor,
+        per: per(get_floor, gets.into()),
+        ratio: Some(1.0),
+        note: String::new(),
+    });
+    rows.push(Row {
+        op: format!("get round trip ×{gets}"),
+        who: "conntrack-rs Nfct::get".into(),
+        median: get_ours,
+        per: per(get_ours, gets.into()),
+        ratio: Some(get_ours.as_secs_f64() / get_floor.as_secs_f64()),
+        note: "owned Conn".into(),
+    });
+
+    // ---------------- flush, then batched create
+    let flush_ours = {
+        let t = Instant::now();
+        nfct.flush(Family::Any).unwrap();
+        t.elapsed()
+    };
+    let creates: u32 = if quick { 1_000 } else { 100_000 };
+    let ops: Vec<BatchOp> = (0..creates).map(|i| BatchOp::Create(conn(i))).collect();
+    let create_ours = {
+        let t = Instant::now();
+        assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+        t.elapsed()
+    };
+    let flush_cli = {
+        let t = Instant::now();
+        let st = Command::new("conntrack")
+            .args(["-F"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        t.elapsed()
+    };
+    // the floor: the same requests prebuilt, sent in the same chunks, ACKs drained
+    let chunk = 1024usize;
+    let bufs: Vec<Vec<u8>> = ops
+        .chunks(chunk)
+        .enumerate()
+        .map(|(ci, c)| {
+            let mut b = vec![0u8; c.len() * 256];
+            let len = request::emit_into(&mut b, |e| {
+                for (i, op) in c.iter().enumerate() {
+                    if let BatchOp::Create(x) = op {
+                        request::ct_create(e, (ci * chunk + i) as u32, x.family().unwrap(), x);
+                    }
+                }
+            })
+            .unwrap();
+            b.truncate(len);
+            b
+        })
+        .collect();
+    let rawc = Socket::open().unwrap();
+    rawc.set_recv_buffer(8 << 20).unwrap();
+    let mut arena = Arena::new(256, 4096).unwrap();
+    let create_floor = {
+        let t = Instant::now();
+        for (b, c) in bufs.iter().zip(ops.chunks(chunk)) {
+            rawc.send(b).unwrap();
+            let mut acks = 0;
+            while acks < c.len() {
+                rawc.recv_batch(&mut arena).unwrap();
+                acks += arena
+                    .iter()
+                    .map(|(d, _)| Messages::new(d).count())
+                    .sum::<usize>();
+            }
+        }
+        t.elapsed()
+    };
+    assert_eq!(nfct.count(Family::Any).unwrap(), creates as usize);
+    nfct.flush(Family::Any).unwrap();
+    rows.push(Row {
+        op: format!("flush {n} entries"),
+        who: "conntrack-rs Nfct::flush".into(),
+        median: flush_ours,
+        per: per(flush_ours, n.into()),
+        ratio: None,
+        note: String::new(),
+    });
+    rows.push(Row {
+        op: format!("flush {creates} entries"),
+        who: "conntrack -F".into(),
+        median: flush_cli,
+        per: per(flush_cli, creates.into()),
+        ratio: None,
+        note: "process".into(),
+    });
+    rows.push(Row {
+        op: format!("batched create ×{creates}"),
+        who: "floor: prebuilt requests, raw send, ACKs drained".into(),
+        median: create_floor,
+        per: per(create_floor, creates.into()),
+        ratio: Some(1.0),
+        note: "1,024 per sendmsg".into(),
+    });
+    rows.push(Row {
+        op: format!("batched create ×{creates}"),
+        who: "conntrack-rs Nfct::batch".into(),
+        median: create_ours,
+        per: per(create_ours, creates.into()),
+        ratio: Some(create_ours.as_secs_f64() / create_floor.as_secs_f64()),
+        note: "builds, sends and checks every ACK".into(),
+    });
+
+    // ---------------- event backlog drain: the same backlog read by the raw floor and by us
+    let backlog: u32 = if quick { 1_000 } else { 40_000 };
+    let mut ev = Events::open(EventConfig::default()).unwrap();
+    ev.set_nonblocking(true).unwrap();
+    let mut rawev = Socket::open().unwrap();
+    rawev.join_group(Group::New).unwrap();
+    rawev.set_recv_buffer(64 << 20).unwrap();
+    rawev.set_nonblocking(true).unwrap();
+    fill(&nfct, 0, backlog);
+    let mut arena = Arena::new(256, 8192).unwrap();
+    let drain_floor = {
+        let t = Instant::now();
+        let mut k = 0u64;
+        while let Ok(got) = rawev.recv_batch(&mut arena) {
+            if got == 0 {
+                break;
+            }
+            k += got as u64;
+        }
+        assert_eq!(k, u64::from(backlog), "floor drained {k}");
+        t.elapsed()
+    };
+    let drain_ours = {
+        let t = Instant::now();
+        let mut k = 0u64;
+        let mut acc = 0u64;
+        loop {
+            let b = ev.recv().unwrap();
+            if b.is_empty() {
+                break;
+            }
+            for e in b.iter() {
+                if let EventView::Conn { view: Ok(c), .. } = e {
+                    acc ^= touch_all(&c);
+                    k += 1;
+                }
+            }
+        }
+        std::hint::black_box(acc);
+        assert_eq!(k, u64::from(backlog), "drained {k}");
+        t.elapsed()
+    };
+    let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
+    rows.push(Row {
+        op: format!("event backlog drain, {backlog} NEW events"),
+        who: "floor: raw recvmmsg".into(),
+        median: drain_floor,
+        per: per(drain_floor, backlog.into()),
+        ratio: Some(1.0),
+        note: format!("{:.2} M events/s", eps(drain_floor) / 1e6),
+    });
+    rows.push(Row {
+        op: format!("event backlog drain, {backlog} NEW events"),
+        who: "conntrack-rs Events, decoded".into(),
+        median: drain_ours,
+        per: per(drain_ours, backlog.into()),
+        ratio: Some(drain_ours.as_secs_f64() / drain_floor.as_secs_f64()),
+        note: format!("{:.2} M events/s", eps(drain_ours) / 1e6),
+    });
+    drop(ev);
+    drop(rawev);
+    nfct.flush(Family::Any).unwrap();
+
+    // ---------------- events lost under a burst of creates and the flush that follows
+    let burst: u32 = if quick { 2_000 } else { 200_000 };
+    let ev = Events::open(EventConfig::default()).unwrap();
+    let consumer = std::thread::spawn(move || {
+        let mut ev = ev;
+        ev.socket()
+            .set_recv_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let (mut got, mut lost) = (0u64, 0u64);
+        loop {
+            let b = ev.recv().unwrap();
+            if b.is_empty() {
+                break;
+            }
+            for e in b.iter() {
+                match e {
+                    EventView::Overrun { lost: l } => lost += l,
+                    _ => got += 1,
+                }
+            }
+        }
+        (got, lost + ev.pending_loss().unwrap())
+    });
+    // conntrack -E writes to a file, never to a pipe nobody drains during the burst
+    let ev_out = std::env::temp_dir().join(format!("ct-bench-events-{}.txt", std::process::id()));
+    let cli_ev = Command::new("conntrack")
+        .args(["-E", "-b", "67108864"])
+        .stdout(Stdio::from(std::fs::File::create(&ev_out).unwrap()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    fill(&nfct, 0, burst);
+    nfct.flush(Family::Any).unwrap();
+    let burst_time = t.elapsed();
+    let (got, lost) = consumer.join().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cli_ev.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let out = cli_ev.wait_with_output().unwrap();
+    let cli_got = std::fs::read_to_string(&ev_out)
+        .map(|s| s.lines().count() as u64)
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(&ev_out);
+    let cli_err = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let generated = 2 * u64::from(burst);
+    rows.push(Row {
+        op: format!("{burst} creates + flush: events generated {generated}"),
+        who: "conntrack-rs Events (default config)".into(),
+        median: burst_time,
+        per: None,
+        ratio: None,
+        note: format!("received {got}, lost {lost} (counted), sum {}", got + lost),
+    });
+    rows.push(Row {
+        op: format!("{burst} creates + flush: events generated {generated}"),
+        who: "conntrack -E -b 64MiB".into(),
+        median: burst_time,
+        per: None,
+        ratio: None,
+        note: format!(
+            "printed {cli_got}, missing {} (stderr: {cli_err})",
+            generated.saturating_sub(cli_got)
+        ),
+    });
+
+    // ---------------- peak memory of a streamed dump
+    let exe = std::env::current_exe().unwrap();
+    let ns = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
+    let ns = std::fs::read_link(&ns)
+        .map(|_| ns.replace("self", &std::process::id().to_string()))
+        .unwrap();
+    nfct.flush(Family::Any).unwrap();
+    let mut filled = 0;
+    for k in if quick {
+        vec![1_000u32, 2_000]
+    } else {
+        vec![25_000, 250_000]
+    } {
+        fill(&nfct, filled, k);
+        filled = k;
+        let out = Command::new(&exe)
+            .env("CT_BENCH_RSS_NETNS", &ns)
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<u64> = s
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        assert_eq!(
+            f.first().copied(),
+            Some(u64::from(k)),
+            "child: {s} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows.push(Row {
+            op: format!("streamed dump peak RSS, {k} entries"),
+            who: "conntrack-rs dump_each".into(),
+            median: Duration::ZERO,
+            per: None,
+            ratio: None,
+            note: format!(
+                "peak RSS of the whole process {} KiB ({} KiB before the dump)",
+                f[2], f[1]
+            ),
+        });
+    }
+
+    // ---------------- report
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| operation | who | median | per entry | ratio to floor | notes |\n|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.op,
+            r.who,
+            if r.median.is_zero() {
+                "-".into()
+            } else {
+                format!("{:.3} ms", r.median.as_secs_f64() * 1e3)
+            },
+            r.per.map_or("-".into(), |p| format!("{:.1} ns", p * 1e9)),
+            r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
+            r.note
+        );
+    }
+    println!("{md}");
+    if !quick {
+        let kernel = Command::new("uname")
+            .arg("-r")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-live.md");
+        let _ = std::fs::write(
+            &path,
+            format!(
+                "kernel {kernel}, {} CPUs\n\n{md}",
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            ),
+        );
+        eprintln!("wrote {}", path.display());
+    }
+}
