@@ -380,6 +380,14 @@ impl<'a> ExtAck<'a> {
 }
 
 /// An `NLMSG_ERROR` message: errno (0 for an ACK), the request header, and the extended ack.
+///
+/// ```
+/// use conntrack_wire::Messages;
+/// let replies = include_bytes!("../tests/fixtures/errors.bin");
+/// let first = Messages::new(replies).next().unwrap().unwrap().error().unwrap();
+/// assert_eq!(first.errno(), 2); // ENOENT: the get of a missing entry
+/// assert_eq!(first.request().nlmsg_seq.get(), 30);
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ErrorMsg<'a> {

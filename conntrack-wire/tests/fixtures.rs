@@ -268,3 +268,18 @@ fn every_truncation_is_an_error() {
         }
     }
 }
+
+#[test]
+fn events_carry_the_event_timestamp() {
+    // nf_conntrack_timestamp was on during the capture: the kernel (6.14+) stamps each event
+    let msgs = messages(fixture("events.bin"));
+    let stamped = msgs
+        .iter()
+        .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
+        .filter(|m| m.conn().unwrap().timestamp_event().is_some())
+        .count();
+    let total = msgs.iter().filter(|m| matches!(m.kind(), MessageKind::Conntrack(_))).count();
+    assert_eq!(stamped, total, "every conntrack event carries CTA_TIMESTAMP_EVENT");
+    let dump = messages(fixture("dump_ct.bin"));
+    assert!(dump.iter().all(|m| m.conn().map_or(true, |c| c.timestamp_event().is_none())), "dumps do not");
+}

@@ -169,6 +169,21 @@ scalar_nest! {
 const SPEC: [Len; 3] = [Len::Any, Len::Any, Len::Any];
 
 /// A borrowed `CTA_PROTOINFO` nest.
+///
+/// ```
+/// use conntrack_wire::ct::{SctpState, TcpState};
+/// use conntrack_wire::{Messages, MessageKind};
+/// let dump = include_bytes!("../../tests/fixtures/dump_ct.bin");
+/// let mut tcp = Vec::new();
+/// let mut sctp = Vec::new();
+/// for m in Messages::new(dump).filter_map(Result::ok) {
+///     let Some(p) = m.conn().ok().and_then(|c| c.protoinfo()) else { continue };
+///     tcp.extend(p.tcp().and_then(|t| t.tcp_state()));
+///     sctp.extend(p.sctp().and_then(|s| s.state()).map(SctpState::from));
+/// }
+/// assert!(tcp.contains(&TcpState::Established) && tcp.contains(&TcpState::TimeWait));
+/// assert!(sctp.contains(&SctpState::CookieWait));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ProtoInfoView<'a> {
     t: Table<'a, 3>,

@@ -27,6 +27,18 @@ const PROTO_SPEC: [Len; 9] = [
 ///
 /// The tuple nest and its `CTA_TUPLE_IP` and `CTA_TUPLE_PROTO` nests are all validated and
 /// indexed once by [`TupleView::new_checked`].
+///
+/// ```
+/// use conntrack_wire::{Messages, MessageKind};
+/// let dump = include_bytes!("../../tests/fixtures/dump_ct.bin");
+/// let tcp80 = Messages::new(dump)
+///     .filter_map(Result::ok)
+///     .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
+///     .filter_map(|m| m.conn().ok()?.tuple_orig())
+///     .find(|t| t.proto_num() == Some(6) && t.dst_port() == Some(80))
+///     .expect("the capture holds TCP flows to port 80");
+/// assert!(tcp80.src().unwrap().is_loopback());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TupleView<'a> {
     t: Table<'a, 3>,
