@@ -3,7 +3,11 @@ use conntrack_wire::{MessageKind, Messages};
 const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
 fn main() {
     let mut acc = 0u64;
-    for _ in 0..200_000 {
+    let iters: u32 = std::env::var("ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    for _ in 0..iters {
         for m in Messages::new(std::hint::black_box(DUMP)).flatten() {
             if let MessageKind::Conntrack(_) = m.kind() {
                 let c = m.conn().unwrap();

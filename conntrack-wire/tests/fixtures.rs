@@ -278,8 +278,18 @@ fn events_carry_the_event_timestamp() {
         .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
         .filter(|m| m.conn().unwrap().timestamp_event().is_some())
         .count();
-    let total = msgs.iter().filter(|m| matches!(m.kind(), MessageKind::Conntrack(_))).count();
-    assert_eq!(stamped, total, "every conntrack event carries CTA_TIMESTAMP_EVENT");
+    let total = msgs
+        .iter()
+        .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
+        .count();
+    assert_eq!(
+        stamped, total,
+        "every conntrack event carries CTA_TIMESTAMP_EVENT"
+    );
     let dump = messages(fixture("dump_ct.bin"));
-    assert!(dump.iter().all(|m| m.conn().map_or(true, |c| c.timestamp_event().is_none())), "dumps do not");
+    assert!(
+        dump.iter()
+            .all(|m| m.conn().map_or(true, |c| c.timestamp_event().is_none())),
+        "dumps do not"
+    );
 }

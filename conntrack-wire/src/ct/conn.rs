@@ -10,33 +10,33 @@ use crate::table::{Len, Table};
 const N: usize = CTA_MAX as usize;
 
 const SPEC: [Len; N] = [
-    Len::Nest(TupleView::check),     // CTA_TUPLE_ORIG
-    Len::Nest(TupleView::check),     // CTA_TUPLE_REPLY
-    Len::Exact(4),                   // CTA_STATUS
-    Len::Nest(ProtoInfoView::check), // CTA_PROTOINFO
-    Len::Nest(HelperView::check),    // CTA_HELP
-    Len::Nest(NatView::check),       // CTA_NAT_SRC
-    Len::Exact(4),                   // CTA_TIMEOUT
-    Len::Exact(4),                   // CTA_MARK
-    Len::Nest(CountersView::check),  // CTA_COUNTERS_ORIG
-    Len::Nest(CountersView::check),  // CTA_COUNTERS_REPLY
-    Len::Exact(4),                   // CTA_USE
-    Len::Exact(4),                   // CTA_ID
-    Len::Nest(NatView::check),       // CTA_NAT_DST
-    Len::Nest(TupleView::check),     // CTA_TUPLE_MASTER
-    Len::Nest(SeqAdjView::check),    // CTA_SEQ_ADJ_ORIG
-    Len::Nest(SeqAdjView::check),    // CTA_SEQ_ADJ_REPLY
-    Len::Exact(4),                   // CTA_SECMARK
-    Len::Exact(2),                   // CTA_ZONE
-    Len::Nest(SecCtxView::check),    // CTA_SECCTX
-    Len::Any,                        // CTA_TIMESTAMP: parsed into `timestamp`
-    Len::Exact(4),                   // CTA_MARK_MASK
-    Len::Any,                        // CTA_LABELS
-    Len::Any,                        // CTA_LABELS_MASK
-    Len::Nest(SynproxyView::check),  // CTA_SYNPROXY
-    Len::Nest(FilterView::check),    // CTA_FILTER
-    Len::Exact(4),                   // CTA_STATUS_MASK
-    Len::Exact(8),                   // CTA_TIMESTAMP_EVENT
+    Len::Any,                       // CTA_TUPLE_ORIG: parsed into `orig`
+    Len::Any,                       // CTA_TUPLE_REPLY: parsed into `reply`
+    Len::Exact(4),                  // CTA_STATUS
+    Len::Any,                       // CTA_PROTOINFO: parsed into `protoinfo`
+    Len::Nest(HelperView::check),   // CTA_HELP
+    Len::Nest(NatView::check),      // CTA_NAT_SRC
+    Len::Exact(4),                  // CTA_TIMEOUT
+    Len::Exact(4),                  // CTA_MARK
+    Len::Any,                       // CTA_COUNTERS_ORIG: parsed into `counters`
+    Len::Any,                       // CTA_COUNTERS_REPLY: parsed into `counters`
+    Len::Exact(4),                  // CTA_USE
+    Len::Exact(4),                  // CTA_ID
+    Len::Nest(NatView::check),      // CTA_NAT_DST
+    Len::Nest(TupleView::check),    // CTA_TUPLE_MASTER
+    Len::Nest(SeqAdjView::check),   // CTA_SEQ_ADJ_ORIG
+    Len::Nest(SeqAdjView::check),   // CTA_SEQ_ADJ_REPLY
+    Len::Exact(4),                  // CTA_SECMARK
+    Len::Exact(2),                  // CTA_ZONE
+    Len::Nest(SecCtxView::check),   // CTA_SECCTX
+    Len::Any,                       // CTA_TIMESTAMP: parsed into `timestamp`
+    Len::Exact(4),                  // CTA_MARK_MASK
+    Len::Any,                       // CTA_LABELS
+    Len::Any,                       // CTA_LABELS_MASK
+    Len::Nest(SynproxyView::check), // CTA_SYNPROXY
+    Len::Nest(FilterView::check),   // CTA_FILTER
+    Len::Exact(4),                  // CTA_STATUS_MASK
+    Len::Exact(8),                  // CTA_TIMESTAMP_EVENT
 ];
 
 /// A borrowed conntrack entry: the attributes of one `IPCTNL_MSG_CT_*` message after its
