@@ -664,6 +664,7 @@ fn main() {
         .unwrap();
     nfct.flush(Family::Any).unwrap();
     let mut filled = 0;
+    let mut rss: Vec<u64> = Vec::new();
     for k in if quick {
         vec![1_000u32, 2_000]
     } else {
@@ -686,6 +687,7 @@ fn main() {
             "child: {s} {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        rss.push(f[2]);
         rows.push(Row {
             op: format!("streamed dump peak RSS, {k} entries"),
             who: "conntrack-rs dump_each".into(),
@@ -698,6 +700,77 @@ fn main() {
             ),
         });
     }
+
+    // ---------------- goals (issue "Benchmarks"): measured here, judged here, never asserted in tests
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let goals: Vec<(String, String, bool)> = vec![
+        (
+            "full dump, borrowed views ≤ 1.05x the header floor".into(),
+            format!(
+                "{:.2}x (the TLV-walking floor alone: {:.2}x)",
+                ratio(borrowed, floor),
+                ratio(floor_tlv, floor)
+            ),
+            ratio(borrowed, floor) <= 1.05,
+        ),
+        (
+            "full dump, owned ≤ 1.15x the header floor".into(),
+            format!("{:.2}x", ratio(owned, floor)),
+            ratio(owned, floor) <= 1.15,
+        ),
+        (
+            "get round trip ≤ 1.1x the floor".into(),
+            format!("{:.2}x", ratio(get_ours, get_floor)),
+            ratio(get_ours, get_floor) <= 1.1,
+        ),
+        (
+            "batched create ≤ 1.1x the floor".into(),
+            format!("{:.2}x", ratio(create_ours, create_floor)),
+            ratio(create_ours, create_floor) <= 1.1,
+        ),
+        (
+            "event drain ≥ 1.5 M events/s and ≥ 0.95x the recvmmsg floor".into(),
+            format!(
+                "{:.2} M/s, {:.2}x the floor's speed (floor {:.2} M/s)",
+                eps(drain_ours) / 1e6,
+                eps(drain_ours) / eps(drain_floor),
+                eps(drain_floor) / 1e6
+            ),
+            eps(drain_ours) >= 1.5e6 && eps(drain_ours) / eps(drain_floor) >= 0.95,
+        ),
+        (
+            "no event lost in the burst with the default configuration, losses counted exactly"
+                .into(),
+            format!(
+                "lost {lost}, received + lost = {} of {generated}",
+                got + lost
+            ),
+            lost == 0 && got + lost == generated,
+        ),
+        (
+            "offline decode, borrowed ≤ 1.5x the TLV floor".into(),
+            format!("{:.2}x", ratio(off_borrowed, off_floor)),
+            ratio(off_borrowed, off_floor) <= 1.5,
+        ),
+        (
+            "offline decode, borrowed ≥ 3x faster than libnetfilter_conntrack".into(),
+            format!("{:.2}x faster", ratio(off_peer, off_borrowed)),
+            ratio(off_peer, off_borrowed) >= 3.0,
+        ),
+        (
+            "streamed dump peak memory < 8 MiB and the same at 25k and 250k".into(),
+            format!(
+                "{} KiB and {} KiB (whole process)",
+                rss.first().copied().unwrap_or(0),
+                rss.last().copied().unwrap_or(0)
+            ),
+            rss.iter().all(|k| *k < 8 * 1024)
+                && rss
+                    .first()
+                    .zip(rss.last())
+                    .is_some_and(|(a, b)| (*b).abs_diff(*a) * 10 < *a),
+        ),
+    ];
 
     // ---------------- report
     let mut md = String::new();
@@ -720,6 +793,10 @@ fn main() {
             r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
             r.note
         );
+    }
+    let _ = writeln!(md, "\n| goal | measured | met |\n|---|---|---|");
+    for (g, m, ok) in &goals {
+        let _ = writeln!(md, "| {g} | {m} | {} |", if *ok { "yes" } else { "**no**" });
     }
     println!("{md}");
     if !quick {

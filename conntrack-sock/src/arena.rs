@@ -1,6 +1,6 @@
 //! The receive arena: datagram slots allocated once with `mmap` and reused for every batch.
 
-use crate::sys::{Mapping, RawMeta};
+use crate::sys::{Mapping, MmsgState, RawMeta};
 use std::io;
 
 /// The default slot size: the kernel never builds a ctnetlink dump datagram larger than 32 KiB.
@@ -24,6 +24,7 @@ pub struct Arena {
     slot_len: usize,
     slots: usize,
     metas: Vec<RawMeta>,
+    mmsg: MmsgState,
     filled: usize,
 }
 
@@ -47,6 +48,7 @@ impl Arena {
             slot_len,
             slots,
             metas: vec![RawMeta::default(); slots],
+            mmsg: MmsgState::new(slots),
             filled: 0,
         })
     }
@@ -61,8 +63,13 @@ impl Arena {
         self.slot_len
     }
 
-    pub(crate) fn parts(&mut self) -> (&mut [u8], usize, &mut [RawMeta]) {
-        (self.map.as_mut_slice(), self.slot_len, &mut self.metas)
+    pub(crate) fn parts(&mut self) -> (&mut [u8], usize, &mut [RawMeta], &mut MmsgState) {
+        (
+            self.map.as_mut_slice(),
+            self.slot_len,
+            &mut self.metas,
+            &mut self.mmsg,
+        )
     }
 
     pub(crate) fn set_filled(&mut self, n: usize) {

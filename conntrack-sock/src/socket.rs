@@ -261,8 +261,8 @@ impl Socket {
     /// for the first (unless non-blocking), then takes whatever else is queued. Returns the
     /// number received; read them with [`Arena::iter`]. `ENOBUFS` is returned as an error.
     pub fn recv_batch(&self, arena: &mut Arena) -> io::Result<usize> {
-        let (buf, slot_len, metas) = arena.parts();
-        let r = sys::recvmmsg(self.fd.as_fd(), buf, slot_len, metas, self.nonblocking);
+        let (buf, slot_len, metas, st) = arena.parts();
+        let r = sys::recvmmsg(self.fd.as_fd(), buf, slot_len, metas, st, self.nonblocking);
         let n = *r.as_ref().unwrap_or(&0);
         arena.set_filled(n);
         r

@@ -169,7 +169,40 @@ pub(crate) struct RawMeta {
 
 const CMSG_SPACE_INT: usize = 24; // CMSG_SPACE(sizeof(int)) on 64-bit Linux
 
-/// Receives up to `slots.len()` datagrams with one `recvmmsg(MSG_WAITFORONE)` call.
+/// The `recvmmsg` headers of an arena, allocated once. The raw pointers inside are rewritten
+/// before every call, so a stale pointer is never read.
+pub(crate) struct MmsgState {
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    cmsgs: Vec<[u8; CMSG_SPACE_INT]>,
+}
+
+// SAFETY: the pointers stored in `hdrs` and `iovs` point into buffers owned by the caller of
+// `recvmmsg` and are only used during that call, on the thread that made it; moving the state
+// to another thread between calls moves no live borrow.
+unsafe impl Send for MmsgState {}
+
+impl MmsgState {
+    pub(crate) fn new(n: usize) -> Self {
+        // SAFETY: mmsghdr and iovec are plain C structs for which all-zero bytes are valid.
+        let hdrs = (0..n)
+            .map(|_| unsafe { std::mem::zeroed::<libc::mmsghdr>() })
+            .collect();
+        let iovs = (0..n)
+            .map(|_| libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            })
+            .collect();
+        MmsgState {
+            hdrs,
+            iovs,
+            cmsgs: vec![[0u8; CMSG_SPACE_INT]; n],
+        }
+    }
+}
+
+/// Receives up to `metas.len()` datagrams with one `recvmmsg(MSG_WAITFORONE)` call.
 ///
 /// `buf` is split into `slot_len`-byte slots. Returns how many datagrams arrived.
 pub(crate) fn recvmmsg(
@@ -177,40 +210,44 @@ pub(crate) fn recvmmsg(
     buf: &mut [u8],
     slot_len: usize,
     metas: &mut [RawMeta],
+    st: &mut MmsgState,
     nonblocking: bool,
 ) -> io::Result<usize> {
-    const MAX: usize = 256;
-    let n = metas.len().min(MAX).min(buf.len() / slot_len.max(1));
+    let n = metas
+        .len()
+        .min(st.hdrs.len())
+        .min(buf.len() / slot_len.max(1));
     if n == 0 {
         return Ok(0);
     }
-    let mut iovs: [libc::iovec; MAX] = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX];
-    let mut cmsgs = [[0u8; CMSG_SPACE_INT]; MAX];
-    // SAFETY: mmsghdr is a plain C struct for which all-zero is a valid value.
-    let mut hdrs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
-    for (i, chunk) in buf.chunks_exact_mut(slot_len).take(n).enumerate() {
-        iovs[i] = libc::iovec {
+    for ((chunk, iov), (hdr, cmsg)) in buf
+        .chunks_exact_mut(slot_len)
+        .zip(st.iovs.iter_mut())
+        .zip(st.hdrs.iter_mut().zip(st.cmsgs.iter_mut()))
+        .take(n)
+    {
+        *iov = libc::iovec {
             iov_base: chunk.as_mut_ptr().cast(),
             iov_len: slot_len,
         };
-    }
-    for i in 0..n {
-        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-        hdrs[i].msg_hdr.msg_iovlen = 1;
-        hdrs[i].msg_hdr.msg_control = cmsgs[i].as_mut_ptr().cast();
-        hdrs[i].msg_hdr.msg_controllen = CMSG_SPACE_INT;
+        hdr.msg_hdr.msg_name = std::ptr::null_mut();
+        hdr.msg_hdr.msg_namelen = 0;
+        hdr.msg_hdr.msg_iov = iov;
+        hdr.msg_hdr.msg_iovlen = 1;
+        hdr.msg_hdr.msg_control = cmsg.as_mut_ptr().cast();
+        hdr.msg_hdr.msg_controllen = CMSG_SPACE_INT;
+        hdr.msg_hdr.msg_flags = 0;
+        hdr.msg_len = 0;
     }
     let flags = libc::MSG_WAITFORONE | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     let r = loop {
-        // SAFETY: every header points at a live iovec over a distinct slot of `buf` and at a
-        // live control buffer of the size given; all outlive the call.
+        // SAFETY: the first `n` headers point at live iovecs over distinct slots of `buf` and
+        // at live control buffers of the size given; all outlive the call, and the kernel
+        // writes at most `n` headers.
         let r = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                st.hdrs.as_mut_ptr(),
                 n as u32,
                 flags,
                 std::ptr::null_mut(),
@@ -225,19 +262,22 @@ pub(crate) fn recvmmsg(
         }
         break r as usize;
     };
-    for i in 0..r {
-        let h = &hdrs[i];
+    for ((h, c), m) in st
+        .hdrs
+        .iter()
+        .zip(st.cmsgs.iter())
+        .zip(metas.iter_mut())
+        .take(r)
+    {
         let mut nsid = None;
-        let clen = h.msg_hdr.msg_controllen;
-        if clen >= 16 + 4 {
-            let c = &cmsgs[i];
+        if h.msg_hdr.msg_controllen >= 16 + 4 {
             let level = i32::from_ne_bytes([c[8], c[9], c[10], c[11]]);
             let ty = i32::from_ne_bytes([c[12], c[13], c[14], c[15]]);
             if level == libc::SOL_NETLINK && ty == libc::NETLINK_LISTEN_ALL_NSID {
                 nsid = Some(i32::from_ne_bytes([c[16], c[17], c[18], c[19]]));
             }
         }
-        metas[i] = RawMeta {
+        *m = RawMeta {
             len: h.msg_len as usize,
             flags: h.msg_hdr.msg_flags,
             nsid,

@@ -213,10 +213,6 @@ impl<'a> ProtoInfoView<'a> {
         })
     }
 
-    pub(crate) fn check(bytes: &[u8]) -> Result<()> {
-        ProtoInfoView::new_checked(bytes).map(|_| ())
-    }
-
     /// Returns the TCP state (`CTA_PROTOINFO_TCP`).
     pub fn tcp(&self) -> Option<TcpInfoView<'a>> {
         self.tcp

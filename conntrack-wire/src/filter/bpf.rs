@@ -1098,7 +1098,10 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "slow under miri; the cross-check above covers the same code")]
+    #[cfg_attr(
+        miri,
+        ignore = "slow under miri; the cross-check above covers the same code"
+    )]
     fn filters_select_something_and_reject_something() {
         let msgs: Vec<_> = Messages::new(EVENTS).map(Result::unwrap).collect();
         for f in filters().into_iter().skip(1) {
