@@ -36,32 +36,54 @@ impl<'a, const N: usize> Table<'a, N> {
     /// When a type repeats, the last one wins, as in the kernel's `nla_parse`.
     #[inline]
     pub(crate) fn parse(data: &'a [u8], nest: u16, spec: &[Len; N]) -> Result<Self> {
+        let mut t = Table::empty(data)?;
+        t.index(0, data.len(), nest, spec, 0)?;
+        Ok(t)
+    }
+
+    /// An empty index over `data` (at most 65,535 bytes: only a top-level message could be
+    /// longer, since a nest's length is a u16, and the kernel never builds one).
+    #[inline]
+    pub(crate) fn empty(data: &'a [u8]) -> Result<Self> {
         const { assert!(N <= 32) };
-        let mut t = Table {
+        if data.len() > usize::from(u16::MAX) {
+            return Err(Error::BadAttrLen {
+                kind: 0,
+                nest: 0,
+                len: data.len(),
+            });
+        }
+        Ok(Table {
             data,
             present: 0,
             slots: [0; N],
-        };
-        let total = data.len();
-        if total > usize::from(u16::MAX) {
-            // Only a top-level message could be this long (a nest's length is a u16), and the
-            // kernel never builds one: its ctnetlink messages fit in one page.
-            return Err(Error::BadAttrLen {
-                kind: 0,
-                nest,
-                len: total,
-            });
-        }
-        let mut off = 0usize;
+        })
+    }
+
+    /// Indexes the attributes in `data[start..end]` (a nest inside this table's bytes) into
+    /// slots `base..base + spec.len()`: type `k` goes to slot `base + k - 1`. Offsets stay
+    /// relative to the table's bytes, so one table can index a nest and its sub-nests.
+    #[inline]
+    pub(crate) fn index(
+        &mut self,
+        start: usize,
+        end: usize,
+        nest: u16,
+        spec: &[Len],
+        base: usize,
+    ) -> Result<()> {
+        let data = self.data;
+        let end = end.min(data.len());
+        let mut off = start;
         // One pass, no iterator: this is the hottest loop of the decoder.
-        while off < total {
+        while off < end {
             let hdr = data
                 .get(off..off + 4)
                 .and_then(|s| <&[u8; 4]>::try_from(s).ok());
             let Some(&[l0, l1, t0, t1]) = hdr else {
                 return Err(Error::Truncated {
                     need: 4,
-                    have: total - off,
+                    have: end - off,
                 });
             };
             let nla_len = u16::from_ne_bytes([l0, l1]);
@@ -69,10 +91,10 @@ impl<'a, const N: usize> Table<'a, N> {
             if len < 4 {
                 return Err(Error::BadNlaLen { len: nla_len });
             }
-            if len > total - off {
+            if len > end - off {
                 return Err(Error::Truncated {
                     need: len,
-                    have: total - off,
+                    have: end - off,
                 });
             }
             let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
@@ -95,17 +117,34 @@ impl<'a, const N: usize> Table<'a, N> {
                             len: plen,
                         });
                     }
-                    if let Some(slot) = t.slots.get_mut(idx) {
-                        // off + 4 <= total <= 65535 and plen < 65536: both fit in 16 bits
+                    if let Some(slot) = self.slots.get_mut(base + idx) {
+                        // off + 4 <= 65535 (checked in `empty`) and plen < 65536: both fit
                         *slot = ((off + 4) as u32) << 16 | plen as u32;
-                        t.present |= 1 << idx;
+                        self.present |= 1 << (base + idx);
                     }
                 }
             }
             // The last attribute may omit its trailing padding.
             off += (len + 3) & !3;
         }
-        Ok(t)
+        Ok(())
+    }
+
+    /// Returns the (offset, length) of slot `idx`, if filled.
+    #[inline]
+    pub(crate) fn slot(&self, idx: usize) -> Option<(usize, usize)> {
+        if idx >= N || self.present & (1 << idx) == 0 {
+            return None;
+        }
+        let v = *self.slots.get(idx)?;
+        Some(((v >> 16) as usize, (v & 0xffff) as usize))
+    }
+
+    /// Returns the payload in slot `idx`, if filled.
+    #[inline]
+    pub(crate) fn get_idx(&self, idx: usize) -> Option<&'a [u8]> {
+        let (off, len) = self.slot(idx)?;
+        self.data.get(off..off + len)
     }
 
     /// Returns the payload of attribute type `kind`, if present.

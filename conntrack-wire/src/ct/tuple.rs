@@ -41,10 +41,13 @@ const PROTO_SPEC: [Len; 9] = [
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TupleView<'a> {
-    t: Table<'a, 3>,
-    ip: Table<'a, 4>,
-    proto: Table<'a, 9>,
+    // One index for the tuple and its two sub-nests: slots 0..3 the tuple's attributes,
+    // 3..7 `CTA_IP_*`, 7..16 `CTA_PROTO_*`.
+    t: Table<'a, 16>,
 }
+
+const IP: usize = 3;
+const PROTO: usize = 7;
 
 fn v4(p: &[u8]) -> Option<IpAddr> {
     <[u8; 4]>::try_from(p)
@@ -60,14 +63,25 @@ fn v6(p: &[u8]) -> Option<IpAddr> {
 impl<'a> TupleView<'a> {
     /// Validates a tuple nest payload.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
-        let t = Table::parse(bytes, CTA_TUPLE_ORIG, &TUPLE_SPEC)?;
-        let ip = Table::parse(t.get(CTA_TUPLE_IP).unwrap_or(&[]), CTA_TUPLE_IP, &IP_SPEC)?;
-        let proto = Table::parse(
-            t.get(CTA_TUPLE_PROTO).unwrap_or(&[]),
-            CTA_TUPLE_PROTO,
-            &PROTO_SPEC,
-        )?;
-        Ok(TupleView { t, ip, proto })
+        let mut t = Table::empty(bytes)?;
+        t.index(0, bytes.len(), CTA_TUPLE_ORIG, &TUPLE_SPEC, 0)?;
+        if let Some((off, len)) = t.slot(usize::from(CTA_TUPLE_IP) - 1) {
+            t.index(off, off + len, CTA_TUPLE_IP, &IP_SPEC, IP)?;
+        }
+        if let Some((off, len)) = t.slot(usize::from(CTA_TUPLE_PROTO) - 1) {
+            t.index(off, off + len, CTA_TUPLE_PROTO, &PROTO_SPEC, PROTO)?;
+        }
+        Ok(TupleView { t })
+    }
+
+    #[inline]
+    fn ip(&self, kind: u16) -> Option<&'a [u8]> {
+        self.t.get_idx(IP + usize::from(kind) - 1)
+    }
+
+    #[inline]
+    fn proto(&self, kind: u16) -> Option<&'a [u8]> {
+        self.t.get_idx(PROTO + usize::from(kind) - 1)
     }
 
     pub(crate) fn check(bytes: &[u8]) -> Result<()> {
@@ -76,83 +90,81 @@ impl<'a> TupleView<'a> {
 
     /// Returns the source address (`CTA_IP_V4_SRC` or `CTA_IP_V6_SRC`).
     pub fn src(&self) -> Option<IpAddr> {
-        self.ip
-            .get(CTA_IP_V4_SRC)
+        self.ip(CTA_IP_V4_SRC)
             .and_then(v4)
-            .or_else(|| self.ip.get(CTA_IP_V6_SRC).and_then(v6))
+            .or_else(|| self.ip(CTA_IP_V6_SRC).and_then(v6))
     }
 
     /// Returns the destination address (`CTA_IP_V4_DST` or `CTA_IP_V6_DST`).
     pub fn dst(&self) -> Option<IpAddr> {
-        self.ip
-            .get(CTA_IP_V4_DST)
+        self.ip(CTA_IP_V4_DST)
             .and_then(v4)
-            .or_else(|| self.ip.get(CTA_IP_V6_DST).and_then(v6))
+            .or_else(|| self.ip(CTA_IP_V6_DST).and_then(v6))
     }
 
     /// Returns the raw `CTA_IP_V4_SRC` address bytes.
     pub fn v4_src(&self) -> Option<[u8; 4]> {
-        self.ip.get(CTA_IP_V4_SRC).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V4_SRC).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V4_DST` address bytes.
     pub fn v4_dst(&self) -> Option<[u8; 4]> {
-        self.ip.get(CTA_IP_V4_DST).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V4_DST).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_SRC` address bytes.
     pub fn v6_src(&self) -> Option<[u8; 16]> {
-        self.ip.get(CTA_IP_V6_SRC).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V6_SRC).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_DST` address bytes.
     pub fn v6_dst(&self) -> Option<[u8; 16]> {
-        self.ip.get(CTA_IP_V6_DST).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V6_DST).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the L4 protocol number (`CTA_PROTO_NUM`).
     pub fn proto_num(&self) -> Option<u8> {
-        self.proto.get(CTA_PROTO_NUM).and_then(u8_)
+        self.proto(CTA_PROTO_NUM).and_then(u8_)
     }
 
     /// Returns the source port (`CTA_PROTO_SRC_PORT`, big-endian on the wire).
     pub fn src_port(&self) -> Option<u16> {
-        self.proto.get(CTA_PROTO_SRC_PORT).and_then(be_u16)
+        self.proto(CTA_PROTO_SRC_PORT).and_then(be_u16)
     }
 
     /// Returns the destination port (`CTA_PROTO_DST_PORT`, big-endian on the wire).
     pub fn dst_port(&self) -> Option<u16> {
-        self.proto.get(CTA_PROTO_DST_PORT).and_then(be_u16)
+        self.proto(CTA_PROTO_DST_PORT).and_then(be_u16)
     }
 
     /// Returns the ICMP identifier (`CTA_PROTO_ICMP_ID`, big-endian on the wire).
     pub fn icmp_id(&self) -> Option<u16> {
-        self.proto.get(CTA_PROTO_ICMP_ID).and_then(be_u16)
+        self.proto(CTA_PROTO_ICMP_ID).and_then(be_u16)
     }
 
     /// Returns the ICMP type (`CTA_PROTO_ICMP_TYPE`).
     pub fn icmp_type(&self) -> Option<u8> {
-        self.proto.get(CTA_PROTO_ICMP_TYPE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMP_TYPE).and_then(u8_)
     }
 
     /// Returns the ICMP code (`CTA_PROTO_ICMP_CODE`).
     pub fn icmp_code(&self) -> Option<u8> {
-        self.proto.get(CTA_PROTO_ICMP_CODE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMP_CODE).and_then(u8_)
     }
 
     /// Returns the ICMPv6 identifier (`CTA_PROTO_ICMPV6_ID`, big-endian on the wire).
     pub fn icmpv6_id(&self) -> Option<u16> {
-        self.proto.get(CTA_PROTO_ICMPV6_ID).and_then(be_u16)
+        self.proto(CTA_PROTO_ICMPV6_ID).and_then(be_u16)
     }
 
     /// Returns the ICMPv6 type (`CTA_PROTO_ICMPV6_TYPE`).
     pub fn icmpv6_type(&self) -> Option<u8> {
-        self.proto.get(CTA_PROTO_ICMPV6_TYPE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMPV6_TYPE).and_then(u8_)
     }
 
     /// Returns the ICMPv6 code (`CTA_PROTO_ICMPV6_CODE`).
     pub fn icmpv6_code(&self) -> Option<u8> {
-        self.proto.get(CTA_PROTO_ICMPV6_CODE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMPV6_CODE).and_then(u8_)
     }
 
     /// Returns the per-direction zone (`CTA_TUPLE_ZONE`, big-endian on the wire).
