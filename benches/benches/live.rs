@@ -73,6 +73,34 @@ fn fill(nfct: &Nfct, from: u32, to: u32) {
     }
 }
 
+/// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB
+/// (the library's own receive path), walking only netlink headers.
+fn floor_dump_batched(arena: &mut Arena) -> u64 {
+    let sock = Socket::open().unwrap();
+    let mut req = [0u8; 64];
+    let n = request::emit_into(&mut req, |e| {
+        request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
+    })
+    .unwrap();
+    sock.send(&req[..n]).unwrap();
+    let mut count = 0u64;
+    loop {
+        sock.recv_batch(arena).unwrap();
+        for (d, _) in arena.iter() {
+            let mut off = 0;
+            while off + 16 <= d.len() {
+                let len = u32::from_ne_bytes([d[off], d[off + 1], d[off + 2], d[off + 3]]) as usize;
+                let ty = u16::from_ne_bytes([d[off + 4], d[off + 5]]);
+                if ty == NLMSG_DONE || ty == NLMSG_ERROR {
+                    return count;
+                }
+                count += 1;
+                off += (len + 3) & !3;
+            }
+        }
+    }
+}
+
 /// The floor: send the same dump request and only walk netlink headers (or every TLV).
 fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
     let sock = Socket::open().unwrap();
@@ -149,6 +177,25 @@ fn touch_all(c: &conntrack::wire::ConnView<'_>) -> u64 {
     acc
 }
 
+/// Runs every case once per round, `rounds` times, and returns each case's median.
+fn interleaved(rounds: usize, mut cases: Vec<Box<dyn FnMut() + '_>>) -> Vec<Duration> {
+    let mut times = vec![Vec::new(); cases.len()];
+    for _ in 0..rounds.max(1) {
+        for (c, t) in cases.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            c();
+            t.push(start.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut v| {
+            v.sort();
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
 struct Row {
     op: String,
     who: String,
@@ -212,48 +259,51 @@ fn main() {
     let per = |d: Duration, k: u64| Some(d.as_secs_f64() / k.max(1) as f64);
 
     // ---------------- full dump
-    let floor = median(runs, || assert_eq!(floor_dump(false, None), u64::from(n)));
-    let floor_tlv = median(runs, || {
-        floor_dump(true, None);
-    });
-    let borrowed = median(runs, || {
-        let mut acc = 0u64;
-        let mut k = 0u64;
-        nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
-            acc ^= touch_all(c);
-            k += 1;
-        })
-        .unwrap();
-        assert_eq!(k, u64::from(n));
-        std::hint::black_box(acc);
-    });
-    let owned = median(runs, || {
-        assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize)
-    });
-    let filtered = median(runs, || {
-        let v = nfct
-            .dump_filtered(
-                Family::Any,
-                &DumpFilter {
-                    mark: Some((3, 0xff)),
-                    ..Default::default()
-                },
-            )
+    // Side by side: every round runs each case once, in turn, so that a drift of the machine
+    // or of the kernel's table affects all cases alike; the median of the rounds is reported.
+    let mut dump_arena = Arena::new(16, 32 * 1024).unwrap();
+    let cases: Vec<Box<dyn FnMut()>> = vec![
+        Box::new(|| assert_eq!(floor_dump(false, None), u64::from(n))),
+        Box::new(|| {
+            floor_dump(true, None);
+        }),
+        Box::new(|| assert_eq!(floor_dump_batched(&mut dump_arena), u64::from(n))),
+        Box::new(|| {
+            let mut acc = 0u64;
+            let mut k = 0u64;
+            nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+                acc ^= touch_all(c);
+                k += 1;
+            })
             .unwrap();
-        assert_eq!(v.len(), (n / 8) as usize);
-    });
-    let peer = median(runs, || {
-        assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))
-    });
-    let cli = median(runs, || {
-        let st = Command::new("conntrack")
-            .args(["-L"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("conntrack-tools installed");
-        assert!(st.success());
-    });
+            assert_eq!(k, u64::from(n));
+            std::hint::black_box(acc);
+        }),
+        Box::new(|| assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize)),
+        Box::new(|| {
+            let f = DumpFilter {
+                mark: Some((3, 0xff)),
+                ..Default::default()
+            };
+            assert_eq!(
+                nfct.dump_filtered(Family::Any, &f).unwrap().len(),
+                (n / 8) as usize
+            );
+        }),
+        Box::new(|| assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))),
+        Box::new(|| {
+            let st = Command::new("conntrack")
+                .args(["-L"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("conntrack-tools installed");
+            assert!(st.success());
+        }),
+    ];
+    let m = interleaved(runs, cases);
+    let (floor, floor_tlv, floor_batched, borrowed, owned, filtered, peer, cli) =
+        (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]);
     let rel = |d: Duration| Some(d.as_secs_f64() / floor.as_secs_f64());
     for (who, d, note) in [
         (
@@ -265,6 +315,11 @@ fn main() {
             "floor: every TLV",
             floor_tlv,
             "walks every attribute, interprets none",
+        ),
+        (
+            "floor: headers only, recvmmsg",
+            floor_batched,
+            "the library's receive path (16 × 32 KiB slots), walks nlmsghdr",
         ),
         (
             "conntrack-rs borrowed views",
@@ -707,16 +762,21 @@ fn main() {
         (
             "full dump, borrowed views ≤ 1.05x the header floor".into(),
             format!(
-                "{:.2}x (the TLV-walking floor alone: {:.2}x)",
+                "{:.2}x the recv floor, {:.2}x the recvmmsg floor (the TLV-walking floor alone: {:.2}x)",
                 ratio(borrowed, floor),
+                ratio(borrowed, floor_batched),
                 ratio(floor_tlv, floor)
             ),
-            ratio(borrowed, floor) <= 1.05,
+            ratio(borrowed, floor.min(floor_batched)) <= 1.05,
         ),
         (
             "full dump, owned ≤ 1.15x the header floor".into(),
-            format!("{:.2}x", ratio(owned, floor)),
-            ratio(owned, floor) <= 1.15,
+            format!(
+                "{:.2}x the recv floor, {:.2}x the recvmmsg floor",
+                ratio(owned, floor),
+                ratio(owned, floor_batched)
+            ),
+            ratio(owned, floor.min(floor_batched)) <= 1.15,
         ),
         (
             "get round trip ≤ 1.1x the floor".into(),
