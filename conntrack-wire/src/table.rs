@@ -10,8 +10,11 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy)]
 pub(crate) struct Len {
     exact: u16,
-    nest: Option<fn(&[u8]) -> Result<()>>,
+    nest: Option<NestCheck>,
 }
+
+/// Validates the content of a nest.
+type NestCheck = fn(&[u8]) -> Result<()>;
 
 const ANY: u16 = u16::MAX;
 
@@ -42,7 +45,7 @@ impl Len {
     }
 
     /// A nest, validated by `check`.
-    pub(crate) const fn Nest(check: fn(&[u8]) -> Result<()>) -> Len {
+    pub(crate) const fn Nest(check: NestCheck) -> Len {
         Len {
             exact: ANY,
             nest: Some(check),
