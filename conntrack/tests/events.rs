@@ -4,8 +4,7 @@ mod common;
 
 use common::{conntrack, netns};
 use conntrack::events::{Event, EventConfig, EventKind, EventView, Events, Groups};
-use conntrack::wire::consts::IPPROTO_TCP;
-use conntrack::wire::ct::{Status, TcpState, Tuple};
+use conntrack::wire::ct::{Status, TcpState};
 use conntrack::{BatchOp, Conn, Exp, Family, Key, Nfct};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -152,30 +151,9 @@ fn expectation_events() {
         .with_helper("ftp");
     nfct.create(&master).unwrap();
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
-    let mut tuple = Tuple {
-        src: Some(ip("10.22.0.2")),
-        dst: Some(ip("10.22.0.1")),
-        ..Default::default()
-    };
-    tuple.proto.num = Some(IPPROTO_TCP);
-    tuple.proto.src_port = Some(0);
-    tuple.proto.dst_port = Some(50001);
-    let mut mask = Tuple {
-        src: Some(ip("255.255.255.255")),
-        dst: Some(ip("255.255.255.255")),
-        ..Default::default()
-    };
-    mask.proto.num = Some(IPPROTO_TCP);
-    mask.proto.src_port = Some(0);
-    mask.proto.dst_port = Some(0xffff);
-    nfct.exp_create(&Exp {
-        master: master.tuple_orig,
-        tuple: Some(tuple),
-        mask: Some(mask),
-        timeout: Some(100),
-        ..Default::default()
-    })
-    .unwrap();
+    let x = Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50001, 100);
+    let tuple = x.tuple.unwrap();
+    nfct.exp_create(&x).unwrap();
     nfct.exp_delete(&tuple, None).unwrap();
     let got = collect(&mut ev, 3, Duration::from_secs(5));
     assert_eq!(

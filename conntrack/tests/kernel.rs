@@ -705,29 +705,8 @@ fn expectations_create_get_delete_flush() {
         .with_timeout(300)
         .with_helper("ftp");
     nfct.create(&master).unwrap();
-    let mut tuple = Tuple {
-        src: Some(ip("10.8.0.2")),
-        dst: Some(ip("10.8.0.1")),
-        ..Default::default()
-    };
-    tuple.proto.num = Some(IPPROTO_TCP);
-    tuple.proto.src_port = Some(0);
-    tuple.proto.dst_port = Some(50000);
-    let mut mask = Tuple {
-        src: Some(ip("255.255.255.255")),
-        dst: Some(ip("255.255.255.255")),
-        ..Default::default()
-    };
-    mask.proto.num = Some(IPPROTO_TCP);
-    mask.proto.src_port = Some(0);
-    mask.proto.dst_port = Some(0xffff);
-    let x = Exp {
-        master: master.tuple_orig,
-        tuple: Some(tuple),
-        mask: Some(mask),
-        timeout: Some(100),
-        ..Default::default()
-    };
+    let x = Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 100);
+    let tuple = x.tuple.unwrap();
     nfct.exp_create(&x).unwrap();
     assert!(matches!(
         nfct.exp_create(&x),

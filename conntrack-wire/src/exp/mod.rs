@@ -221,6 +221,52 @@ mod owned {
     }
 
     impl Exp {
+        /// Builds the expectation an FTP `PORT` command makes: a connection from the master's
+        /// server back to its client on `port`, from any source port, for `timeout` seconds.
+        ///
+        /// ```
+        /// use conntrack_wire::{Conn, Exp};
+        /// let master = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:21".parse().unwrap());
+        /// let x = Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 60);
+        /// let t = x.tuple.unwrap();
+        /// assert_eq!((t.src, t.proto.dst_port), (Some("10.0.0.2".parse().unwrap()), Some(50000)));
+        /// ```
+        pub fn reverse_to_port(master: &Tuple, port: u16, timeout: u32) -> Self {
+            let full = |a: Option<core::net::IpAddr>| {
+                a.map(|a| match a {
+                    core::net::IpAddr::V4(_) => {
+                        core::net::IpAddr::V4(core::net::Ipv4Addr::BROADCAST)
+                    }
+                    core::net::IpAddr::V6(_) => {
+                        core::net::IpAddr::V6(core::net::Ipv6Addr::from([0xff; 16]))
+                    }
+                })
+            };
+            let mut tuple = Tuple {
+                src: master.dst,
+                dst: master.src,
+                ..Default::default()
+            };
+            tuple.proto.num = master.proto.num;
+            tuple.proto.src_port = Some(0);
+            tuple.proto.dst_port = Some(port);
+            let mut mask = Tuple {
+                src: full(master.dst),
+                dst: full(master.src),
+                ..Default::default()
+            };
+            mask.proto.num = master.proto.num;
+            mask.proto.src_port = Some(0);
+            mask.proto.dst_port = Some(0xffff);
+            Exp {
+                master: Some(*master),
+                tuple: Some(tuple),
+                mask: Some(mask),
+                timeout: Some(timeout),
+                ..Default::default()
+            }
+        }
+
         /// Copies every attribute out of a view.
         pub fn parse(v: &ExpView<'_>) -> Self {
             Exp {

@@ -254,30 +254,8 @@ fn expectation(nfct: &Nfct) -> R<()> {
     .with_timeout(300)
     .with_helper("ftp");
     nfct.create(&master)?;
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut tuple = Tuple {
-        src: Some(lo),
-        dst: Some(lo),
-        ..Default::default()
-    };
-    tuple.proto.num = Some(IPPROTO_TCP);
-    tuple.proto.src_port = Some(0);
-    tuple.proto.dst_port = Some(50010);
-    let mut mask = Tuple {
-        src: Some(IpAddr::V4(Ipv4Addr::BROADCAST)),
-        dst: Some(IpAddr::V4(Ipv4Addr::BROADCAST)),
-        ..Default::default()
-    };
-    mask.proto.num = Some(IPPROTO_TCP);
-    mask.proto.src_port = Some(0);
-    mask.proto.dst_port = Some(0xffff);
-    nfct.exp_create(&Exp {
-        master: master.tuple_orig,
-        tuple: Some(tuple),
-        mask: Some(mask),
-        timeout: Some(300),
-        ..Default::default()
-    })?;
+    let master_tuple = master.tuple_orig.ok_or_else(|| bad("master tuple"))?;
+    nfct.exp_create(&Exp::reverse_to_port(&master_tuple, 50010, 300))?;
     Ok(())
 }
 
