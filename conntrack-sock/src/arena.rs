@@ -39,6 +39,12 @@ impl std::fmt::Debug for Arena {
 
 impl Arena {
     /// Maps `slots` slots of `slot_len` bytes each.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// let arena = Arena::new(256, 8192)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(slots: usize, slot_len: usize) -> io::Result<Self> {
         let total = slots
             .checked_mul(slot_len)
@@ -54,11 +60,23 @@ impl Arena {
     }
 
     /// Returns the number of slots.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert_eq!(Arena::new(4, 4096)?.slots(), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn slots(&self) -> usize {
         self.slots
     }
 
     /// Returns the slot size in bytes.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert_eq!(Arena::new(4, 4096)?.slot_len(), 4096);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn slot_len(&self) -> usize {
         self.slot_len
     }
@@ -77,16 +95,34 @@ impl Arena {
     }
 
     /// Returns the number of datagrams of the last batch.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert_eq!(Arena::new(4, 4096)?.len(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.filled
     }
 
     /// Returns whether the last batch was empty.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert!(Arena::new(4, 4096)?.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.filled == 0
     }
 
     /// Returns datagram `i` of the last batch and what the kernel said about it.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert!(Arena::new(4, 4096)?.get(0).is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get(&self, i: usize) -> Option<(&[u8], RecvMeta)> {
         if i >= self.filled {
             return None;
@@ -106,6 +142,12 @@ impl Arena {
     }
 
     /// Returns the datagrams of the last batch in order.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Arena;
+    /// assert_eq!(Arena::new(4, 4096)?.iter().count(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], RecvMeta)> {
         (0..self.filled).filter_map(move |i| self.get(i))
     }

@@ -32,6 +32,12 @@ pub enum Group {
 
 impl Group {
     /// Returns the kernel's group number.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// assert_eq!(Group::Destroy.number(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn number(self) -> u32 {
         match self {
             Group::New => 1,
@@ -85,6 +91,12 @@ pub struct Socket {
 
 impl Socket {
     /// Opens and binds a socket in the caller's network namespace (the kernel picks the port id).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let sock = Socket::open()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open() -> io::Result<Self> {
         let fd = socket(
             AddressFamily::Netlink,
@@ -104,12 +116,25 @@ impl Socket {
     /// Opens a socket inside the network namespace at `path` (such as `/var/run/netns/NAME` or
     /// `/proc/PID/ns/net`) without moving the caller's thread: a short-lived helper thread
     /// enters the namespace, opens the socket and exits; the socket stays in that namespace.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let sock = Socket::open_in_netns(std::path::Path::new("/var/run/netns/blue"))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open_in_netns(path: &Path) -> io::Result<Self> {
         let ns = std::fs::File::open(path)?;
         Self::open_in_netns_fd(ns.as_fd())
     }
 
     /// Like [`Socket::open_in_netns`], for an already open namespace file descriptor.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let ns = std::fs::File::open("/proc/1/ns/net")?;
+    /// let sock = Socket::open_in_netns_fd(std::os::fd::AsFd::as_fd(&ns))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open_in_netns_fd(ns: BorrowedFd<'_>) -> io::Result<Self> {
         let ns = ns.try_clone_to_owned()?;
         std::thread::scope(|s| {
@@ -123,11 +148,23 @@ impl Socket {
     }
 
     /// Returns the port id the kernel bound this socket to.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// println!("{}", Socket::open()?.port_id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn port_id(&self) -> u32 {
         self.port_id
     }
 
     /// Joins a multicast group.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// Socket::open()?.join_group(Group::Destroy)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_group(&self, g: Group) -> io::Result<()> {
         sys::setsockopt_int(
             self.fd.as_fd(),
@@ -138,6 +175,14 @@ impl Socket {
     }
 
     /// Leaves a multicast group.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let s = Socket::open()?;
+    /// s.join_group(Group::New)?;
+    /// s.leave_group(Group::New)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn leave_group(&self, g: Group) -> io::Result<()> {
         sys::setsockopt_int(
             self.fd.as_fd(),
@@ -148,6 +193,12 @@ impl Socket {
     }
 
     /// Turns a boolean netlink option on or off.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// Socket::open()?.set_option(SockOpt::NoEnobufs, true)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_option(&self, opt: SockOpt, on: bool) -> io::Result<()> {
         sys::setsockopt_int(self.fd.as_fd(), SOL_NETLINK, opt.name(), i32::from(on))
     }
@@ -156,6 +207,12 @@ impl Socket {
     /// namespace), falling back to `SO_RCVBUF` (capped by `net.core.rmem_max`). Returns the
     /// size the kernel now reports (it doubles the request for bookkeeping) and whether the
     /// forced path was taken.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let (size, forced) = Socket::open()?.set_recv_buffer(64 << 20)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<(usize, bool)> {
         let v = i32::try_from(bytes).unwrap_or(i32::MAX);
         let forced =
@@ -167,6 +224,12 @@ impl Socket {
     }
 
     /// Returns the receive buffer size the kernel reports (`SO_RCVBUF`).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// println!("{}", Socket::open()?.recv_buffer()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_buffer(&self) -> io::Result<usize> {
         sys::getsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map(|v| v.max(0) as usize)
@@ -174,11 +237,24 @@ impl Socket {
 
     /// Returns the number of datagrams the kernel dropped for this socket (`SK_MEMINFO_DROPS`
     /// of `SO_MEMINFO`), counted even with `NETLINK_NO_ENOBUFS`.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// println!("dropped {}", Socket::open()?.drops()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn drops(&self) -> io::Result<u32> {
         sys::meminfo(self.fd.as_fd()).map(|m| m[8])
     }
 
     /// Attaches a classic BPF program (instructions as `(code, jt, jf, k)`).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// // accept everything: `ret #-1`
+    /// Socket::open()?.attach_filter(&[(0x06, 0, 0, u32::MAX)])?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn attach_filter(&self, prog: &[(u16, u8, u8, u32)]) -> io::Result<()> {
         let p: Vec<libc::sock_filter> = prog
             .iter()
@@ -188,11 +264,24 @@ impl Socket {
     }
 
     /// Detaches any BPF program.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// Socket::open()?.detach_filter()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn detach_filter(&self) -> io::Result<()> {
         sys::setsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0)
     }
 
     /// Switches non-blocking mode (receives then fail with `WouldBlock` instead of waiting).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let mut s = Socket::open()?;
+    /// s.set_nonblocking(true)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
         use nix::fcntl::{FcntlArg, OFlag, fcntl};
         let fl = OFlag::from_bits_truncate(fcntl(self.fd.as_raw_fd(), FcntlArg::F_GETFL)?);
@@ -208,6 +297,12 @@ impl Socket {
 
     /// Sets how long a receive may block (`SO_RCVTIMEO`); `None` blocks forever. A receive
     /// that times out fails with `WouldBlock`.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// Socket::open()?.set_recv_timeout(Some(std::time::Duration::from_secs(1)))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_recv_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
         use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
         use nix::sys::time::TimeVal;
@@ -219,6 +314,14 @@ impl Socket {
     }
 
     /// Sends one buffer (one request, or several framed back to back) to the kernel.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// // an empty NLMSG_NOOP
+    /// let noop = [16u8, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// Socket::open()?.send(&noop)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         loop {
             match sendto(
@@ -235,6 +338,13 @@ impl Socket {
 
     /// Receives one datagram into `buf`. A datagram larger than `buf` is reported with
     /// `truncated` set and its full length.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let mut buf = vec![0u8; 32 * 1024];
+    /// let meta = Socket::open()?.recv(&mut buf)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
         let flags = if self.nonblocking {
             MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT
@@ -260,6 +370,18 @@ impl Socket {
     /// Receives a batch of datagrams into `arena` with one `recvmmsg(MSG_WAITFORONE)`: blocks
     /// for the first (unless non-blocking), then takes whatever else is queued. Returns the
     /// number received; read them with [`Arena::iter`]. `ENOBUFS` is returned as an error.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let sock = Socket::open()?;
+    /// sock.join_group(Group::New)?;
+    /// let mut arena = Arena::new(64, 8192)?;
+    /// let n = sock.recv_batch(&mut arena)?;
+    /// for (datagram, meta) in arena.iter() {
+    ///     println!("{} bytes, truncated: {}", datagram.len(), meta.truncated);
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_batch(&self, arena: &mut Arena) -> io::Result<usize> {
         let (buf, slot_len, metas, st) = arena.parts();
         let r = sys::recvmmsg(self.fd.as_fd(), buf, slot_len, metas, st, self.nonblocking);

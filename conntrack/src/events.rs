@@ -204,6 +204,13 @@ pub enum Event {
 
 impl EventView<'_> {
     /// Copies the event out of the arena.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// let first = events.recv()?.iter().next().map(|e| e.to_owned());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn to_owned(&self) -> Event {
         match *self {
             EventView::Conn {
@@ -276,6 +283,12 @@ const EVENT_SLOT: usize = 8 * 1024;
 
 impl Events {
     /// Opens a socket, joins the groups, sizes the buffer, and turns on loss counting.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let events = Events::open(EventConfig { groups: Groups::ALL, ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn open(cfg: EventConfig) -> Result<Self> {
         let io = |e| Error::io(Op::Open, e);
         let sock = match &cfg.netns {
@@ -325,17 +338,41 @@ impl Events {
     }
 
     /// Returns what the kernel granted.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let events = Events::open(EventConfig::default())?;
+    /// if let Some(w) = &events.granted().warning {
+    ///     eprintln!("{w}");
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn granted(&self) -> &Granted {
         &self.granted
     }
 
     /// Returns the socket, for polling (it implements `AsFd`).
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let events = Events::open(EventConfig::default())?;
+    /// let fd = std::os::fd::AsFd::as_fd(events.socket());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn socket(&self) -> &Socket {
         &self.sock
     }
 
     /// Switches non-blocking mode: [`Events::recv`] then returns an empty batch instead of
     /// waiting.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// events.set_nonblocking(true)?;
+    /// let batch = events.recv()?; // empty at once if nothing is queued
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn set_nonblocking(&mut self, on: bool) -> Result<()> {
         self.sock
             .set_nonblocking(on)
@@ -351,6 +388,14 @@ impl Events {
 
     /// Receives the next batch: blocks for the first event, then takes every event already
     /// queued, up to the batch size, in one `recvmmsg`.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// let batch = events.recv()?;
+    /// println!("{} datagrams, {} lost", batch.len(), batch.lost());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<Batch<'_>> {
         let n = match self.sock.recv_batch(&mut self.arena) {
             Ok(n) => n,
@@ -368,6 +413,13 @@ impl Events {
     }
 
     /// Returns the number of events dropped so far that no batch has reported yet.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// println!("{} lost so far", events.pending_loss()?);
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn pending_loss(&mut self) -> Result<u64> {
         self.read_drops()?;
         Ok(self.lost_pending)
@@ -394,11 +446,27 @@ impl<'a> Batch<'a> {
     }
 
     /// Returns how many events the kernel dropped since the previous batch.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// if events.recv()?.lost() > 0 { /* resynchronise */ }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn lost(&self) -> u64 {
         self.lost
     }
 
     /// Returns the events in order, then an [`EventView::Overrun`] if any were lost.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// for ev in events.recv()?.iter() {
+    ///     if let EventView::Overrun { lost } = ev { eprintln!("lost {lost}"); }
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = EventView<'a>> + 'a {
         let lost = self.lost;
         let arena = self.arena;
@@ -424,6 +492,13 @@ impl<'a> Batch<'a> {
     }
 
     /// Copies the batch into owned events.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events, Groups};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// let owned = events.recv()?.to_vec();
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<Event> {
         self.iter().map(|e| e.to_owned()).collect()
     }

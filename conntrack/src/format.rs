@@ -67,6 +67,12 @@ fn tuple(out: &mut String, t: &Tuple) {
 }
 
 /// Returns the labels set in a bitmap, named `labelN`.
+///
+/// ```
+/// use conntrack::{format, Conn};
+/// assert_eq!(format::label_names(&[0b10, 0, 0, 0]), ["label1"]);
+/// # Ok::<(), conntrack::Error>(())
+/// ```
 pub fn label_names(bits: &[u8]) -> Vec<String> {
     LabelsView::new(bits)
         .iter()
@@ -75,6 +81,14 @@ pub fn label_names(bits: &[u8]) -> Vec<String> {
 }
 
 /// Formats one entry as `conntrack -L` prints it. `now_ns` is used for `delta-time`.
+///
+/// ```
+/// use conntrack::{format, Conn};
+/// let c = Conn::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:53".parse().unwrap()).with_timeout(30);
+/// let text = format::line(&c, 2, format::Options::default(), 0);
+/// assert!(text.starts_with("udp      17 30 src=10.0.0.1"));
+/// # Ok::<(), conntrack::Error>(())
+/// ```
 pub fn line(c: &Conn, family: u8, o: Options, now_ns: u64) -> String {
     let mut s = String::with_capacity(256);
     let orig = c.tuple_orig.unwrap_or_default();
@@ -188,6 +202,14 @@ pub fn line(c: &Conn, family: u8, o: Options, now_ns: u64) -> String {
 }
 
 /// Formats an event as `conntrack -E` prints it: `[NEW] ...`, `[UPDATE] ...`, `[DESTROY] ...`.
+///
+/// ```
+/// use conntrack::{format, Conn};
+/// let c = Conn::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+/// let text = format::event_line(conntrack::events::EventKind::New, &c, 2, format::Options::default(), 0);
+/// assert!(text.starts_with("    [NEW] udp"));
+/// # Ok::<(), conntrack::Error>(())
+/// ```
 pub fn event_line(kind: EventKind, c: &Conn, family: u8, o: Options, now_ns: u64) -> String {
     let tag = match kind {
         EventKind::New => "[NEW]",
@@ -213,6 +235,14 @@ pub fn event_line(kind: EventKind, c: &Conn, family: u8, o: Options, now_ns: u64
 }
 
 /// Formats an expectation as `conntrack -L expect` prints it.
+///
+/// ```
+/// use conntrack::{format, Conn};
+/// let master = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:21".parse().unwrap());
+/// let x = conntrack::Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 60);
+/// assert!(format::exp_line(&x, format::Options::default()).starts_with("60 proto=6"));
+/// # Ok::<(), conntrack::Error>(())
+/// ```
 pub fn exp_line(x: &Exp, o: Options) -> String {
     let mut s = String::new();
     if let Some(t) = x.timeout {
@@ -389,6 +419,13 @@ fn tuple_json(t: &Tuple) -> String {
 }
 
 /// Formats one entry as a JSON object with every field the kernel sent.
+///
+/// ```
+/// use conntrack::{format, Conn};
+/// let c = Conn::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+/// assert!(format::json(&c, 2, None).contains("\"protocol\":\"udp\""));
+/// # Ok::<(), conntrack::Error>(())
+/// ```
 pub fn json(c: &Conn, family: u8, event: Option<EventKind>) -> String {
     let mut o = JsonObject::new();
     if let Some(k) = event {

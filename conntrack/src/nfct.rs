@@ -29,6 +29,12 @@ pub enum Family {
 
 impl Family {
     /// Returns the `AF_*` value.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// assert_eq!(Family::Ipv4.af(), 2);
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn af(self) -> u8 {
         match self {
             Family::Any => AF_UNSPEC,
@@ -38,6 +44,12 @@ impl Family {
     }
 
     /// Returns the family of an address.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// assert_eq!(Family::of("::1".parse().unwrap()), Family::Ipv6);
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn of(a: IpAddr) -> Self {
         if a.is_ipv4() {
             Family::Ipv4
@@ -76,18 +88,36 @@ impl Default for Config {
 
 impl Config {
     /// Works in the network namespace at `path`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open_with(Config::default().netns("/var/run/netns/blue"))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn netns(mut self, path: impl Into<PathBuf>) -> Self {
         self.netns = Some(path.into());
         self
     }
 
     /// Asks for a receive buffer of `bytes`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open_with(Config::default().recv_buffer(16 << 20))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn recv_buffer(mut self, bytes: usize) -> Self {
         self.recv_buffer = Some(bytes);
         self
     }
 
     /// Sets the reply timeout.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open_with(Config::default().timeout(std::time::Duration::from_secs(5)))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -172,11 +202,23 @@ fn build(
 
 impl Nfct {
     /// Opens a handle in the caller's network namespace with the default [`Config`].
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn open() -> Result<Self> {
         Self::open_with(Config::default())
     }
 
     /// Opens a handle with `config`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open_with(Config::default())?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn open_with(config: Config) -> Result<Self> {
         let io = |e| Error::io(Op::Open, e);
         let sock = match &config.netns {
@@ -206,11 +248,26 @@ impl Nfct {
     }
 
     /// Returns what the running kernel supports.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// if !nfct.features().dump_zone {
+    ///     eprintln!("this kernel cannot filter dumps by zone");
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn features(&self) -> Features {
         self.features
     }
 
     /// Returns the socket's port id.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// println!("port id {}", Nfct::open()?.port_id());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn port_id(&self) -> u32 {
         self.port_id
     }
@@ -355,6 +412,15 @@ impl Nfct {
     /// allocation per entry, and memory stays constant whatever the table size. Entries are
     /// filtered in the kernel where it can, and always checked again in user space, so `f`
     /// sees exactly the matching entries.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let mut tcp = 0;
+    /// Nfct::open()?.dump_each(Family::Any, &DumpFilter::default(), |ct| {
+    ///     tcp += usize::from(ct.tuple_orig().and_then(|t| t.proto_num()) == Some(6));
+    /// })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn dump_each(
         &self,
         family: Family,
@@ -383,12 +449,27 @@ impl Nfct {
     }
 
     /// Dumps the table of `family` into owned entries.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// for c in Nfct::open()?.dump(Family::Ipv4)? {
+    ///     println!("{:?}", c.tuple_orig);
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn dump(&self, family: Family) -> Result<Vec<Conn>> {
         self.dump_filtered(family, &DumpFilter::default())
     }
 
     /// Dumps the entries of `family` that match `filter` (applied in the kernel where possible,
     /// and checked again in user space).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let f = DumpFilter { mark: Some((7, 0xff)), ..Default::default() };
+    /// let marked = Nfct::open()?.dump_filtered(Family::Any, &f)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn dump_filtered(&self, family: Family, filter: &DumpFilter) -> Result<Vec<Conn>> {
         let mut v = Vec::new();
         self.dump_each(family, filter, |c| v.push(Conn::parse(c)))?;
@@ -396,6 +477,12 @@ impl Nfct {
     }
 
     /// Counts the entries of `family` (a dump that decodes nothing but the message headers).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// println!("{} entries", Nfct::open()?.count(Family::Any)?);
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn count(&self, family: Family) -> Result<usize> {
         let mut n = 0;
         self.exchange(
@@ -437,6 +524,13 @@ impl Nfct {
     }
 
     /// Gets one entry by tuple (and zone); `key.id`, if set, must match too.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Conn::udp("10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+    /// let found = Nfct::open()?.get(&Key { tuple: c.tuple_orig.unwrap(), ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn get(&self, key: &Key) -> Result<Conn> {
         let af = Self::check_key(Op::Get, key)?;
         let mut out = None;
@@ -456,6 +550,12 @@ impl Nfct {
     }
 
     /// Gets one entry by its id (`CTA_ID`). The kernel has no lookup by id, so this walks a dump.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Nfct::open()?.get_by_id(1234)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn get_by_id(&self, id: u32) -> Result<Conn> {
         let mut out = None;
         self.dump_each(Family::Any, &DumpFilter::default(), |c| {
@@ -513,6 +613,13 @@ impl Nfct {
     }
 
     /// Creates an entry (it must not exist). See [`Conn::flow`] for building one.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Conn::udp("10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap()).with_timeout(30);
+    /// Nfct::open()?.create(&c)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn create(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Create, c, true)?;
         self.exchange(
@@ -523,6 +630,13 @@ impl Nfct {
     }
 
     /// Updates an existing entry, named by its tuple: the fields set in `c` are changed.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Conn::udp("10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+    /// Nfct::open()?.update(&Conn { tuple_orig: c.tuple_orig, mark: Some(9), ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn update(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Update, c, false)?;
         self.exchange(
@@ -533,6 +647,13 @@ impl Nfct {
     }
 
     /// Deletes the entry named by `key` (tuple, zone, and optionally id).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Conn::udp("10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+    /// Nfct::open()?.delete(&Key { tuple: c.tuple_orig.unwrap(), ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn delete(&self, key: &Key) -> Result<()> {
         let af = Self::check_key(Op::Delete, key)?;
         self.exchange(
@@ -544,6 +665,12 @@ impl Nfct {
 
     /// Deletes the entry with id `id`: its tuple is looked up in a dump and the delete carries
     /// both tuple and id, so a reused tuple is never deleted by mistake.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// Nfct::open()?.delete_by_id(1234)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn delete_by_id(&self, id: u32) -> Result<()> {
         let c = self.get_by_id(id).map_err(|e| match e {
             Error::NotFound { .. } => Error::NotFound { op: Op::Delete },
@@ -574,6 +701,12 @@ impl Nfct {
     }
 
     /// Flushes every entry of `family` (`Family::Any`: the whole table).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// Nfct::open()?.flush(Family::Ipv6)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn flush(&self, family: Family) -> Result<()> {
         self.check_flush_family(family)?;
         let f = FlushFilter::default();
@@ -588,6 +721,12 @@ impl Nfct {
     /// kernel would ignore (and so widen into a full flush) is refused with
     /// [`Error::Unsupported`]; an empty filter is refused with [`Error::Invalid`] (use
     /// [`Nfct::flush`]).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// Nfct::open()?.flush_filtered(Family::Any, &FlushFilter { zone: Some(3), ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn flush_filtered(&self, family: Family, filter: &FlushFilter) -> Result<()> {
         let op = Op::Flush;
         if filter.is_empty() {
@@ -626,6 +765,15 @@ impl Nfct {
     /// Deletes every entry of `family` matching `filter`, tuple fields included (which the
     /// kernel cannot flush by): a filtered dump, then a batch of deletes by tuple and id.
     /// Returns how many entries were deleted (entries that vanished meanwhile are not counted).
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let mut t = conntrack::wire::ct::Tuple::default();
+    /// t.proto.num = Some(17);
+    /// t.proto.dst_port = Some(53);
+    /// let n = Nfct::open()?.flush_matching(Family::Any, &DumpFilter { orig: Some(t), ..Default::default() })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn flush_matching(&self, family: Family, filter: &DumpFilter) -> Result<usize> {
         let mut keys = Vec::new();
         self.dump_each(family, filter, |c| {
@@ -653,6 +801,15 @@ impl Nfct {
     /// Applies many creates, updates and deletes with as few `sendmsg` calls as the receive
     /// buffer allows (the acknowledgements of one send must fit in it). Returns one result per
     /// operation, in order; invalid operations fail alone without being sent.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let ops: Vec<BatchOp> = (1..=100u8)
+    ///     .map(|i| BatchOp::Create(Conn::udp(std::net::SocketAddr::from(([10, 0, 0, i], 1000)), "10.1.0.1:53".parse().unwrap()).with_timeout(30)))
+    ///     .collect();
+    /// let failed = Nfct::open()?.batch(&ops)?.iter().filter(|r| r.is_err()).count();
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn batch(&self, ops: &[BatchOp]) -> Result<Vec<Result<()>>> {
         let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
         let mut plan = Vec::with_capacity(ops.len());
@@ -735,6 +892,15 @@ impl Nfct {
     /// recovers after an [`crate::events::Event::Overrun`]: every entry created, changed or
     /// destroyed while events were lost shows up in the returned [`Diff`]. Timeouts, counters,
     /// timestamps and the use count change constantly and are not counted as changes.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// let mut known = std::collections::HashMap::new();
+    /// let diff = nfct.resync(Family::Any, &mut known)?;
+    /// println!("{} new, {} changed, {} gone", diff.added.len(), diff.changed.len(), diff.removed.len());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn resync(
         &self,
         family: Family,
@@ -782,6 +948,14 @@ impl Nfct {
     }
 
     /// Returns the per-CPU conntrack statistics, indexed by CPU.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// for (cpu, s) in Nfct::open()?.stats_cpu()? {
+    ///     println!("cpu {cpu}: {:?} inserted", s.insert);
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn stats_cpu(&self) -> Result<Vec<(u16, CpuStats)>> {
         let mut v = Vec::new();
         self.exchange(Op::Stats, request::ct_stats_cpu, |m| {
@@ -796,6 +970,13 @@ impl Nfct {
     }
 
     /// Returns the global statistics: the number of entries and the table's maximum.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let g = Nfct::open()?.stats()?;
+    /// println!("{:?} of {:?}", g.entries, g.max_entries);
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn stats(&self) -> Result<GlobalStats> {
         let mut out = None;
         self.exchange(Op::Stats, request::ct_stats, |m| {
@@ -814,6 +995,12 @@ impl Nfct {
     }
 
     /// Returns the per-CPU expectation statistics, indexed by CPU.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let per_cpu = Nfct::open()?.exp_stats_cpu()?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_stats_cpu(&self) -> Result<Vec<(u16, ExpStats)>> {
         let mut v = Vec::new();
         self.exchange(Op::Stats, request::exp_stats_cpu, |m| {
@@ -828,6 +1015,14 @@ impl Nfct {
     }
 
     /// Dumps the expectation table of `family`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// for x in Nfct::open()?.exp_dump(Family::Any)? {
+    ///     println!("{:?} by {:?}", x.tuple, x.helper_name);
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_dump(&self, family: Family) -> Result<Vec<Exp>> {
         let mut v = Vec::new();
         self.exchange(
@@ -855,6 +1050,14 @@ impl Nfct {
     }
 
     /// Gets the expectation for the expected tuple `tuple` in `zone`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let master = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:21".parse().unwrap());
+    /// let x = Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 60);
+    /// let found = Nfct::open()?.exp_get(&x.tuple.unwrap(), None)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_get(&self, tuple: &Tuple, zone: Option<u16>) -> Result<Exp> {
         let af = Self::tuple_af(Op::ExpGet, tuple)?;
         let mut out = None;
@@ -874,6 +1077,13 @@ impl Nfct {
     }
 
     /// Creates an expectation. Its master (`x.master`) must exist and have a helper.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let master = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:21".parse().unwrap());
+    /// Nfct::open()?.exp_create(&Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 60))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_create(&self, x: &Exp) -> Result<()> {
         let op = Op::ExpCreate;
         let (Some(master), Some(tuple), Some(_)) = (&x.master, &x.tuple, &x.mask) else {
@@ -893,6 +1103,14 @@ impl Nfct {
     }
 
     /// Deletes the expectation for the expected tuple `tuple` in `zone`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let master = Conn::tcp("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:21".parse().unwrap());
+    /// let x = Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 60);
+    /// Nfct::open()?.exp_delete(&x.tuple.unwrap(), None)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_delete(&self, tuple: &Tuple, zone: Option<u16>) -> Result<()> {
         let af = Self::tuple_af(Op::ExpDelete, tuple)?;
         self.exchange(
@@ -903,6 +1121,12 @@ impl Nfct {
     }
 
     /// Flushes the expectation table of `family`.
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// Nfct::open()?.exp_flush(Family::Any)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
     pub fn exp_flush(&self, family: Family) -> Result<()> {
         self.exchange(
             Op::ExpFlush,
