@@ -171,6 +171,7 @@ pub struct Nfct {
     inner: Mutex<Inner>,
     features: Features,
     port_id: u32,
+    filter_zone: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for Nfct {
@@ -244,6 +245,7 @@ impl Nfct {
             }),
             features: Features::of(version),
             port_id,
+            filter_zone: std::sync::OnceLock::new(),
         })
     }
 
@@ -357,13 +359,58 @@ impl Nfct {
         if f.orig.is_some() || f.reply.is_some() {
             need(ft.dump_tuple, "tuple filter (CTA_FILTER) needs Linux 5.8")?;
         }
-        if f.filter_zone {
+        if f.filter_zone && !self.probe_filter_zone()? {
             return Err(Error::Unsupported {
                 op,
-                what: "CTA_FILTER_ZONE is not in this library's supported set; filter on `zone` instead".into(),
+                what: format!(
+                    "CTA_FILTER_ZONE (zone matching inside CTA_FILTER): kernel {} rejects it under NETLINK_GET_STRICT_CHK",
+                    ft.version
+                ),
             });
         }
         Ok(())
+    }
+
+    /// Probes whether the kernel knows `CTA_FILTER_ZONE`: with `NETLINK_GET_STRICT_CHK`, the
+    /// kernel rejects unknown attributes inside `CTA_FILTER`, so a filtered dump either starts
+    /// (known) or fails at once (unknown). The answer is cached.
+    pub fn probe_filter_zone(&self) -> Result<bool> {
+        if let Some(v) = self.filter_zone.get() {
+            return Ok(*v);
+        }
+        let op = Op::Probe;
+        let sock = Socket::open().map_err(|e| Error::io(op, e))?;
+        sock.set_option(SockOpt::GetStrictChk, true)
+            .map_err(|e| Error::io(op, e))?;
+        sock.set_recv_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| Error::io(op, e))?;
+        let t = Tuple {
+            zone: Some(0),
+            ..Default::default()
+        };
+        let f = DumpFilter {
+            orig: Some(t),
+            filter_zone: true,
+            ..Default::default()
+        };
+        let mut req = Vec::new();
+        build(&mut req, |e| request::ct_dump(e, 1, AF_INET, &f))
+            .map_err(|source| Error::Wire { op, source })?;
+        sock.send(&req).map_err(|e| Error::io(op, e))?;
+        let mut x = Exchange::new(op, 1, sock.port_id(), NLM_F_REQUEST | NLM_F_DUMP);
+        let mut buf = vec![0u8; DEFAULT_SLOT_LEN];
+        let mut known = true;
+        while !x.finished() {
+            let m = sock.recv(&mut buf).map_err(|e| Error::io(op, e))?;
+            for msg in Messages::new(buf.get(..m.len).unwrap_or(&[])) {
+                let msg = msg.map_err(|source| Error::Wire { op, source })?;
+                if let Step::Failed(_) = x.feed(msg) {
+                    known = false;
+                }
+            }
+        }
+        let _ = self.filter_zone.set(known);
+        Ok(known)
     }
 
     /// Returns the filter as sent to the kernel and the family to dump: IPv6 address matches

@@ -391,15 +391,26 @@ fn bad_input_is_refused_and_changes_nothing() {
         nfct.flush_filtered(Family::Any, &FlushFilter::default()),
         Err(Error::Invalid { .. })
     ));
-    // an unsupported filter
+    // a filter the running kernel may not know: probed, and refused with the reason if unknown
+    let zt = Tuple {
+        zone: Some(0),
+        ..Default::default()
+    };
     let f = DumpFilter {
+        orig: Some(zt),
         filter_zone: true,
         ..Default::default()
     };
-    assert!(matches!(
-        nfct.dump_filtered(Family::Any, &f),
-        Err(Error::Unsupported { .. })
-    ));
+    match (
+        nfct.probe_filter_zone().unwrap(),
+        nfct.dump_filtered(Family::Ipv4, &f),
+    ) {
+        (false, Err(e @ Error::Unsupported { .. })) => {
+            assert!(e.to_string().contains("CTA_FILTER_ZONE"), "{e}")
+        }
+        (true, Ok(v)) => assert_eq!(v.len(), 1),
+        (known, r) => panic!("probe said {known}, dump gave {r:?}"),
+    }
     assert_eq!(snapshot(), before, "the table changed");
 }
 
