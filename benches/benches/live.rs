@@ -73,6 +73,36 @@ fn fill(nfct: &Nfct, from: u32, to: u32) {
     }
 }
 
+/// Walks every attribute of a nest and its sub-nests without interpreting any.
+fn walk_tlv(b: &[u8], n: &mut u64) {
+    for a in Attrs::new(b).flatten() {
+        *n += 1;
+        if a.is_nested_flag() {
+            walk_tlv(a.payload(), n);
+        }
+    }
+}
+
+/// Counts the messages of one datagram by their headers alone; `true` once the dump is done.
+fn count_headers(d: &[u8], count: &mut u64, tlv: bool) -> bool {
+    let mut off = 0;
+    while off + 16 <= d.len() {
+        let len = u32::from_ne_bytes([d[off], d[off + 1], d[off + 2], d[off + 3]]) as usize;
+        let ty = u16::from_ne_bytes([d[off + 4], d[off + 5]]);
+        if ty == NLMSG_DONE || ty == NLMSG_ERROR {
+            return true;
+        }
+        if tlv {
+            let mut k = 0;
+            walk_tlv(&d[off + 20..off + len], &mut k);
+            std::hint::black_box(k);
+        }
+        *count += 1;
+        off += (len + 3) & !3;
+    }
+    false
+}
+
 /// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB
 /// (the library's own receive path), walking only netlink headers.
 fn floor_dump_batched(arena: &mut Arena) -> u64 {
@@ -87,15 +117,8 @@ fn floor_dump_batched(arena: &mut Arena) -> u64 {
     loop {
         sock.recv_batch(arena).unwrap();
         for (d, _) in arena.iter() {
-            let mut off = 0;
-            while off + 16 <= d.len() {
-                let len = u32::from_ne_bytes([d[off], d[off + 1], d[off + 2], d[off + 3]]) as usize;
-                let ty = u16::from_ne_bytes([d[off + 4], d[off + 5]]);
-                if ty == NLMSG_DONE || ty == NLMSG_ERROR {
-                    return count;
-                }
-                count += 1;
-                off += (len + 3) & !3;
+            if count_headers(d, &mut count, false) {
+                return count;
             }
         }
     }
@@ -119,26 +142,8 @@ fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
         if let Some(k) = keep.as_deref_mut() {
             k.extend_from_slice(d);
         }
-        let mut off = 0;
-        while off + 16 <= d.len() {
-            let len = u32::from_ne_bytes([d[off], d[off + 1], d[off + 2], d[off + 3]]) as usize;
-            let ty = u16::from_ne_bytes([d[off + 4], d[off + 5]]);
-            if ty == NLMSG_DONE || ty == NLMSG_ERROR {
-                return count;
-            }
-            if tlv {
-                fn walk(b: &[u8], n: &mut u64) {
-                    for a in Attrs::new(b).flatten() {
-                        *n += u64::from(a.kind() == 0);
-                        if a.is_nested_flag() {
-                            walk(a.payload(), n);
-                        }
-                    }
-                }
-                walk(&d[off + 20..off + len], &mut count);
-            }
-            count += 1;
-            off += (len + 3) & !3;
+        if count_headers(d, &mut count, tlv) {
+            return count;
         }
     }
 }
@@ -360,15 +365,7 @@ fn main() {
         let mut k = 0u64;
         for m in Messages::new(&captured).flatten() {
             if let Ok(b) = m.attr_bytes() {
-                fn walk(b: &[u8], n: &mut u64) {
-                    for a in Attrs::new(b).flatten() {
-                        *n += 1;
-                        if a.is_nested_flag() {
-                            walk(a.payload(), n);
-                        }
-                    }
-                }
-                walk(b, &mut k);
+                walk_tlv(b, &mut k);
             }
         }
         std::hint::black_box(k);

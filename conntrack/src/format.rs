@@ -66,6 +66,25 @@ fn tuple(out: &mut String, t: &Tuple) {
     }
 }
 
+/// Writes a tuple with prefixed address keys (`mask-src=`, `master-dst=`, ...), as
+/// conntrack-tools prints the mask and master of an expectation.
+fn prefixed_tuple(out: &mut String, prefix: &str, t: &Tuple) {
+    if let Some(a) = t.src {
+        let _ = write!(out, "{prefix}-src={a} ");
+    }
+    if let Some(a) = t.dst {
+        let _ = write!(out, "{prefix}-dst={a} ");
+    }
+    tuple(
+        out,
+        &Tuple {
+            src: None,
+            dst: None,
+            ..*t
+        },
+    );
+}
+
 /// Returns the labels set in a bitmap, named `labelN`.
 ///
 /// ```
@@ -251,41 +270,10 @@ pub fn exp_line(x: &Exp, o: Options) -> String {
     let t = x.tuple.unwrap_or_default();
     let _ = write!(s, "proto={} ", t.proto.num.unwrap_or(0));
     tuple(&mut s, &t);
-    if let Some(m) = &x.mask {
-        if let Some(a) = m.src {
-            let _ = write!(s, "mask-src={a} ");
+    for (prefix, t) in [("mask", &x.mask), ("master", &x.master)] {
+        if let Some(t) = t {
+            prefixed_tuple(&mut s, prefix, t);
         }
-        if let Some(a) = m.dst {
-            let _ = write!(s, "mask-dst={a} ");
-        }
-        let mut p = String::new();
-        tuple(
-            &mut p,
-            &Tuple {
-                src: None,
-                dst: None,
-                ..*m
-            },
-        );
-        s.push_str(&p);
-    }
-    if let Some(m) = &x.master {
-        if let Some(a) = m.src {
-            let _ = write!(s, "master-src={a} ");
-        }
-        if let Some(a) = m.dst {
-            let _ = write!(s, "master-dst={a} ");
-        }
-        let mut p = String::new();
-        tuple(
-            &mut p,
-            &Tuple {
-                src: None,
-                dst: None,
-                ..*m
-            },
-        );
-        s.push_str(&p);
     }
     if let Some(f) = x.flags {
         if f & NF_CT_EXPECT_PERMANENT != 0 {
