@@ -5,7 +5,63 @@ use crate::{sh, sh_env};
 /// The fuzz targets, one per parser or builder family (see `fuzz/fuzz_targets`).
 pub(crate) const FUZZ_TARGETS: &[&str] = &["messages", "conn", "exp", "roundtrip"];
 
+/// Returns whether a command runs successfully (quietly).
+fn works(cmd: &str, args: &[&str]) -> bool {
+    std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs what the checks need when it is missing, so that `cargo xtask ci` works on a fresh
+/// machine by itself (`.ci/run` does the same up front).
+fn prepare() -> Result<(), String> {
+    let apt = [
+        "conntrack",
+        "nftables",
+        "iproute2",
+        "iputils-ping",
+        "libnetfilter-conntrack-dev",
+        "pkg-config",
+    ];
+    if !works("conntrack", &["--version"])
+        || !works("pkg-config", &["--exists", "libnetfilter_conntrack"])
+    {
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(apt);
+        sh("apt-get", &args)?;
+    }
+    if !works("rustup", &["target", "list", "--installed"]) {
+        return Err("rustup is needed to add the thumbv7em target and nightly miri".into());
+    }
+    sh("rustup", &["target", "add", "thumbv7em-none-eabihf"])?;
+    if !works("cargo", &["+nightly", "miri", "--version"]) {
+        sh(
+            "rustup",
+            &["toolchain", "install", "nightly", "--profile", "minimal"],
+        )?;
+        sh(
+            "rustup",
+            &[
+                "component",
+                "add",
+                "--toolchain",
+                "nightly",
+                "miri",
+                "rust-src",
+            ],
+        )?;
+    }
+    if !works("cargo", &["fuzz", "--version"]) {
+        sh("cargo", &["install", "cargo-fuzz", "--locked"])?;
+    }
+    Ok(())
+}
+
 pub(crate) fn run() -> Result<(), String> {
+    prepare()?;
     sh("cargo", &["fmt", "--all", "--check"])?;
     sh(
         "cargo",
