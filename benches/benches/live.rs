@@ -103,9 +103,8 @@ fn count_headers(d: &[u8], count: &mut u64, tlv: bool) -> bool {
     false
 }
 
-/// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB
-/// (the library's own receive path), walking only netlink headers.
-fn floor_dump_batched(arena: &mut Arena) -> u64 {
+/// Opens a socket and sends the plain dump request every floor uses.
+fn start_dump() -> Socket {
     let sock = Socket::open().unwrap();
     let mut req = [0u8; 64];
     let n = request::emit_into(&mut req, |e| {
@@ -113,6 +112,13 @@ fn floor_dump_batched(arena: &mut Arena) -> u64 {
     })
     .unwrap();
     sock.send(&req[..n]).unwrap();
+    sock
+}
+
+/// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB
+/// (the library's own receive path), walking only netlink headers.
+fn floor_dump_batched(arena: &mut Arena) -> u64 {
+    let sock = start_dump();
     let mut count = 0u64;
     loop {
         sock.recv_batch(arena).unwrap();
@@ -126,13 +132,7 @@ fn floor_dump_batched(arena: &mut Arena) -> u64 {
 
 /// The floor: send the same dump request and only walk netlink headers (or every TLV).
 fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
-    let sock = Socket::open().unwrap();
-    let mut req = [0u8; 64];
-    let n = request::emit_into(&mut req, |e| {
-        request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
-    })
-    .unwrap();
-    sock.send(&req[..n]).unwrap();
+    let sock = start_dump();
     let mut buf = vec![0u8; 32 * 1024];
     let mut count = 0u64;
     let mut keep = keep;

@@ -5,30 +5,8 @@ mod common;
 
 use common::FIXTURES;
 use conntrack_wire::{MessageKind, Messages, TupleView};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+mod counting;
 
 fn touch_tuple(t: Option<TupleView<'_>>, acc: &mut u64) {
     if let Some(t) = t {
@@ -130,13 +108,13 @@ fn walk_all() -> u64 {
 
 #[test]
 fn borrowed_decode_allocates_nothing() {
-    let before = COUNT.with(Cell::get);
+    let before = counting::count();
     let acc = walk_all();
-    let after = COUNT.with(Cell::get);
+    let after = counting::count();
     assert!(acc > 0);
     assert_eq!(after - before, 0, "allocations while decoding the fixtures");
     // The counter works: an allocation is seen.
     let v = std::hint::black_box(vec![1u8; 10]);
-    assert_eq!(COUNT.with(Cell::get) - after, 1);
+    assert_eq!(counting::count() - after, 1);
     drop(v);
 }

@@ -6,36 +6,10 @@ mod common;
 use common::netns;
 use conntrack::wire::request::DumpFilter;
 use conntrack::{BatchOp, Conn, Family, Nfct};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts this thread's allocations.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        COUNT.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "../../conntrack-wire/tests/counting/mod.rs"]
+mod counting;
 
 fn fill(nfct: &Nfct, from: u32, to: u32) {
     let ops: Vec<BatchOp> = (from..to)
@@ -57,7 +31,7 @@ fn fill(nfct: &Nfct, from: u32, to: u32) {
 
 /// Streams the dump, touching fields of every entry; returns (entries, allocations).
 fn stream(nfct: &Nfct) -> (u64, u64) {
-    let before = COUNT.with(Cell::get);
+    let before = counting::count();
     let mut n = 0u64;
     let mut acc = 0u64;
     nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
@@ -67,7 +41,7 @@ fn stream(nfct: &Nfct) -> (u64, u64) {
     })
     .unwrap();
     std::hint::black_box(acc);
-    (n, COUNT.with(Cell::get) - before)
+    (n, counting::count() - before)
 }
 
 #[test]
