@@ -93,16 +93,31 @@ fn count(buf: &[u8]) -> u64 {
         .count() as u64
 }
 
-fn measure(f: Decoder, buf: &[u8]) -> Duration {
-    let mut best = Duration::MAX;
-    for _ in 0..15 {
-        let t = Instant::now();
-        let mut reps = 0;
-        while t.elapsed() < Duration::from_millis(40) {
+/// Times every case in interleaved rounds (so that a slow spell of the machine hits all of
+/// them alike) and returns, per case, the fastest round's time per pass over `buf`.
+fn measure(cases: &[(&str, Decoder)], buf: &[u8]) -> Vec<Duration> {
+    // Passes per round: about 5 ms of the slowest case.
+    let t = Instant::now();
+    let mut calib = 0u32;
+    while t.elapsed() < Duration::from_millis(5) {
+        for (_, f) in cases {
             black_box(f(black_box(buf)));
-            reps += 1;
         }
-        best = best.min(t.elapsed() / reps);
+        calib += 1;
+    }
+    let passes = calib.max(1);
+    let mut best = vec![Duration::MAX; cases.len()];
+    for _ in 0..41 {
+        for (i, (_, f)) in cases.iter().enumerate() {
+            let t = Instant::now();
+            for _ in 0..passes {
+                black_box(f(black_box(buf)));
+            }
+            let d = t.elapsed() / passes;
+            if let Some(b) = best.get_mut(i) {
+                *b = (*b).min(d);
+            }
+        }
     }
     best
 }
@@ -124,9 +139,9 @@ fn main() {
             continue;
         }
         println!("{name}: {n} conntrack messages, {} bytes", buf.len());
-        let base = measure(floor, buf);
-        for (case, f) in cases {
-            let d = measure(f, buf);
+        let times = measure(&cases, buf);
+        let base = times.first().copied().unwrap_or(Duration::MAX);
+        for ((case, _), d) in cases.iter().zip(times) {
             let per = d.as_secs_f64() / n as f64;
             println!(
                 "  {case:<16} {:>9.1} ns/msg  {:>6.2} M msg/s  {:>5.2}x floor",

@@ -260,6 +260,7 @@ impl<'a> Message<'a> {
     }
 
     /// Views a conntrack entry message (dump entry, get reply, event or request).
+    #[inline(always)]
     pub fn conn(&self) -> Result<ConnView<'a>> {
         let ok = matches!(self.kind(), MessageKind::Conntrack(_));
         ConnView::new_checked(self.expect(ok)?)

@@ -95,7 +95,7 @@ macro_rules! scalar_nest {
         impl<'a> $view<'a> {
             // Evaluated at compile time: an out-of-range kind is a build error, not a panic.
             #[allow(clippy::indexing_slicing)]
-            const SPEC: [$crate::table::Len; $max] = {
+            pub(crate) const SPEC: [$crate::table::Len; $max] = {
                 let mut s = [$crate::table::Len::Any; $max];
                 $( s[($kind - 1) as usize] = $crate::table::Len::Exact(<$codec as $crate::scalar::Codec>::LEN); )*
                 s
@@ -104,6 +104,13 @@ macro_rules! scalar_nest {
             /// Validates the nest payload `bytes` once; afterwards no getter can panic.
             pub fn new_checked(bytes: &'a [u8]) -> $crate::Result<Self> {
                 Ok(Self { t: $crate::table::Table::parse(bytes, $nest, &Self::SPEC)? })
+            }
+
+            /// A nest already indexed as part of an enclosing table.
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn from_table(t: $crate::table::Table<'a, $max>) -> Self {
+                Self { t }
             }
 
             #[allow(dead_code)]
@@ -121,9 +128,16 @@ macro_rules! scalar_nest {
                 #[inline]
                 #[allow(clippy::new_ret_no_self, clippy::wrong_self_convention)]
                 pub fn $field(&self) -> Option<<$codec as $crate::scalar::Codec>::T> {
-                    self.t.get($kind).and_then(<$codec as $crate::scalar::Codec>::get)
+                    self.t
+                        .get_exact($kind, usize::from(<$codec as $crate::scalar::Codec>::LEN))
+                        .and_then(<$codec as $crate::scalar::Codec>::get)
                 }
             )*
+        }
+
+        impl $crate::table::Schema for $view<'_> {
+            const RULES: &'static [$crate::table::Len] = &Self::SPEC;
+            const SLOTS: usize = $max;
         }
 
         $(#[$rm])*

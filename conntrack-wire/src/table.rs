@@ -1,16 +1,30 @@
 //! The validated attribute table behind every view: walk a nest once, check each known
 //! attribute's length, record where it is, answer lookups in O(1).
+//!
+//! A table can also index the nests inside a nest (rule [`Len::Index`]) into further slots of
+//! the same array, so that one walk of a message validates and indexes everything its hot
+//! getters read; a sub-view is then a copy of a run of slots, not a second walk.
 
 use crate::attr::Attrs;
 use crate::error::{Error, Result};
 
-/// The length rule for one known attribute type: an exact payload length (or any), and for a
-/// nest the function that validates its content. A plain struct rather than an enum, so the
-/// hot loop tests two predictable conditions instead of taking an indirect jump.
+/// The rule for one known attribute type: an exact payload length (or any), and what to do
+/// with a nest's content. A plain struct, so the hot loop tests predictable conditions.
 #[derive(Clone, Copy)]
 pub(crate) struct Len {
     exact: u16,
-    nest: Option<NestCheck>,
+    nest: Nest,
+}
+
+/// What the walk does with the content of a nested attribute.
+#[derive(Clone, Copy)]
+enum Nest {
+    /// Not a nest (or opaque).
+    No,
+    /// Validate the content with this function; its view re-walks it on demand (rare nests).
+    Check(NestCheck),
+    /// Index the content in place, through [`Schema::nested`].
+    Index,
 }
 
 /// Validates the content of a nest.
@@ -23,24 +37,18 @@ impl Len {
     /// Any length (opaque bytes, padding).
     pub(crate) const Any: Len = Len {
         exact: ANY,
-        nest: None,
+        nest: Nest::No,
     };
     /// A string; any length, NUL terminator optional.
-    pub(crate) const Str: Len = Len {
-        exact: ANY,
-        nest: None,
-    };
+    pub(crate) const Str: Len = Len::Any;
     /// A flag attribute: empty.
-    pub(crate) const Flag: Len = Len {
-        exact: 0,
-        nest: None,
-    };
+    pub(crate) const Flag: Len = Len::Exact(0);
 
     /// Exactly `n` bytes.
     pub(crate) const fn Exact(n: u16) -> Len {
         Len {
             exact: n,
-            nest: None,
+            nest: Nest::No,
         }
     }
 
@@ -48,160 +56,333 @@ impl Len {
     pub(crate) const fn Nest(check: NestCheck) -> Len {
         Len {
             exact: ANY,
-            nest: Some(check),
+            nest: Nest::Check(check),
         }
+    }
+
+    /// A nest indexed in place by the schema's [`Schema::nested`].
+    pub(crate) const Index: Len = Len {
+        exact: ANY,
+        nest: Nest::Index,
+    };
+}
+
+/// The layout of a nest that is indexed in place, sub-nests and all: its rules, how many
+/// slots it fills, and where its sub-nests go. Each schema gets its own instance of the walk,
+/// so the rules are constants there and the sub-nest walks are direct calls.
+pub(crate) trait Schema {
+    /// Rule `k - 1` is for attribute type `k`.
+    const RULES: &'static [Len];
+    /// Slots the nest fills: its own `RULES.len()`, then its sub-nests' runs.
+    const SLOTS: usize;
+
+    /// Indexes the content (`data[start..end]`) of sub-nest `kind`, whose rule is
+    /// [`Len::Index`], into `slots` (this nest's run); typically with [`sub`].
+    #[inline]
+    fn nested(
+        _kind: u16,
+        _data: &[u8],
+        _start: usize,
+        _end: usize,
+        _slots: &mut [u16],
+    ) -> Result<()> {
+        Ok(())
     }
 }
 
-/// Offsets of the known attributes of one nest. Index `k - 1` holds attribute type `k`.
+/// Indexes sub-nest `kind` with schema `S` into `slots[base..base + S::SLOTS]`, clearing them
+/// first: a repeated nest replaces the earlier one wholesale, as in the kernel.
+#[inline]
+pub(crate) fn sub<S: Schema>(
+    kind: u16,
+    data: &[u8],
+    start: usize,
+    end: usize,
+    slots: &mut [u16],
+    base: usize,
+) -> Result<()> {
+    let run = slots
+        .get_mut(base..base + S::SLOTS)
+        .ok_or(Error::BadAttrLen {
+            kind,
+            nest: kind,
+            len: end - start,
+        })?;
+    run.fill(0);
+    walk::<S>(data, start, end, kind, S::RULES, run)
+}
+
+/// Walks the attributes in `data[start..end]` (a nest of type `nest`) once, checking every
+/// attribute `rules` lists and recording it: type `k` goes to `slots[k - 1]`; the content of
+/// a [`Len::Index`] nest goes through `S::nested`.
+///
+/// Unknown types (0 or above `rules.len()`) are skipped and stay reachable through
+/// [`Table::attrs`]. When a type repeats, the last one wins, as in the kernel's `nla_parse`.
+#[inline]
+fn walk<S: Schema>(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    nest: u16,
+    rules: &[Len],
+    slots: &mut [u16],
+) -> Result<()> {
+    let data = data.get(..end).unwrap_or(data);
+    let mut off = start;
+    // One pass, no iterator: this is the hottest loop of the decoder. A fixed-length
+    // attribute costs a header read, two bounds tests, one comparison and a store.
+    while off < data.len() {
+        let Some(&[l0, l1, t0, t1]) = data
+            .get(off..off + 4)
+            .and_then(|s| <&[u8; 4]>::try_from(s).ok())
+        else {
+            return Err(Error::Truncated {
+                need: 4,
+                have: data.len() - off,
+            });
+        };
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        let next = off + len;
+        if len < 4 || next > data.len() {
+            return Err(if len < 4 {
+                Error::BadNlaLen { len: len as u16 }
+            } else {
+                Error::Truncated {
+                    need: len,
+                    have: data.len() - off,
+                }
+            });
+        }
+        let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
+        let idx = usize::from(kind).wrapping_sub(1);
+        if let Some(rule) = rules.get(idx) {
+            let plen = len - 4;
+            if rule.exact != plen as u16 {
+                // Not of the rule's exact length: an error, unless the rule takes any length.
+                if rule.exact != ANY {
+                    return Err(Error::BadAttrLen {
+                        kind,
+                        nest,
+                        len: plen,
+                    });
+                }
+                match rule.nest {
+                    Nest::No => {}
+                    Nest::Check(check) => check(data.get(off + 4..next).unwrap_or(&[]))?,
+                    Nest::Index => S::nested(kind, data, off + 4, next, slots)?,
+                }
+            }
+            if let Some(s) = slots.get_mut(idx) {
+                // off + 4 <= 65535: the caller checked the length of `data`
+                *s = (off + 4) as u16;
+            }
+        }
+        // The last attribute may omit its trailing padding.
+        off = (next + 3) & !3;
+    }
+    Ok(())
+}
+
+/// The schema of a nest with no nest indexed in place: its rules are passed to the walk.
+struct Flat;
+
+impl Schema for Flat {
+    const RULES: &'static [Len] = &[];
+    const SLOTS: usize = 0;
+}
+
+/// Offsets of the known attributes of one nest (and of the nests it indexes in place).
+/// Slot `k - 1` holds attribute type `k` of the outermost nest.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Table<'a, const N: usize> {
+    /// The bytes every slot points into: at most 65,535 (only a top-level message could be
+    /// longer, since a nest's length is a u16, and the kernel never builds one).
     data: &'a [u8],
-    present: u32,
-    /// `offset << 16 | length` of each known attribute's payload: small, so views stay cheap
-    /// to copy. Nests are at most 65,535 bytes long, so both halves fit.
-    slots: [u32; N],
+    /// Where the nest itself starts and ends within `data`.
+    own: (u16, u16),
+    /// The offset of each known attribute's payload, 0 when absent (a payload starts at
+    /// offset 4 or later); its length is in the attribute header just before it.
+    slots: [u16; N],
 }
 
 impl<'a, const N: usize> Table<'a, N> {
-    /// Walks `data` once, checking every attribute listed in `spec` (type `k` at `spec[k-1]`).
-    ///
-    /// Unknown types (0 or above `N`) are skipped here and stay reachable through [`Self::attrs`].
-    /// When a type repeats, the last one wins, as in the kernel's `nla_parse`.
+    /// Walks `data` once, checking every attribute listed in `spec` (type `k` at `spec[k-1]`):
+    /// for a nest that indexes no nest in place.
     #[inline]
     pub(crate) fn parse(data: &'a [u8], nest: u16, spec: &[Len; N]) -> Result<Self> {
-        let mut t = Table::empty(data)?;
-        t.index(0, data.len(), nest, spec, 0)?;
-        Ok(t)
+        Self::build::<Flat>(data, nest, spec)
     }
 
-    /// An empty index over `data` (at most 65,535 bytes: only a top-level message could be
-    /// longer, since a nest's length is a u16, and the kernel never builds one).
-    #[inline]
-    pub(crate) fn empty(data: &'a [u8]) -> Result<Self> {
-        const { assert!(N <= 32) };
-        if data.len() > usize::from(u16::MAX) {
+    /// Walks `data` once with the rules of schema `S`, which must fill at most `N` slots.
+    #[inline(always)]
+    pub(crate) fn parse_nested<S: Schema>(data: &'a [u8], nest: u16) -> Result<Self> {
+        const { assert!(S::SLOTS <= N) };
+        Self::build::<S>(data, nest, S::RULES)
+    }
+
+    #[inline(always)]
+    fn build<S: Schema>(data: &'a [u8], nest: u16, rules: &[Len]) -> Result<Self> {
+        let Ok(len) = u16::try_from(data.len()) else {
             return Err(Error::BadAttrLen {
                 kind: 0,
-                nest: 0,
+                nest,
                 len: data.len(),
             });
-        }
-        Ok(Table {
+        };
+        // Built in its final place: the table is a few hundred bytes, and a copy of what
+        // was just written in 2-byte stores stalls on store forwarding.
+        let mut r = Ok(Table {
             data,
-            present: 0,
+            own: (0, len),
             slots: [0; N],
+        });
+        if let Ok(t) = &mut r {
+            walk::<S>(data, 0, data.len(), nest, rules, &mut t.slots)?;
+        }
+        r
+    }
+
+    /// Returns the table of the nest in slot `at`, whose own attributes were indexed from
+    /// slot `base` (its rule was [`Len::Index`] and its schema put it there), if present.
+    #[inline]
+    pub(crate) fn sub<const M: usize>(&self, at: usize, base: usize) -> Option<Table<'a, M>> {
+        let start = self.slot(at)?;
+        let len = self.len_at(start)?;
+        let mut slots = [0; M];
+        slots.copy_from_slice(self.slots.get(base..base + M)?);
+        Some(Table {
+            data: self.data,
+            own: (start as u16, (start + len) as u16),
+            slots,
         })
     }
 
-    /// Indexes the attributes in `data[start..end]` (a nest inside this table's bytes) into
-    /// slots `base..base + spec.len()`: type `k` goes to slot `base + k - 1`. Offsets stay
-    /// relative to the table's bytes, so one table can index a nest and its sub-nests.
+    /// Returns the payload offset in slot `idx`, if filled.
     #[inline]
-    pub(crate) fn index(
-        &mut self,
-        start: usize,
-        end: usize,
-        nest: u16,
-        spec: &[Len],
-        base: usize,
-    ) -> Result<()> {
-        let data = self.data;
-        let end = end.min(data.len());
-        let mut off = start;
-        // One pass, no iterator: this is the hottest loop of the decoder.
-        while off < end {
-            let hdr = data
-                .get(off..off + 4)
-                .and_then(|s| <&[u8; 4]>::try_from(s).ok());
-            let Some(&[l0, l1, t0, t1]) = hdr else {
-                return Err(Error::Truncated {
-                    need: 4,
-                    have: end - off,
-                });
-            };
-            let nla_len = u16::from_ne_bytes([l0, l1]);
-            let len = usize::from(nla_len);
-            if len < 4 {
-                return Err(Error::BadNlaLen { len: nla_len });
-            }
-            if len > end - off {
-                return Err(Error::Truncated {
-                    need: len,
-                    have: end - off,
-                });
-            }
-            let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
-            let plen = len - 4;
-            if let Some(idx) = usize::from(kind).checked_sub(1) {
-                if let Some(rule) = spec.get(idx) {
-                    if rule.exact != ANY && usize::from(rule.exact) != plen {
-                        return Err(Error::BadAttrLen {
-                            kind,
-                            nest,
-                            len: plen,
-                        });
-                    }
-                    if let Some(check) = rule.nest {
-                        check(data.get(off + 4..off + len).unwrap_or(&[]))?;
-                    }
-                    if let Some(slot) = self.slots.get_mut(base + idx) {
-                        // off + 4 <= 65535 (checked in `empty`) and plen < 65536: both fit
-                        *slot = ((off + 4) as u32) << 16 | plen as u32;
-                        self.present |= 1 << (base + idx);
-                    }
-                }
-            }
-            // The last attribute may omit its trailing padding.
-            off += (len + 3) & !3;
+    fn slot(&self, idx: usize) -> Option<usize> {
+        match *self.slots.get(idx)? {
+            0 => None,
+            off => Some(usize::from(off)),
         }
-        Ok(())
     }
 
-    /// Returns the (offset, length) of slot `idx`, if filled.
+    /// Returns the payload length of the attribute whose payload starts at `off`.
     #[inline]
-    pub(crate) fn slot(&self, idx: usize) -> Option<(usize, usize)> {
-        if idx >= N || self.present & (1 << idx) == 0 {
-            return None;
-        }
-        let v = *self.slots.get(idx)?;
-        Some(((v >> 16) as usize, (v & 0xffff) as usize))
+    fn len_at(&self, off: usize) -> Option<usize> {
+        let hdr = self.data.get(off.checked_sub(4)?..off - 2)?;
+        Some(usize::from(u16::from_ne_bytes(hdr.try_into().ok()?)).saturating_sub(4))
     }
 
     /// Returns the payload in slot `idx`, if filled.
     #[inline]
     pub(crate) fn get_idx(&self, idx: usize) -> Option<&'a [u8]> {
-        let (off, len) = self.slot(idx)?;
+        let off = self.slot(idx)?;
+        self.data.get(off..off + self.len_at(off)?)
+    }
+
+    /// Returns the first `len` bytes of the payload in slot `idx`, if filled: for an attribute
+    /// whose rule is `Len::Exact(len)`, the whole payload, without reading its header.
+    #[inline]
+    pub(crate) fn get_idx_exact(&self, idx: usize, len: usize) -> Option<&'a [u8]> {
+        let off = self.slot(idx)?;
         self.data.get(off..off + len)
     }
 
-    /// Returns the payload of attribute type `kind`, if present.
+    /// Returns the payload of attribute type `kind` of the outermost nest, if present.
     #[inline]
     pub(crate) fn get(&self, kind: u16) -> Option<&'a [u8]> {
-        let idx = usize::from(kind).checked_sub(1)?;
-        if idx >= N || self.present & (1 << idx) == 0 {
-            return None;
-        }
-        let v = *self.slots.get(idx)?;
-        let (off, len) = ((v >> 16) as usize, (v & 0xffff) as usize);
-        self.data.get(off..off + len)
+        self.get_idx(usize::from(kind).wrapping_sub(1))
+    }
+
+    /// Returns the payload of attribute type `kind`, whose rule is `Len::Exact(len)`.
+    #[inline]
+    pub(crate) fn get_exact(&self, kind: u16, len: usize) -> Option<&'a [u8]> {
+        self.get_idx_exact(usize::from(kind).wrapping_sub(1), len)
     }
 
     /// Returns whether attribute type `kind` is present.
     #[inline]
     pub(crate) fn has(&self, kind: u16) -> bool {
-        self.get(kind).is_some()
+        self.slot(usize::from(kind).wrapping_sub(1)).is_some()
     }
 
     /// Returns all attributes of the nest, known and unknown, in wire order.
     #[inline]
     pub(crate) fn attrs(&self) -> Attrs<'a> {
-        Attrs::new(self.data)
+        Attrs::new(self.bytes())
     }
 
     /// Returns the raw bytes of the nest.
     #[inline]
     pub(crate) fn bytes(&self) -> &'a [u8] {
+        let (start, end) = self.own;
         self.data
+            .get(usize::from(start)..usize::from(end))
+            .unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Inner;
+    impl Schema for Inner {
+        const RULES: &'static [Len] = &[Len::Exact(1), Len::Exact(2)];
+        const SLOTS: usize = 2;
+    }
+    struct Outer;
+    impl Schema for Outer {
+        const RULES: &'static [Len] = &[Len::Index, Len::Exact(4)];
+        const SLOTS: usize = 4;
+        fn nested(
+            kind: u16,
+            data: &[u8],
+            start: usize,
+            end: usize,
+            slots: &mut [u16],
+        ) -> Result<()> {
+            sub::<Inner>(kind, data, start, end, slots, 2)
+        }
+    }
+
+    #[test]
+    fn indexes_nests_in_place_and_copies_them_out() {
+        // outer: 1 = nest { 1: u8 7, 2: u16 }, 2: u32
+        let b = [
+            20, 0, 1, 0x80, 5, 0, 1, 0, 7, 0, 0, 0, 6, 0, 2, 0, 1, 2, 0, 0, 8, 0, 2, 0, 1, 2, 3, 4,
+        ];
+        let t = Table::<4>::parse_nested::<Outer>(&b, 0).unwrap();
+        assert_eq!(t.get(2), Some(&[1u8, 2, 3, 4][..]));
+        let sub = t.sub::<2>(0, 2).unwrap();
+        assert_eq!(sub.get(1), Some(&[7u8][..]));
+        assert_eq!(sub.get(2), Some(&[1u8, 2][..]));
+        assert_eq!(sub.bytes(), &b[4..20]);
+        assert_eq!(sub.attrs().count(), 2);
+    }
+
+    #[test]
+    fn a_repeated_nest_replaces_the_first_wholesale() {
+        // outer 1 = { 1: u8 7 }, then outer 1 = { 2: u16 } again: the u8 must be gone.
+        let b = [
+            12, 0, 1, 0x80, 5, 0, 1, 0, 7, 0, 0, 0, 12, 0, 1, 0x80, 6, 0, 2, 0, 1, 2, 0, 0,
+        ];
+        let t = Table::<4>::parse_nested::<Outer>(&b, 0).unwrap();
+        let sub = t.sub::<2>(0, 2).unwrap();
+        assert_eq!(sub.get(1), None);
+        assert_eq!(sub.get(2), Some(&[1u8, 2][..]));
+    }
+
+    #[test]
+    fn a_bad_length_inside_an_indexed_nest_names_that_nest() {
+        let b = [12, 0, 1, 0x80, 6, 0, 1, 0, 7, 7, 0, 0];
+        assert_eq!(
+            Table::<4>::parse_nested::<Outer>(&b, 0).unwrap_err(),
+            Error::BadAttrLen {
+                kind: 1,
+                nest: 1,
+                len: 2
+            }
+        );
     }
 }

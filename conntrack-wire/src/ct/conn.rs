@@ -5,21 +5,55 @@ use crate::attr::{Attrs, be_u16, be_u32, be_u64};
 use crate::consts::*;
 use crate::error::Result;
 use crate::filter::FilterView;
-use crate::table::{Len, Table};
+use crate::table::{Len, Schema, Table, sub};
 
-const N: usize = CTA_MAX as usize;
+// Slots of the nests every consumer reads, indexed in place during the one walk so that
+// their getters are plain copies: after the 27 top-level slots, each nest's own run.
+const ORIG: usize = CTA_MAX as usize;
+const REPLY: usize = ORIG + tuple::TUPLE_SLOTS;
+const PROTOINFO: usize = REPLY + tuple::TUPLE_SLOTS;
+const COUNTERS_ORIG: usize = PROTOINFO + protoinfo::SLOTS;
+const COUNTERS_REPLY: usize = COUNTERS_ORIG + 5;
+const TIMESTAMP: usize = COUNTERS_REPLY + 5;
+const N: usize = TIMESTAMP + 3;
 
-const SPEC: [Len; N] = [
-    Len::Any,                       // CTA_TUPLE_ORIG: parsed into `orig`
-    Len::Any,                       // CTA_TUPLE_REPLY: parsed into `reply`
+/// The conntrack message's top level, with the hot nests indexed in place.
+struct ConnSchema;
+
+impl Schema for ConnSchema {
+    const RULES: &'static [Len] = &SPEC;
+    const SLOTS: usize = N;
+
+    #[inline]
+    fn nested(kind: u16, data: &[u8], start: usize, end: usize, slots: &mut [u16]) -> Result<()> {
+        use tuple::TupleSchema as T;
+        match kind {
+            CTA_TUPLE_ORIG => sub::<T>(kind, data, start, end, slots, ORIG),
+            CTA_TUPLE_REPLY => sub::<T>(kind, data, start, end, slots, REPLY),
+            CTA_PROTOINFO => {
+                sub::<protoinfo::ProtoInfoSchema>(kind, data, start, end, slots, PROTOINFO)
+            }
+            CTA_COUNTERS_ORIG => sub::<CountersView>(kind, data, start, end, slots, COUNTERS_ORIG),
+            CTA_COUNTERS_REPLY => {
+                sub::<CountersView>(kind, data, start, end, slots, COUNTERS_REPLY)
+            }
+            CTA_TIMESTAMP => sub::<TimestampView>(kind, data, start, end, slots, TIMESTAMP),
+            _ => Ok(()),
+        }
+    }
+}
+
+const SPEC: [Len; CTA_MAX as usize] = [
+    Len::Index,                     // CTA_TUPLE_ORIG
+    Len::Index,                     // CTA_TUPLE_REPLY
     Len::Exact(4),                  // CTA_STATUS
-    Len::Any,                       // CTA_PROTOINFO: parsed into `protoinfo`
+    Len::Index,                     // CTA_PROTOINFO
     Len::Nest(HelperView::check),   // CTA_HELP
     Len::Nest(NatView::check),      // CTA_NAT_SRC
     Len::Exact(4),                  // CTA_TIMEOUT
     Len::Exact(4),                  // CTA_MARK
-    Len::Any,                       // CTA_COUNTERS_ORIG: parsed into `counters`
-    Len::Any,                       // CTA_COUNTERS_REPLY: parsed into `counters`
+    Len::Index,                     // CTA_COUNTERS_ORIG
+    Len::Index,                     // CTA_COUNTERS_REPLY
     Len::Exact(4),                  // CTA_USE
     Len::Exact(4),                  // CTA_ID
     Len::Nest(NatView::check),      // CTA_NAT_DST
@@ -29,7 +63,7 @@ const SPEC: [Len; N] = [
     Len::Exact(4),                  // CTA_SECMARK
     Len::Exact(2),                  // CTA_ZONE
     Len::Nest(SecCtxView::check),   // CTA_SECCTX
-    Len::Any,                       // CTA_TIMESTAMP: parsed into `timestamp`
+    Len::Index,                     // CTA_TIMESTAMP
     Len::Exact(4),                  // CTA_MARK_MASK
     Len::Any,                       // CTA_LABELS
     Len::Any,                       // CTA_LABELS_MASK
@@ -64,56 +98,27 @@ const SPEC: [Len; N] = [
 #[derive(Debug, Clone, Copy)]
 pub struct ConnView<'a> {
     t: Table<'a, N>,
-    // The nests every consumer reads are indexed once, during validation, so that their
-    // getters are plain copies.
-    orig: Option<TupleView<'a>>,
-    reply: Option<TupleView<'a>>,
-    protoinfo: Option<ProtoInfoView<'a>>,
-    counters: [Option<CountersView<'a>>; 2],
-    timestamp: Option<TimestampView<'a>>,
 }
 
 impl<'a> ConnView<'a> {
     /// Validates the attribute bytes of a conntrack message (after the `nfgenmsg`).
+    #[inline(always)]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
-        let t = Table::parse(bytes, 0, &SPEC)?;
-        Ok(ConnView {
-            orig: t
-                .get(CTA_TUPLE_ORIG)
-                .map(TupleView::new_checked)
-                .transpose()?,
-            reply: t
-                .get(CTA_TUPLE_REPLY)
-                .map(TupleView::new_checked)
-                .transpose()?,
-            protoinfo: t
-                .get(CTA_PROTOINFO)
-                .map(ProtoInfoView::new_checked)
-                .transpose()?,
-            counters: [
-                t.get(CTA_COUNTERS_ORIG)
-                    .map(CountersView::new_checked)
-                    .transpose()?,
-                t.get(CTA_COUNTERS_REPLY)
-                    .map(CountersView::new_checked)
-                    .transpose()?,
-            ],
-            timestamp: t
-                .get(CTA_TIMESTAMP)
-                .map(TimestampView::new_checked)
-                .transpose()?,
-            t,
-        })
+        Table::parse_nested::<ConnSchema>(bytes, 0).map(|t| ConnView { t })
     }
 
     /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
+    #[inline]
     pub fn tuple_orig(&self) -> Option<TupleView<'a>> {
-        self.orig
+        let at = usize::from(CTA_TUPLE_ORIG) - 1;
+        self.t.sub(at, ORIG).map(TupleView::from_table)
     }
 
     /// Returns the reply-direction tuple (`CTA_TUPLE_REPLY`).
+    #[inline]
     pub fn tuple_reply(&self) -> Option<TupleView<'a>> {
-        self.reply
+        let at = usize::from(CTA_TUPLE_REPLY) - 1;
+        self.t.sub(at, REPLY).map(TupleView::from_table)
     }
 
     /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
@@ -125,17 +130,22 @@ impl<'a> ConnView<'a> {
 
     /// Returns the status bits (`CTA_STATUS`, big-endian on the wire).
     pub fn status(&self) -> Option<Status> {
-        self.t.get(CTA_STATUS).and_then(be_u32).map(Status)
+        self.t.get_exact(CTA_STATUS, 4).and_then(be_u32).map(Status)
     }
 
     /// Returns the status mask of a filtered request (`CTA_STATUS_MASK`).
     pub fn status_mask(&self) -> Option<Status> {
-        self.t.get(CTA_STATUS_MASK).and_then(be_u32).map(Status)
+        self.t
+            .get_exact(CTA_STATUS_MASK, 4)
+            .and_then(be_u32)
+            .map(Status)
     }
 
     /// Returns the protocol state (`CTA_PROTOINFO`).
+    #[inline]
     pub fn protoinfo(&self) -> Option<ProtoInfoView<'a>> {
-        self.protoinfo
+        let at = usize::from(CTA_PROTOINFO) - 1;
+        self.t.sub(at, PROTOINFO).map(ProtoInfoView::from_table)
     }
 
     /// Returns the helper (`CTA_HELP`).
@@ -161,37 +171,41 @@ impl<'a> ConnView<'a> {
 
     /// Returns the remaining lifetime in seconds (`CTA_TIMEOUT`, big-endian).
     pub fn timeout(&self) -> Option<u32> {
-        self.t.get(CTA_TIMEOUT).and_then(be_u32)
+        self.t.get_exact(CTA_TIMEOUT, 4).and_then(be_u32)
     }
 
     /// Returns the mark (`CTA_MARK`, big-endian).
     pub fn mark(&self) -> Option<u32> {
-        self.t.get(CTA_MARK).and_then(be_u32)
+        self.t.get_exact(CTA_MARK, 4).and_then(be_u32)
     }
 
     /// Returns the mark mask of a request (`CTA_MARK_MASK`, big-endian).
     pub fn mark_mask(&self) -> Option<u32> {
-        self.t.get(CTA_MARK_MASK).and_then(be_u32)
+        self.t.get_exact(CTA_MARK_MASK, 4).and_then(be_u32)
     }
 
     /// Returns the original-direction counters (`CTA_COUNTERS_ORIG`).
+    #[inline]
     pub fn counters_orig(&self) -> Option<CountersView<'a>> {
-        self.counters[0]
+        let at = usize::from(CTA_COUNTERS_ORIG) - 1;
+        self.t.sub(at, COUNTERS_ORIG).map(CountersView::from_table)
     }
 
     /// Returns the reply-direction counters (`CTA_COUNTERS_REPLY`).
+    #[inline]
     pub fn counters_reply(&self) -> Option<CountersView<'a>> {
-        self.counters[1]
+        let at = usize::from(CTA_COUNTERS_REPLY) - 1;
+        self.t.sub(at, COUNTERS_REPLY).map(CountersView::from_table)
     }
 
     /// Returns the reference count (`CTA_USE`, big-endian).
     pub fn use_count(&self) -> Option<u32> {
-        self.t.get(CTA_USE).and_then(be_u32)
+        self.t.get_exact(CTA_USE, 4).and_then(be_u32)
     }
 
     /// Returns the entry id (`CTA_ID`, big-endian).
     pub fn id(&self) -> Option<u32> {
-        self.t.get(CTA_ID).and_then(be_u32)
+        self.t.get_exact(CTA_ID, 4).and_then(be_u32)
     }
 
     /// Returns the original-direction sequence adjustment (`CTA_SEQ_ADJ_ORIG`).
@@ -210,12 +224,12 @@ impl<'a> ConnView<'a> {
 
     /// Returns the security mark (`CTA_SECMARK`, big-endian; obsolete, still parsed).
     pub fn secmark(&self) -> Option<u32> {
-        self.t.get(CTA_SECMARK).and_then(be_u32)
+        self.t.get_exact(CTA_SECMARK, 4).and_then(be_u32)
     }
 
     /// Returns the zone (`CTA_ZONE`, big-endian).
     pub fn zone(&self) -> Option<u16> {
-        self.t.get(CTA_ZONE).and_then(be_u16)
+        self.t.get_exact(CTA_ZONE, 2).and_then(be_u16)
     }
 
     /// Returns the security context (`CTA_SECCTX`).
@@ -226,13 +240,15 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the start and stop timestamps (`CTA_TIMESTAMP`).
+    #[inline]
     pub fn timestamp(&self) -> Option<TimestampView<'a>> {
-        self.timestamp
+        let at = usize::from(CTA_TIMESTAMP) - 1;
+        self.t.sub(at, TIMESTAMP).map(TimestampView::from_table)
     }
 
     /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).
     pub fn timestamp_event(&self) -> Option<u64> {
-        self.t.get(CTA_TIMESTAMP_EVENT).and_then(be_u64)
+        self.t.get_exact(CTA_TIMESTAMP_EVENT, 8).and_then(be_u64)
     }
 
     /// Returns the label bitmap (`CTA_LABELS`).

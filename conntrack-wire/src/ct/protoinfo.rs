@@ -4,7 +4,7 @@ use crate::consts::*;
 use crate::emit::Emitter;
 use crate::error::Result;
 use crate::scalar::{Be32, Be64, Codec, U8, kernel_enum, scalar_nest};
-use crate::table::{Len, Table};
+use crate::table::{Len, Schema, Table, sub};
 
 kernel_enum! {
     /// TCP connection-tracking state (`enum tcp_conntrack`).
@@ -165,8 +165,31 @@ scalar_nest! {
     vtag_reply: CTA_PROTOINFO_SCTP_VTAG_REPLY => Be32;
 }
 
-// The protocol nests are parsed (and so validated) right after the walk.
-const SPEC: [Len; 3] = [Len::Any, Len::Any, Len::Any];
+// The protocol nests are indexed in place: slots 0..3 `CTA_PROTOINFO_*`, then each protocol's.
+const TCP: usize = 3;
+const DCCP: usize = TCP + 5;
+const SCTP: usize = DCCP + 4;
+
+/// The protoinfo nest, with its protocol nests indexed in place.
+pub(crate) struct ProtoInfoSchema;
+
+impl Schema for ProtoInfoSchema {
+    const RULES: &'static [Len] = &[Len::Index, Len::Index, Len::Index];
+    const SLOTS: usize = SCTP + 3;
+
+    #[inline]
+    fn nested(kind: u16, data: &[u8], start: usize, end: usize, slots: &mut [u16]) -> Result<()> {
+        match kind {
+            CTA_PROTOINFO_TCP => sub::<TcpInfoView>(kind, data, start, end, slots, TCP),
+            CTA_PROTOINFO_DCCP => sub::<DccpInfoView>(kind, data, start, end, slots, DCCP),
+            CTA_PROTOINFO_SCTP => sub::<SctpInfoView>(kind, data, start, end, slots, SCTP),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Slots a protoinfo nest fills.
+pub(crate) const SLOTS: usize = ProtoInfoSchema::SLOTS;
 
 /// A borrowed `CTA_PROTOINFO` nest.
 ///
@@ -186,46 +209,39 @@ const SPEC: [Len; 3] = [Len::Any, Len::Any, Len::Any];
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ProtoInfoView<'a> {
-    t: Table<'a, 3>,
-    tcp: Option<TcpInfoView<'a>>,
-    dccp: Option<DccpInfoView<'a>>,
-    sctp: Option<SctpInfoView<'a>>,
+    t: Table<'a, SLOTS>,
 }
 
 impl<'a> ProtoInfoView<'a> {
     /// Validates the nest and every protocol nest inside it.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
-        let t = Table::parse(bytes, CTA_PROTOINFO, &SPEC)?;
         Ok(ProtoInfoView {
-            tcp: t
-                .get(CTA_PROTOINFO_TCP)
-                .map(TcpInfoView::new_checked)
-                .transpose()?,
-            dccp: t
-                .get(CTA_PROTOINFO_DCCP)
-                .map(DccpInfoView::new_checked)
-                .transpose()?,
-            sctp: t
-                .get(CTA_PROTOINFO_SCTP)
-                .map(SctpInfoView::new_checked)
-                .transpose()?,
-            t,
+            t: Table::parse_nested::<ProtoInfoSchema>(bytes, CTA_PROTOINFO)?,
         })
+    }
+
+    /// A nest already indexed as part of an enclosing table.
+    #[inline]
+    pub(crate) fn from_table(t: Table<'a, SLOTS>) -> Self {
+        ProtoInfoView { t }
     }
 
     /// Returns the TCP state (`CTA_PROTOINFO_TCP`).
     pub fn tcp(&self) -> Option<TcpInfoView<'a>> {
-        self.tcp
+        let at = usize::from(CTA_PROTOINFO_TCP) - 1;
+        self.t.sub(at, TCP).map(TcpInfoView::from_table)
     }
 
     /// Returns the DCCP state (`CTA_PROTOINFO_DCCP`).
     pub fn dccp(&self) -> Option<DccpInfoView<'a>> {
-        self.dccp
+        let at = usize::from(CTA_PROTOINFO_DCCP) - 1;
+        self.t.sub(at, DCCP).map(DccpInfoView::from_table)
     }
 
     /// Returns the SCTP state (`CTA_PROTOINFO_SCTP`).
     pub fn sctp(&self) -> Option<SctpInfoView<'a>> {
-        self.sctp
+        let at = usize::from(CTA_PROTOINFO_SCTP) - 1;
+        self.t.sub(at, SCTP).map(SctpInfoView::from_table)
     }
 
     /// Returns every attribute of the nest, known and unknown, in wire order.

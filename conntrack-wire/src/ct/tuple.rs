@@ -4,22 +4,55 @@ use crate::attr::{be_u16, u8_};
 use crate::consts::*;
 use crate::emit::Emitter;
 use crate::error::Result;
-use crate::table::{Len, Table};
+use crate::table::{Len, Schema, Table, sub};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const TUPLE_SPEC: [Len; 3] = [Len::Any, Len::Any, Len::Exact(2)];
-const IP_SPEC: [Len; 4] = [Len::Exact(4), Len::Exact(4), Len::Exact(16), Len::Exact(16)];
-const PROTO_SPEC: [Len; 9] = [
-    Len::Exact(1),
-    Len::Exact(2),
-    Len::Exact(2),
-    Len::Exact(2),
-    Len::Exact(1),
-    Len::Exact(1),
-    Len::Exact(2),
-    Len::Exact(1),
-    Len::Exact(1),
-];
+/// The tuple nest, with its `CTA_TUPLE_IP` and `CTA_TUPLE_PROTO` nests indexed in place:
+/// slots 0..3 the tuple's attributes, 3..7 `CTA_IP_*`, 7..16 `CTA_PROTO_*`.
+pub(crate) struct TupleSchema;
+
+impl Schema for TupleSchema {
+    const RULES: &'static [Len] = &[Len::Index, Len::Index, Len::Exact(2)];
+    const SLOTS: usize = PROTO + ProtoSchema::SLOTS;
+
+    #[inline]
+    fn nested(kind: u16, data: &[u8], start: usize, end: usize, slots: &mut [u16]) -> Result<()> {
+        match kind {
+            CTA_TUPLE_IP => sub::<IpSchema>(kind, data, start, end, slots, IP),
+            CTA_TUPLE_PROTO => sub::<ProtoSchema>(kind, data, start, end, slots, PROTO),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Slots a tuple fills.
+pub(crate) const TUPLE_SLOTS: usize = TupleSchema::SLOTS;
+
+struct IpSchema;
+
+impl Schema for IpSchema {
+    const RULES: &'static [Len] = &[Len::Exact(4), Len::Exact(4), Len::Exact(16), Len::Exact(16)];
+    const SLOTS: usize = 4;
+}
+
+struct ProtoSchema;
+
+impl Schema for ProtoSchema {
+    const RULES: &'static [Len] = &[
+        Len::Exact(1),
+        Len::Exact(2),
+        Len::Exact(2),
+        Len::Exact(2),
+        Len::Exact(1),
+        Len::Exact(1),
+        Len::Exact(2),
+        Len::Exact(1),
+        Len::Exact(1),
+    ];
+    const SLOTS: usize = 9;
+}
+
+const _: () = assert!(IP + IpSchema::SLOTS <= PROTO);
 
 /// A borrowed tuple (`CTA_TUPLE_ORIG`, `CTA_TUPLE_REPLY`, `CTA_TUPLE_MASTER`,
 /// `CTA_EXPECT_TUPLE`, `CTA_EXPECT_MASK`, ...): addresses, L4 protocol and ports or ICMP fields,
@@ -41,9 +74,8 @@ const PROTO_SPEC: [Len; 9] = [
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TupleView<'a> {
-    // One index for the tuple and its two sub-nests: slots 0..3 the tuple's attributes,
-    // 3..7 `CTA_IP_*`, 7..16 `CTA_PROTO_*`.
-    t: Table<'a, 16>,
+    // One index for the tuple and its two sub-nests (see `TUPLE_SLOTS`).
+    t: Table<'a, TUPLE_SLOTS>,
 }
 
 const IP: usize = 3;
@@ -63,25 +95,27 @@ fn v6(p: &[u8]) -> Option<IpAddr> {
 impl<'a> TupleView<'a> {
     /// Validates a tuple nest payload.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
-        let mut t = Table::empty(bytes)?;
-        t.index(0, bytes.len(), CTA_TUPLE_ORIG, &TUPLE_SPEC, 0)?;
-        if let Some((off, len)) = t.slot(usize::from(CTA_TUPLE_IP) - 1) {
-            t.index(off, off + len, CTA_TUPLE_IP, &IP_SPEC, IP)?;
-        }
-        if let Some((off, len)) = t.slot(usize::from(CTA_TUPLE_PROTO) - 1) {
-            t.index(off, off + len, CTA_TUPLE_PROTO, &PROTO_SPEC, PROTO)?;
-        }
-        Ok(TupleView { t })
+        Ok(TupleView {
+            t: Table::parse_nested::<TupleSchema>(bytes, CTA_TUPLE_ORIG)?,
+        })
     }
 
+    /// A tuple already indexed as part of an enclosing table.
     #[inline]
-    fn ip(&self, kind: u16) -> Option<&'a [u8]> {
-        self.t.get_idx(IP + usize::from(kind) - 1)
+    pub(crate) fn from_table(t: Table<'a, TUPLE_SLOTS>) -> Self {
+        TupleView { t }
     }
 
+    /// Returns `CTA_IP_*` attribute `kind`, of exact length `len`.
     #[inline]
-    fn proto(&self, kind: u16) -> Option<&'a [u8]> {
-        self.t.get_idx(PROTO + usize::from(kind) - 1)
+    fn ip(&self, kind: u16, len: usize) -> Option<&'a [u8]> {
+        self.t.get_idx_exact(IP + usize::from(kind) - 1, len)
+    }
+
+    /// Returns `CTA_PROTO_*` attribute `kind`, of exact length `len`.
+    #[inline]
+    fn proto(&self, kind: u16, len: usize) -> Option<&'a [u8]> {
+        self.t.get_idx_exact(PROTO + usize::from(kind) - 1, len)
     }
 
     pub(crate) fn check(bytes: &[u8]) -> Result<()> {
@@ -90,86 +124,86 @@ impl<'a> TupleView<'a> {
 
     /// Returns the source address (`CTA_IP_V4_SRC` or `CTA_IP_V6_SRC`).
     pub fn src(&self) -> Option<IpAddr> {
-        self.ip(CTA_IP_V4_SRC)
+        self.ip(CTA_IP_V4_SRC, 4)
             .and_then(v4)
-            .or_else(|| self.ip(CTA_IP_V6_SRC).and_then(v6))
+            .or_else(|| self.ip(CTA_IP_V6_SRC, 16).and_then(v6))
     }
 
     /// Returns the destination address (`CTA_IP_V4_DST` or `CTA_IP_V6_DST`).
     pub fn dst(&self) -> Option<IpAddr> {
-        self.ip(CTA_IP_V4_DST)
+        self.ip(CTA_IP_V4_DST, 4)
             .and_then(v4)
-            .or_else(|| self.ip(CTA_IP_V6_DST).and_then(v6))
+            .or_else(|| self.ip(CTA_IP_V6_DST, 16).and_then(v6))
     }
 
     /// Returns the raw `CTA_IP_V4_SRC` address bytes.
     pub fn v4_src(&self) -> Option<[u8; 4]> {
-        self.ip(CTA_IP_V4_SRC).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V4_SRC, 4).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V4_DST` address bytes.
     pub fn v4_dst(&self) -> Option<[u8; 4]> {
-        self.ip(CTA_IP_V4_DST).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V4_DST, 4).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_SRC` address bytes.
     pub fn v6_src(&self) -> Option<[u8; 16]> {
-        self.ip(CTA_IP_V6_SRC).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V6_SRC, 16).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_DST` address bytes.
     pub fn v6_dst(&self) -> Option<[u8; 16]> {
-        self.ip(CTA_IP_V6_DST).and_then(|p| p.try_into().ok())
+        self.ip(CTA_IP_V6_DST, 16).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the L4 protocol number (`CTA_PROTO_NUM`).
     pub fn proto_num(&self) -> Option<u8> {
-        self.proto(CTA_PROTO_NUM).and_then(u8_)
+        self.proto(CTA_PROTO_NUM, 1).and_then(u8_)
     }
 
     /// Returns the source port (`CTA_PROTO_SRC_PORT`, big-endian on the wire).
     pub fn src_port(&self) -> Option<u16> {
-        self.proto(CTA_PROTO_SRC_PORT).and_then(be_u16)
+        self.proto(CTA_PROTO_SRC_PORT, 2).and_then(be_u16)
     }
 
     /// Returns the destination port (`CTA_PROTO_DST_PORT`, big-endian on the wire).
     pub fn dst_port(&self) -> Option<u16> {
-        self.proto(CTA_PROTO_DST_PORT).and_then(be_u16)
+        self.proto(CTA_PROTO_DST_PORT, 2).and_then(be_u16)
     }
 
     /// Returns the ICMP identifier (`CTA_PROTO_ICMP_ID`, big-endian on the wire).
     pub fn icmp_id(&self) -> Option<u16> {
-        self.proto(CTA_PROTO_ICMP_ID).and_then(be_u16)
+        self.proto(CTA_PROTO_ICMP_ID, 2).and_then(be_u16)
     }
 
     /// Returns the ICMP type (`CTA_PROTO_ICMP_TYPE`).
     pub fn icmp_type(&self) -> Option<u8> {
-        self.proto(CTA_PROTO_ICMP_TYPE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMP_TYPE, 1).and_then(u8_)
     }
 
     /// Returns the ICMP code (`CTA_PROTO_ICMP_CODE`).
     pub fn icmp_code(&self) -> Option<u8> {
-        self.proto(CTA_PROTO_ICMP_CODE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMP_CODE, 1).and_then(u8_)
     }
 
     /// Returns the ICMPv6 identifier (`CTA_PROTO_ICMPV6_ID`, big-endian on the wire).
     pub fn icmpv6_id(&self) -> Option<u16> {
-        self.proto(CTA_PROTO_ICMPV6_ID).and_then(be_u16)
+        self.proto(CTA_PROTO_ICMPV6_ID, 2).and_then(be_u16)
     }
 
     /// Returns the ICMPv6 type (`CTA_PROTO_ICMPV6_TYPE`).
     pub fn icmpv6_type(&self) -> Option<u8> {
-        self.proto(CTA_PROTO_ICMPV6_TYPE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMPV6_TYPE, 1).and_then(u8_)
     }
 
     /// Returns the ICMPv6 code (`CTA_PROTO_ICMPV6_CODE`).
     pub fn icmpv6_code(&self) -> Option<u8> {
-        self.proto(CTA_PROTO_ICMPV6_CODE).and_then(u8_)
+        self.proto(CTA_PROTO_ICMPV6_CODE, 1).and_then(u8_)
     }
 
     /// Returns the per-direction zone (`CTA_TUPLE_ZONE`, big-endian on the wire).
     pub fn zone(&self) -> Option<u16> {
-        self.t.get(CTA_TUPLE_ZONE).and_then(be_u16)
+        self.t.get_exact(CTA_TUPLE_ZONE, 2).and_then(be_u16)
     }
 
     /// Returns every attribute of the tuple nest, known and unknown, in wire order.
