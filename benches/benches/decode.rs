@@ -5,7 +5,8 @@
 //! `cargo bench -p conntrack-benches` measures; `cargo bench -p conntrack-benches -- --test`
 //! runs each case once (CI's rot check, no timing).
 
-use conntrack_wire::{Attrs, Conn, MessageKind, Messages};
+use conntrack_benches::{touch_all, walk_tlv};
+use conntrack_wire::{Conn, MessageKind, Messages};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -18,16 +19,8 @@ type Decoder = fn(&[u8]) -> u64;
 fn floor(buf: &[u8]) -> u64 {
     let mut n = 0u64;
     for m in Messages::new(buf).flatten() {
-        fn walk(b: &[u8], n: &mut u64) {
-            for a in Attrs::new(b).flatten() {
-                *n += u64::from(a.kind());
-                if a.is_nested_flag() {
-                    walk(a.payload(), n);
-                }
-            }
-        }
         if let Ok(b) = m.attr_bytes() {
-            walk(b, &mut n);
+            walk_tlv(b, &mut n);
         }
     }
     n
@@ -37,37 +30,9 @@ fn borrowed(buf: &[u8]) -> u64 {
     let mut acc = 0u64;
     for m in Messages::new(buf).flatten() {
         if let MessageKind::Conntrack(_) = m.kind() {
-            let Ok(c) = m.conn() else { continue };
-            for t in [c.tuple_orig(), c.tuple_reply()].into_iter().flatten() {
-                acc += t.src().map_or(0, |a| a.is_ipv4() as u64)
-                    + t.dst().map_or(0, |a| a.is_ipv4() as u64)
-                    + u64::from(t.src_port().unwrap_or(0) ^ t.dst_port().unwrap_or(0))
-                    + u64::from(t.proto_num().unwrap_or(0))
-                    + u64::from(t.icmp_id().or(t.icmpv6_id()).unwrap_or(0))
-                    + u64::from(t.zone().unwrap_or(0));
+            if let Ok(c) = m.conn() {
+                acc += touch_all(&c);
             }
-            acc += u64::from(
-                c.status().map_or(0, |s| s.bits())
-                    ^ c.timeout().unwrap_or(0)
-                    ^ c.mark().unwrap_or(0),
-            );
-            acc += u64::from(c.id().unwrap_or(0) ^ c.use_count().unwrap_or(0))
-                + u64::from(c.zone().unwrap_or(0));
-            for k in [c.counters_orig(), c.counters_reply()]
-                .into_iter()
-                .flatten()
-            {
-                acc += k.packets().unwrap_or(0) + k.bytes().unwrap_or(0);
-            }
-            acc ^= c.timestamp().and_then(|t| t.start()).unwrap_or(0);
-            if let Some(tcp) = c.protoinfo().and_then(|p| p.tcp()) {
-                acc += u64::from(tcp.state().unwrap_or(0));
-            }
-            acc += c.labels().map_or(0, |l| l.bytes().len() as u64);
-            acc += c
-                .helper()
-                .and_then(|h| h.name())
-                .map_or(0, |h| h.len() as u64);
         }
     }
     acc

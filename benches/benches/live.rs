@@ -8,9 +8,9 @@ use conntrack::events::{EventConfig, EventView, Events};
 use conntrack::sock::{Arena, Group, Socket};
 use conntrack::wire::consts::*;
 use conntrack::wire::request::{self, DumpFilter, Key};
-use conntrack::wire::{Attrs, MessageKind, Messages};
+use conntrack::wire::{MessageKind, Messages};
 use conntrack::{BatchOp, Conn, Family, Nfct};
-use conntrack_benches::{median, peer_dump, peer_parse};
+use conntrack_benches::{median, peer_dump, peer_parse, touch_all, walk_tlv};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -70,16 +70,6 @@ fn fill(nfct: &Nfct, from: u32, to: u32) {
             r.iter().find(|x| x.is_err())
         );
         i = end;
-    }
-}
-
-/// Walks every attribute of a nest and its sub-nests without interpreting any.
-fn walk_tlv(b: &[u8], n: &mut u64) {
-    for a in Attrs::new(b).flatten() {
-        *n += 1;
-        if a.is_nested_flag() {
-            walk_tlv(a.payload(), n);
-        }
     }
 }
 
@@ -146,40 +136,6 @@ fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
             return count;
         }
     }
-}
-
-fn touch_all(c: &conntrack::wire::ConnView<'_>) -> u64 {
-    let mut acc = 0u64;
-    for t in [c.tuple_orig(), c.tuple_reply()].into_iter().flatten() {
-        acc +=
-            t.src().map_or(0, |a| a.is_ipv4() as u64) + t.dst().map_or(0, |a| a.is_ipv6() as u64);
-        acc += u64::from(t.proto_num().unwrap_or(0))
-            + u64::from(t.src_port().unwrap_or(0) ^ t.dst_port().unwrap_or(0));
-        acc += u64::from(t.icmp_id().or(t.icmpv6_id()).unwrap_or(0))
-            + u64::from(t.icmp_type().unwrap_or(0));
-    }
-    acc += u64::from(
-        c.status().map_or(0, |s| s.bits()) ^ c.timeout().unwrap_or(0) ^ c.mark().unwrap_or(0),
-    );
-    acc += u64::from(c.id().unwrap_or(0) ^ c.use_count().unwrap_or(0))
-        + u64::from(c.zone().unwrap_or(0));
-    for k in [c.counters_orig(), c.counters_reply()]
-        .into_iter()
-        .flatten()
-    {
-        acc += k.packets().unwrap_or(0) + k.bytes().unwrap_or(0);
-    }
-    acc ^= c.timestamp().and_then(|t| t.start()).unwrap_or(0);
-    if let Some(p) = c.protoinfo() {
-        acc += p.tcp().map_or(0, |t| {
-            u64::from(t.state().unwrap_or(0)) + u64::from(t.wscale_original().unwrap_or(0))
-        });
-    }
-    acc += c.labels().map_or(0, |l| l.bytes().len() as u64)
-        + c.helper()
-            .and_then(|h| h.name())
-            .map_or(0, |n| n.len() as u64);
-    acc
 }
 
 /// Runs every case once per round, `rounds` times, and returns each case's median.

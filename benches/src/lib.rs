@@ -1,6 +1,7 @@
 //! Shared pieces of the benchmarks: the libnetfilter_conntrack peer (C, built by `build.rs`),
-//! the header-walking floor, and timing helpers.
+//! the TLV-walking floor, the field reader every decode case runs, and timing helpers.
 
+use conntrack_wire::{Attrs, ConnView};
 use std::time::{Duration, Instant};
 
 unsafe extern "C" {
@@ -38,4 +39,51 @@ pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
         .collect();
     v.sort();
     v[v.len() / 2]
+}
+
+/// Walks every attribute of a nest and its sub-nests without interpreting any (the floor);
+/// adds each attribute's type to `n`.
+pub fn walk_tlv(b: &[u8], n: &mut u64) {
+    for a in Attrs::new(b).flatten() {
+        *n += u64::from(a.kind());
+        if a.is_nested_flag() {
+            walk_tlv(a.payload(), n);
+        }
+    }
+}
+
+/// Reads every field a flow exporter reads from a conntrack entry through the borrowed view.
+pub fn touch_all(c: &ConnView<'_>) -> u64 {
+    let mut acc = 0u64;
+    for t in [c.tuple_orig(), c.tuple_reply()].into_iter().flatten() {
+        acc +=
+            t.src().map_or(0, |a| a.is_ipv4() as u64) + t.dst().map_or(0, |a| a.is_ipv6() as u64);
+        acc += u64::from(t.proto_num().unwrap_or(0))
+            + u64::from(t.src_port().unwrap_or(0) ^ t.dst_port().unwrap_or(0));
+        acc += u64::from(t.icmp_id().or(t.icmpv6_id()).unwrap_or(0))
+            + u64::from(t.icmp_type().unwrap_or(0))
+            + u64::from(t.zone().unwrap_or(0));
+    }
+    acc += u64::from(
+        c.status().map_or(0, |s| s.bits()) ^ c.timeout().unwrap_or(0) ^ c.mark().unwrap_or(0),
+    );
+    acc += u64::from(c.id().unwrap_or(0) ^ c.use_count().unwrap_or(0))
+        + u64::from(c.zone().unwrap_or(0));
+    for k in [c.counters_orig(), c.counters_reply()]
+        .into_iter()
+        .flatten()
+    {
+        acc += k.packets().unwrap_or(0) + k.bytes().unwrap_or(0);
+    }
+    acc ^= c.timestamp().and_then(|t| t.start()).unwrap_or(0);
+    if let Some(p) = c.protoinfo() {
+        acc += p.tcp().map_or(0, |t| {
+            u64::from(t.state().unwrap_or(0)) + u64::from(t.wscale_original().unwrap_or(0))
+        });
+    }
+    acc += c.labels().map_or(0, |l| l.bytes().len() as u64)
+        + c.helper()
+            .and_then(|h| h.name())
+            .map_or(0, |n| n.len() as u64);
+    acc
 }
