@@ -405,10 +405,10 @@ fn main() {
             raw.send(r).unwrap();
             loop {
                 let m = raw.recv(&mut buf).unwrap();
-                // the reply then the ACK
+                // the reply (or an error): the request asks for no ACK
                 if Messages::new(&buf[..m.len])
                     .flatten()
-                    .any(|x| x.kind() == MessageKind::Error)
+                    .any(|x| matches!(x.kind(), MessageKind::Error | MessageKind::Conntrack(_)))
                 {
                     break;
                 }

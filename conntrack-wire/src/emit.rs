@@ -23,6 +23,7 @@ pub struct Mark(usize);
 
 impl<'b> Emitter<'b> {
     /// Creates an emitter writing from the start of `buf`.
+    #[inline]
     pub fn new(buf: &'b mut [u8]) -> Self {
         Emitter {
             buf,
@@ -32,17 +33,20 @@ impl<'b> Emitter<'b> {
     }
 
     /// Returns the number of bytes written (or needed) so far.
+    #[inline]
     pub fn len(&self) -> usize {
         self.pos
     }
 
     /// Returns whether nothing has been written yet.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos == 0
     }
 
     /// Returns the length written, or the first error (for a short buffer,
     /// [`Error::BufferTooSmall`] with the total length needed).
+    #[inline]
     pub fn finish(self) -> Result<usize> {
         match self.error {
             Some(e) => Err(e),
@@ -51,6 +55,7 @@ impl<'b> Emitter<'b> {
         }
     }
 
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let end = self.pos + bytes.len();
         if let Some(dst) = self.buf.get_mut(self.pos..end) {
@@ -59,6 +64,7 @@ impl<'b> Emitter<'b> {
         self.pos = end;
     }
 
+    #[inline]
     fn pad(&mut self) {
         let end = align(self.pos);
         if let Some(dst) = self.buf.get_mut(self.pos..end) {
@@ -67,6 +73,7 @@ impl<'b> Emitter<'b> {
         self.pos = end;
     }
 
+    #[inline]
     fn patch(&mut self, at: usize, bytes: &[u8]) {
         if let Some(dst) = self.buf.get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(bytes);
@@ -74,6 +81,7 @@ impl<'b> Emitter<'b> {
     }
 
     /// Starts a netfilter message: `nlmsghdr` then `nfgenmsg` (version 0, `res_id` big-endian).
+    #[inline]
     pub fn begin_message(
         &mut self,
         nlmsg_type: u16,
@@ -87,6 +95,7 @@ impl<'b> Emitter<'b> {
 
     /// Starts a netfilter message with an explicit `nfgenmsg.version` (ctnetlink reads a
     /// non-zero version on a flush as "honour the family").
+    #[inline]
     pub fn begin_message_version(
         &mut self,
         nlmsg_type: u16,
@@ -109,6 +118,7 @@ impl<'b> Emitter<'b> {
     }
 
     /// Ends a message started with [`Self::begin_message`], writing its length.
+    #[inline]
     pub fn end_message(&mut self, mark: Mark) {
         self.pad();
         let len = self.pos - mark.0;
@@ -119,6 +129,7 @@ impl<'b> Emitter<'b> {
     }
 
     /// Writes one attribute with the given payload.
+    #[inline]
     pub fn put(&mut self, kind: u16, payload: &[u8]) {
         let len = NLA_HDRLEN + payload.len();
         let Ok(l) = u16::try_from(len) else {
@@ -132,32 +143,38 @@ impl<'b> Emitter<'b> {
     }
 
     /// Writes a `u8` attribute.
+    #[inline]
     pub fn put_u8(&mut self, kind: u16, v: u8) {
         self.put(kind, &[v]);
     }
 
     /// Writes a big-endian `u16` attribute.
+    #[inline]
     pub fn put_u16_be(&mut self, kind: u16, v: u16) {
         self.put(kind, &v.to_be_bytes());
     }
 
     /// Writes a big-endian `u32` attribute.
+    #[inline]
     pub fn put_u32_be(&mut self, kind: u16, v: u32) {
         self.put(kind, &v.to_be_bytes());
     }
 
     /// Writes a host-endian `u32` attribute (used by the few host-order ctnetlink attributes,
     /// such as the `CTA_FILTER` flags).
+    #[inline]
     pub fn put_u32_ne(&mut self, kind: u16, v: u32) {
         self.put(kind, &v.to_ne_bytes());
     }
 
     /// Writes a big-endian `u64` attribute.
+    #[inline]
     pub fn put_u64_be(&mut self, kind: u16, v: u64) {
         self.put(kind, &v.to_be_bytes());
     }
 
     /// Writes a NUL-terminated string attribute.
+    #[inline]
     pub fn put_str(&mut self, kind: u16, s: &str) {
         let len = NLA_HDRLEN + s.len() + 1;
         let Ok(l) = u16::try_from(len) else {
@@ -172,11 +189,13 @@ impl<'b> Emitter<'b> {
     }
 
     /// Writes an empty (flag) attribute.
+    #[inline]
     pub fn put_flag(&mut self, kind: u16) {
         self.put(kind, &[]);
     }
 
     /// Starts a nest of type `kind`; `NLA_F_NESTED` is set.
+    #[inline]
     pub fn begin_nest(&mut self, kind: u16) -> Mark {
         let start = self.pos;
         self.write(&0u16.to_ne_bytes());
@@ -185,6 +204,7 @@ impl<'b> Emitter<'b> {
     }
 
     /// Ends a nest, back-patching its length.
+    #[inline]
     pub fn end_nest(&mut self, mark: Mark) {
         let len = self.pos - mark.0;
         match u16::try_from(len) {
@@ -195,6 +215,7 @@ impl<'b> Emitter<'b> {
     }
 
     /// Writes a nest whose content is written by `f`.
+    #[inline]
     pub fn nest(&mut self, kind: u16, f: impl FnOnce(&mut Self)) {
         let m = self.begin_nest(kind);
         f(self);

@@ -20,6 +20,7 @@ pub struct Messages<'a> {
 
 impl<'a> Messages<'a> {
     /// Creates a walker over the messages in `datagram`.
+    #[inline]
     pub fn new(datagram: &'a [u8]) -> Self {
         Messages {
             rest: datagram,
@@ -124,6 +125,7 @@ pub struct Message<'a> {
 
 impl<'a> Message<'a> {
     /// Parses the first message of `bytes`, returning it and its unpadded length.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
         let Ok((hdr, _)) = NlMsgHdr::ref_from_prefix(bytes) else {
             return Err(Error::Truncated {
@@ -146,41 +148,49 @@ impl<'a> Message<'a> {
     }
 
     /// Returns the `nlmsghdr`.
+    #[inline]
     pub fn header(&self) -> &'a NlMsgHdr {
         self.hdr
     }
 
     /// Returns `nlmsg_type`.
+    #[inline]
     pub fn nlmsg_type(&self) -> u16 {
         self.hdr.nlmsg_type.get()
     }
 
     /// Returns `nlmsg_flags` (`NLM_F_*`).
+    #[inline]
     pub fn flags(&self) -> u16 {
         self.hdr.nlmsg_flags.get()
     }
 
     /// Returns `nlmsg_seq`.
+    #[inline]
     pub fn seq(&self) -> u32 {
         self.hdr.nlmsg_seq.get()
     }
 
     /// Returns `nlmsg_pid`, the sender's port id (0 for the kernel).
+    #[inline]
     pub fn pid(&self) -> u32 {
         self.hdr.nlmsg_pid.get()
     }
 
     /// Returns the whole message, header included.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// Returns the payload after the `nlmsghdr`.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         self.bytes.get(NLMSG_HDRLEN..).unwrap_or(&[])
     }
 
     /// Classifies the message.
+    #[inline]
     pub fn kind(&self) -> MessageKind {
         let t = self.nlmsg_type();
         let [subsys, op] = t.to_be_bytes();
@@ -229,6 +239,7 @@ impl<'a> Message<'a> {
     }
 
     /// Returns the `nfgenmsg` of a netfilter message.
+    #[inline]
     pub fn nfgen(&self) -> Result<&'a NfGenMsg> {
         let p = self.payload();
         NfGenMsg::ref_from_prefix(p)
@@ -240,16 +251,19 @@ impl<'a> Message<'a> {
     }
 
     /// Returns the address family of a netfilter message (`nfgen_family`).
+    #[inline]
     pub fn family(&self) -> Result<u8> {
         self.nfgen().map(|g| g.nfgen_family)
     }
 
     /// Returns the attributes after the `nfgenmsg`.
+    #[inline]
     pub fn attr_bytes(&self) -> Result<&'a [u8]> {
         self.nfgen()?;
         Ok(self.payload().get(4..).unwrap_or(&[]))
     }
 
+    #[inline]
     fn expect(&self, ok: bool) -> Result<&'a [u8]> {
         if !ok {
             return Err(Error::WrongMessage {
@@ -267,32 +281,38 @@ impl<'a> Message<'a> {
     }
 
     /// Views an expectation message.
+    #[inline]
     pub fn exp(&self) -> Result<ExpView<'a>> {
         let ok = matches!(self.kind(), MessageKind::Expect(_));
         ExpView::new_checked(self.expect(ok)?)
     }
 
     /// Views a per-CPU conntrack statistics message; the CPU number is [`Self::res_id`].
+    #[inline]
     pub fn cpu_stats(&self) -> Result<CpuStatsView<'a>> {
         CpuStatsView::new_checked(self.expect(self.kind() == MessageKind::CtStatsCpu)?)
     }
 
     /// Views a global conntrack statistics message.
+    #[inline]
     pub fn global_stats(&self) -> Result<GlobalStatsView<'a>> {
         GlobalStatsView::new_checked(self.expect(self.kind() == MessageKind::CtStats)?)
     }
 
     /// Views a per-CPU expectation statistics message.
+    #[inline]
     pub fn exp_stats(&self) -> Result<ExpStatsView<'a>> {
         ExpStatsView::new_checked(self.expect(self.kind() == MessageKind::ExpStatsCpu)?)
     }
 
     /// Returns `res_id` of the `nfgenmsg` (host order; the CPU in per-CPU statistics).
+    #[inline]
     pub fn res_id(&self) -> Result<u16> {
         self.nfgen().map(|g| g.res_id.get())
     }
 
     /// Views an `NLMSG_ERROR` (an error, or an acknowledgement when errno is 0).
+    #[inline]
     pub fn error(&self) -> Result<ErrorMsg<'a>> {
         if self.kind() != MessageKind::Error {
             return Err(Error::WrongMessage {
@@ -304,6 +324,7 @@ impl<'a> Message<'a> {
 
     /// Views an `NLMSG_DONE`: its status (0, or a negative errno if the dump failed) and any
     /// extended-ack attributes.
+    #[inline]
     pub fn done(&self) -> Result<DoneMsg<'a>> {
         if self.kind() != MessageKind::Done {
             return Err(Error::WrongMessage {
@@ -351,6 +372,7 @@ pub struct ExtAck<'a> {
 }
 
 impl<'a> ExtAck<'a> {
+    #[inline]
     fn parse(tlvs: &'a [u8]) -> Result<Self> {
         let mut x = ExtAck::default();
         for a in Attrs::new(tlvs) {
@@ -375,6 +397,7 @@ impl<'a> ExtAck<'a> {
     }
 
     /// Returns whether no extended-ack attribute was present.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         *self == ExtAck::default()
     }
@@ -400,6 +423,7 @@ pub struct ErrorMsg<'a> {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for NlMsgHdr {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
@@ -413,6 +437,7 @@ impl defmt::Format for NlMsgHdr {
 }
 
 impl<'a> ErrorMsg<'a> {
+    #[inline]
     fn parse(p: &'a [u8], flags: u16) -> Result<Self> {
         let Ok((e, rest)) = NlMsgErr::ref_from_prefix(p) else {
             return Err(Error::Truncated {
@@ -447,26 +472,31 @@ impl<'a> ErrorMsg<'a> {
     }
 
     /// Returns the (positive) errno, or 0 for an acknowledgement.
+    #[inline]
     pub fn errno(&self) -> i32 {
         self.errno
     }
 
     /// Returns whether this is an acknowledgement (errno 0).
+    #[inline]
     pub fn is_ack(&self) -> bool {
         self.errno == 0
     }
 
     /// Returns the header of the request this message answers.
+    #[inline]
     pub fn request(&self) -> &'a NlMsgHdr {
         self.request
     }
 
     /// Returns the echoed payload of the request (empty when `NLM_F_CAPPED`).
+    #[inline]
     pub fn request_payload(&self) -> &'a [u8] {
         self.request_payload
     }
 
     /// Returns the extended-ack attributes.
+    #[inline]
     pub fn ext_ack(&self) -> &ExtAck<'a> {
         &self.ext_ack
     }

@@ -29,6 +29,9 @@ const fn exp(op: u8) -> u16 {
 
 const DUMP: u16 = NLM_F_REQUEST | NLM_F_DUMP;
 const DO: u16 = NLM_F_REQUEST | NLM_F_ACK;
+/// A get asks for no ACK: its one reply, or an `NLMSG_ERROR` (which the kernel sends for a
+/// failure whether asked or not), ends the exchange, so the caller reads one datagram.
+const GET: u16 = NLM_F_REQUEST;
 
 /// Which tuple of an entry a key names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -172,9 +175,10 @@ fn put_key(e: &mut Emitter<'_>, key: &Key) {
     }
 }
 
-/// Appends a get request for one entry (`IPCTNL_MSG_CT_GET` with a tuple).
+/// Appends a get request for one entry (`IPCTNL_MSG_CT_GET` with a tuple), without
+/// `NLM_F_ACK`: the reply is the entry or an `NLMSG_ERROR`.
 pub fn ct_get(e: &mut Emitter<'_>, seq: u32, family: u8, key: &Key) {
-    let m = e.begin_message(ct(IPCTNL_MSG_CT_GET), DO, seq, family, 0);
+    let m = e.begin_message(ct(IPCTNL_MSG_CT_GET), GET, seq, family, 0);
     put_key(e, key);
     e.end_message(m);
 }
@@ -249,9 +253,10 @@ pub fn exp_dump(e: &mut Emitter<'_>, seq: u32, family: u8) {
     e.end_message(m);
 }
 
-/// Appends an expectation get request by expected tuple (`CTA_EXPECT_TUPLE`) and zone.
+/// Appends an expectation get request by expected tuple (`CTA_EXPECT_TUPLE`) and zone,
+/// without `NLM_F_ACK`: the reply is the expectation or an `NLMSG_ERROR`.
 pub fn exp_get(e: &mut Emitter<'_>, seq: u32, family: u8, tuple: &Tuple, zone: Option<u16>) {
-    let m = e.begin_message(exp(IPCTNL_MSG_EXP_GET), DO, seq, family, 0);
+    let m = e.begin_message(exp(IPCTNL_MSG_EXP_GET), GET, seq, family, 0);
     tuple.emit_nest(e, CTA_EXPECT_TUPLE);
     if let Some(z) = zone {
         e.put_u16_be(CTA_EXPECT_ZONE, z);
@@ -366,7 +371,9 @@ mod tests {
         assert_eq!(v.zone(), Some(7));
         assert_eq!(v.tuple_orig().unwrap().dst_port(), Some(80));
         assert_eq!(msgs[2].conn().unwrap().mark_mask(), Some(1));
-        assert!(msgs.iter().all(|m| m.flags() & NLM_F_ACK != 0));
+        // a get's reply ends it; the mutations ask for an ACK
+        assert_eq!(msgs[0].flags() & NLM_F_ACK, 0);
+        assert!(msgs[1..].iter().all(|m| m.flags() & NLM_F_ACK != 0));
     }
 
     #[test]

@@ -109,7 +109,7 @@ pub(crate) fn sub<S: Schema>(
             len: end - start,
         })?;
     run.fill(0);
-    walk::<S>(data, start, end, kind, S::RULES, run)
+    walk::<S>(data, start, end, kind, S::RULES, run).map(|_| ())
 }
 
 /// Walks the attributes in `data[start..end]` (a nest of type `nest`) once, checking every
@@ -117,7 +117,8 @@ pub(crate) fn sub<S: Schema>(
 /// a [`Len::Index`] nest goes through `S::nested`.
 ///
 /// Unknown types (0 or above `rules.len()`) are skipped and stay reachable through
-/// [`Table::attrs`]. When a type repeats, the last one wins, as in the kernel's `nla_parse`.
+/// [`Table::attrs`]; returns whether there was one. When a type repeats, the last one wins,
+/// as in the kernel's `nla_parse`.
 #[inline]
 fn walk<S: Schema>(
     data: &[u8],
@@ -126,9 +127,10 @@ fn walk<S: Schema>(
     nest: u16,
     rules: &[Len],
     slots: &mut [u16],
-) -> Result<()> {
+) -> Result<bool> {
     let data = data.get(..end).unwrap_or(data);
     let mut off = start;
+    let mut unknown = false;
     // One pass, no iterator: this is the hottest loop of the decoder. A fixed-length
     // attribute costs a header read, two bounds tests, one comparison and a store.
     while off < data.len() {
@@ -155,32 +157,36 @@ fn walk<S: Schema>(
         }
         let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
         let idx = usize::from(kind).wrapping_sub(1);
-        if let Some(rule) = rules.get(idx) {
-            let plen = len - 4;
-            if rule.exact != plen as u16 {
-                // Not of the rule's exact length: an error, unless the rule takes any length.
-                if rule.exact != ANY {
-                    return Err(Error::BadAttrLen {
-                        kind,
-                        nest,
-                        len: plen,
-                    });
-                }
-                match rule.nest {
-                    Nest::No => {}
-                    Nest::Check(check) => check(data.get(off + 4..next).unwrap_or(&[]))?,
-                    Nest::Index => S::nested(kind, data, off + 4, next, slots)?,
-                }
+        // The last attribute may omit its trailing padding.
+        let step = (next + 3) & !3;
+        let Some(rule) = rules.get(idx) else {
+            unknown = true;
+            off = step;
+            continue;
+        };
+        let plen = len - 4;
+        if rule.exact != plen as u16 {
+            // Not of the rule's exact length: an error, unless the rule takes any length.
+            if rule.exact != ANY {
+                return Err(Error::BadAttrLen {
+                    kind,
+                    nest,
+                    len: plen,
+                });
             }
-            if let Some(s) = slots.get_mut(idx) {
-                // off + 4 <= 65535: the caller checked the length of `data`
-                *s = (off + 4) as u16;
+            match rule.nest {
+                Nest::No => {}
+                Nest::Check(check) => check(data.get(off + 4..next).unwrap_or(&[]))?,
+                Nest::Index => S::nested(kind, data, off + 4, next, slots)?,
             }
         }
-        // The last attribute may omit its trailing padding.
-        off = (next + 3) & !3;
+        if let Some(s) = slots.get_mut(idx) {
+            // off + 4 <= 65535: the caller checked the length of `data`
+            *s = (off + 4) as u16;
+        }
+        off = step;
     }
-    Ok(())
+    Ok(unknown)
 }
 
 /// The schema of a nest with no nest indexed in place: its rules are passed to the walk.
@@ -200,6 +206,8 @@ pub(crate) struct Table<'a, const N: usize> {
     data: &'a [u8],
     /// Where the nest itself starts and ends within `data`.
     own: (u16, u16),
+    /// Whether the nest holds an attribute type its rules do not list.
+    unknown: bool,
     /// The offset of each known attribute's payload, 0 when absent (a payload starts at
     /// offset 4 or later); its length is in the attribute header just before it.
     slots: [u16; N],
@@ -234,10 +242,11 @@ impl<'a, const N: usize> Table<'a, N> {
         let mut r = Ok(Table {
             data,
             own: (0, len),
+            unknown: false,
             slots: [0; N],
         });
         if let Ok(t) = &mut r {
-            walk::<S>(data, 0, data.len(), nest, rules, &mut t.slots)?;
+            t.unknown = walk::<S>(data, 0, data.len(), nest, rules, &mut t.slots)?;
         }
         r
     }
@@ -253,6 +262,8 @@ impl<'a, const N: usize> Table<'a, N> {
         Some(Table {
             data: self.data,
             own: (start as u16, (start + len) as u16),
+            // A sub-table's unknown attributes are not tracked: report them as possible.
+            unknown: true,
             slots,
         })
     }
@@ -310,6 +321,16 @@ impl<'a, const N: usize> Table<'a, N> {
     #[inline]
     pub(crate) fn attrs(&self) -> Attrs<'a> {
         Attrs::new(self.bytes())
+    }
+
+    /// Returns the attributes of the nest whose types its rules do not list (0 or above
+    /// `max`), in wire order; without a second walk when the first saw none.
+    #[inline]
+    pub(crate) fn unknown(&self, max: u16) -> impl Iterator<Item = crate::Attr<'a>> + 'a {
+        let bytes = if self.unknown { self.bytes() } else { &[] };
+        Attrs::new(bytes)
+            .filter_map(|a| a.ok())
+            .filter(move |a| a.kind() == 0 || a.kind() > max)
     }
 
     /// Returns the raw bytes of the nest.

@@ -50,6 +50,12 @@ impl Exchange {
         self.finished
     }
 
+    /// Returns whether the request expects exactly one reply datagram: neither a dump nor
+    /// acknowledged, so its one reply (or error) ends it.
+    pub fn single_reply(&self) -> bool {
+        !self.dump && !self.ack
+    }
+
     /// Returns the sequence number followed.
     pub fn seq(&self) -> u32 {
         self.seq

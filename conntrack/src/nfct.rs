@@ -4,7 +4,7 @@ use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
 use crate::filter;
 use crate::kernel::{Features, KernelVersion};
-use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, SockOpt, Socket};
+use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, SockOpt, Socket};
 use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
 use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
@@ -14,6 +14,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The buffer of a single-reply exchange: a get reply is built in one default-size skb
+/// (`NLMSG_DEFAULT_SIZE`, about 8 KiB), so twice that always holds it.
+const REPLY_LEN: usize = 16 * 1024;
 
 /// An address family selector for dumps and flushes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -149,6 +153,9 @@ pub struct Diff {
 struct Inner {
     sock: Socket,
     arena: Arena,
+    /// Receives the one datagram of a single-reply exchange: one `recvmsg` into one buffer
+    /// costs the kernel less than a `recvmmsg` over the arena's slots.
+    reply: Vec<u8>,
     seq: u32,
     req: Vec<u8>,
 }
@@ -240,6 +247,7 @@ impl Nfct {
             inner: Mutex::new(Inner {
                 sock,
                 arena,
+                reply: vec![0; REPLY_LEN],
                 seq: 0,
                 req: Vec::with_capacity(512),
             }),
@@ -298,38 +306,50 @@ impl Nfct {
         let mut x = Exchange::new(op, seq, self.port_id, flags);
         inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
         let mut result = Ok(());
+        let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| -> Result<()> {
+            if meta.truncated {
+                return Err(Error::Wire {
+                    op,
+                    source: conntrack_wire::Error::Truncated {
+                        need: meta.len,
+                        have: d.len(),
+                    },
+                });
+            }
+            for m in Messages::new(d) {
+                let m = m.map_err(|source| Error::Wire { op, source })?;
+                match x.feed(m) {
+                    Step::Skip | Step::Done => {}
+                    Step::Item(m) => {
+                        if result.is_ok() {
+                            result = on_item(m);
+                        }
+                    }
+                    Step::Failed(e) => {
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
         while !x.finished() {
+            if x.single_reply() {
+                let meta = inner
+                    .sock
+                    .recv(&mut inner.reply)
+                    .map_err(|e| Error::io(op, e))?;
+                let d = inner.reply.get(..meta.len).unwrap_or(&[]);
+                feed(d, meta, &mut x)?;
+                continue;
+            }
             inner
                 .sock
                 .recv_batch(&mut inner.arena)
                 .map_err(|e| Error::io(op, e))?;
             for (d, meta) in inner.arena.iter() {
-                if meta.truncated {
-                    return Err(Error::Wire {
-                        op,
-                        source: conntrack_wire::Error::Truncated {
-                            need: meta.len,
-                            have: d.len(),
-                        },
-                    });
-                }
-                for m in Messages::new(d) {
-                    let m = m.map_err(|source| Error::Wire { op, source })?;
-                    match x.feed(m) {
-                        Step::Skip => {}
-                        Step::Item(m) => {
-                            if result.is_ok() {
-                                result = on_item(m);
-                            }
-                        }
-                        Step::Done => {}
-                        Step::Failed(e) => {
-                            if result.is_ok() {
-                                result = Err(e);
-                            }
-                        }
-                    }
-                }
+                feed(d, meta, &mut x)?;
             }
         }
         result

@@ -15,7 +15,10 @@ const PROTOINFO: usize = REPLY + tuple::TUPLE_SLOTS;
 const COUNTERS_ORIG: usize = PROTOINFO + protoinfo::SLOTS;
 const COUNTERS_REPLY: usize = COUNTERS_ORIG + 5;
 const TIMESTAMP: usize = COUNTERS_REPLY + 5;
-const N: usize = TIMESTAMP + 3;
+const SEQ_ADJ_ORIG: usize = TIMESTAMP + 3;
+const SEQ_ADJ_REPLY: usize = SEQ_ADJ_ORIG + 3;
+const SYNPROXY: usize = SEQ_ADJ_REPLY + 3;
+const N: usize = SYNPROXY + 3;
 
 /// The conntrack message's top level, with the hot nests indexed in place.
 struct ConnSchema;
@@ -38,39 +41,42 @@ impl Schema for ConnSchema {
                 sub::<CountersView>(kind, data, start, end, slots, COUNTERS_REPLY)
             }
             CTA_TIMESTAMP => sub::<TimestampView>(kind, data, start, end, slots, TIMESTAMP),
+            CTA_SEQ_ADJ_ORIG => sub::<SeqAdjView>(kind, data, start, end, slots, SEQ_ADJ_ORIG),
+            CTA_SEQ_ADJ_REPLY => sub::<SeqAdjView>(kind, data, start, end, slots, SEQ_ADJ_REPLY),
+            CTA_SYNPROXY => sub::<SynproxyView>(kind, data, start, end, slots, SYNPROXY),
             _ => Ok(()),
         }
     }
 }
 
 const SPEC: [Len; CTA_MAX as usize] = [
-    Len::Index,                     // CTA_TUPLE_ORIG
-    Len::Index,                     // CTA_TUPLE_REPLY
-    Len::Exact(4),                  // CTA_STATUS
-    Len::Index,                     // CTA_PROTOINFO
-    Len::Nest(HelperView::check),   // CTA_HELP
-    Len::Nest(NatView::check),      // CTA_NAT_SRC
-    Len::Exact(4),                  // CTA_TIMEOUT
-    Len::Exact(4),                  // CTA_MARK
-    Len::Index,                     // CTA_COUNTERS_ORIG
-    Len::Index,                     // CTA_COUNTERS_REPLY
-    Len::Exact(4),                  // CTA_USE
-    Len::Exact(4),                  // CTA_ID
-    Len::Nest(NatView::check),      // CTA_NAT_DST
-    Len::Nest(TupleView::check),    // CTA_TUPLE_MASTER
-    Len::Nest(SeqAdjView::check),   // CTA_SEQ_ADJ_ORIG
-    Len::Nest(SeqAdjView::check),   // CTA_SEQ_ADJ_REPLY
-    Len::Exact(4),                  // CTA_SECMARK
-    Len::Exact(2),                  // CTA_ZONE
-    Len::Nest(SecCtxView::check),   // CTA_SECCTX
-    Len::Index,                     // CTA_TIMESTAMP
-    Len::Exact(4),                  // CTA_MARK_MASK
-    Len::Any,                       // CTA_LABELS
-    Len::Any,                       // CTA_LABELS_MASK
-    Len::Nest(SynproxyView::check), // CTA_SYNPROXY
-    Len::Nest(FilterView::check),   // CTA_FILTER
-    Len::Exact(4),                  // CTA_STATUS_MASK
-    Len::Exact(8),                  // CTA_TIMESTAMP_EVENT
+    Len::Index,                   // CTA_TUPLE_ORIG
+    Len::Index,                   // CTA_TUPLE_REPLY
+    Len::Exact(4),                // CTA_STATUS
+    Len::Index,                   // CTA_PROTOINFO
+    Len::Nest(HelperView::check), // CTA_HELP
+    Len::Nest(NatView::check),    // CTA_NAT_SRC
+    Len::Exact(4),                // CTA_TIMEOUT
+    Len::Exact(4),                // CTA_MARK
+    Len::Index,                   // CTA_COUNTERS_ORIG
+    Len::Index,                   // CTA_COUNTERS_REPLY
+    Len::Exact(4),                // CTA_USE
+    Len::Exact(4),                // CTA_ID
+    Len::Nest(NatView::check),    // CTA_NAT_DST
+    Len::Nest(TupleView::check),  // CTA_TUPLE_MASTER
+    Len::Index,                   // CTA_SEQ_ADJ_ORIG
+    Len::Index,                   // CTA_SEQ_ADJ_REPLY
+    Len::Exact(4),                // CTA_SECMARK
+    Len::Exact(2),                // CTA_ZONE
+    Len::Nest(SecCtxView::check), // CTA_SECCTX
+    Len::Index,                   // CTA_TIMESTAMP
+    Len::Exact(4),                // CTA_MARK_MASK
+    Len::Any,                     // CTA_LABELS
+    Len::Any,                     // CTA_LABELS_MASK
+    Len::Index,                   // CTA_SYNPROXY
+    Len::Nest(FilterView::check), // CTA_FILTER
+    Len::Exact(4),                // CTA_STATUS_MASK
+    Len::Exact(8),                // CTA_TIMESTAMP_EVENT
 ];
 
 /// A borrowed conntrack entry: the attributes of one `IPCTNL_MSG_CT_*` message after its
@@ -122,6 +128,7 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
+    #[inline]
     pub fn tuple_master(&self) -> Option<TupleView<'a>> {
         self.t
             .get(CTA_TUPLE_MASTER)
@@ -129,11 +136,13 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the status bits (`CTA_STATUS`, big-endian on the wire).
+    #[inline]
     pub fn status(&self) -> Option<Status> {
         self.t.get_exact(CTA_STATUS, 4).and_then(be_u32).map(Status)
     }
 
     /// Returns the status mask of a filtered request (`CTA_STATUS_MASK`).
+    #[inline]
     pub fn status_mask(&self) -> Option<Status> {
         self.t
             .get_exact(CTA_STATUS_MASK, 4)
@@ -149,6 +158,7 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the helper (`CTA_HELP`).
+    #[inline]
     pub fn helper(&self) -> Option<HelperView<'a>> {
         self.t
             .get(CTA_HELP)
@@ -156,6 +166,7 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the source NAT range (`CTA_NAT_SRC`, requests only).
+    #[inline]
     pub fn nat_src(&self) -> Option<NatView<'a>> {
         self.t
             .get(CTA_NAT_SRC)
@@ -163,6 +174,7 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the destination NAT range (`CTA_NAT_DST`, requests only).
+    #[inline]
     pub fn nat_dst(&self) -> Option<NatView<'a>> {
         self.t
             .get(CTA_NAT_DST)
@@ -170,16 +182,19 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the remaining lifetime in seconds (`CTA_TIMEOUT`, big-endian).
+    #[inline]
     pub fn timeout(&self) -> Option<u32> {
         self.t.get_exact(CTA_TIMEOUT, 4).and_then(be_u32)
     }
 
     /// Returns the mark (`CTA_MARK`, big-endian).
+    #[inline]
     pub fn mark(&self) -> Option<u32> {
         self.t.get_exact(CTA_MARK, 4).and_then(be_u32)
     }
 
     /// Returns the mark mask of a request (`CTA_MARK_MASK`, big-endian).
+    #[inline]
     pub fn mark_mask(&self) -> Option<u32> {
         self.t.get_exact(CTA_MARK_MASK, 4).and_then(be_u32)
     }
@@ -199,40 +214,45 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the reference count (`CTA_USE`, big-endian).
+    #[inline]
     pub fn use_count(&self) -> Option<u32> {
         self.t.get_exact(CTA_USE, 4).and_then(be_u32)
     }
 
     /// Returns the entry id (`CTA_ID`, big-endian).
+    #[inline]
     pub fn id(&self) -> Option<u32> {
         self.t.get_exact(CTA_ID, 4).and_then(be_u32)
     }
 
     /// Returns the original-direction sequence adjustment (`CTA_SEQ_ADJ_ORIG`).
+    #[inline]
     pub fn seq_adj_orig(&self) -> Option<SeqAdjView<'a>> {
-        self.t
-            .get(CTA_SEQ_ADJ_ORIG)
-            .and_then(|p| SeqAdjView::new_checked(p).ok())
+        let at = usize::from(CTA_SEQ_ADJ_ORIG) - 1;
+        self.t.sub(at, SEQ_ADJ_ORIG).map(SeqAdjView::from_table)
     }
 
     /// Returns the reply-direction sequence adjustment (`CTA_SEQ_ADJ_REPLY`).
+    #[inline]
     pub fn seq_adj_reply(&self) -> Option<SeqAdjView<'a>> {
-        self.t
-            .get(CTA_SEQ_ADJ_REPLY)
-            .and_then(|p| SeqAdjView::new_checked(p).ok())
+        let at = usize::from(CTA_SEQ_ADJ_REPLY) - 1;
+        self.t.sub(at, SEQ_ADJ_REPLY).map(SeqAdjView::from_table)
     }
 
     /// Returns the security mark (`CTA_SECMARK`, big-endian; obsolete, still parsed).
+    #[inline]
     pub fn secmark(&self) -> Option<u32> {
         self.t.get_exact(CTA_SECMARK, 4).and_then(be_u32)
     }
 
     /// Returns the zone (`CTA_ZONE`, big-endian).
+    #[inline]
     pub fn zone(&self) -> Option<u16> {
         self.t.get_exact(CTA_ZONE, 2).and_then(be_u16)
     }
 
     /// Returns the security context (`CTA_SECCTX`).
+    #[inline]
     pub fn secctx(&self) -> Option<SecCtxView<'a>> {
         self.t
             .get(CTA_SECCTX)
@@ -247,28 +267,32 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).
+    #[inline]
     pub fn timestamp_event(&self) -> Option<u64> {
         self.t.get_exact(CTA_TIMESTAMP_EVENT, 8).and_then(be_u64)
     }
 
     /// Returns the label bitmap (`CTA_LABELS`).
+    #[inline]
     pub fn labels(&self) -> Option<LabelsView<'a>> {
         self.t.get(CTA_LABELS).map(LabelsView::new)
     }
 
     /// Returns the label mask of a request (`CTA_LABELS_MASK`).
+    #[inline]
     pub fn labels_mask(&self) -> Option<LabelsView<'a>> {
         self.t.get(CTA_LABELS_MASK).map(LabelsView::new)
     }
 
     /// Returns the SYN proxy state (`CTA_SYNPROXY`).
+    #[inline]
     pub fn synproxy(&self) -> Option<SynproxyView<'a>> {
-        self.t
-            .get(CTA_SYNPROXY)
-            .and_then(|p| SynproxyView::new_checked(p).ok())
+        let at = usize::from(CTA_SYNPROXY) - 1;
+        self.t.sub(at, SYNPROXY).map(SynproxyView::from_table)
     }
 
     /// Returns the kernel-side filter of a dump or flush request (`CTA_FILTER`).
+    #[inline]
     pub fn filter(&self) -> Option<FilterView<'a>> {
         self.t
             .get(CTA_FILTER)
@@ -276,24 +300,25 @@ impl<'a> ConnView<'a> {
     }
 
     /// Returns every attribute, known and unknown, in wire order.
+    #[inline]
     pub fn attrs(&self) -> Attrs<'a> {
         self.t.attrs()
     }
 
     /// Returns the attributes this version does not know (type 0 or above `CTA_MAX`).
+    #[inline]
     pub fn unknown(&self) -> impl Iterator<Item = crate::Attr<'a>> + 'a {
-        self.t
-            .attrs()
-            .filter_map(|a| a.ok())
-            .filter(|a| a.kind() == 0 || a.kind() > CTA_MAX)
+        self.t.unknown(CTA_MAX)
     }
 
     /// Returns whether attribute `kind` is present.
+    #[inline]
     pub fn has(&self, kind: u16) -> bool {
         self.t.has(kind)
     }
 
     /// Returns the raw attribute bytes.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.t.bytes()
     }
@@ -301,6 +326,7 @@ impl<'a> ConnView<'a> {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for ConnView<'_> {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
@@ -392,6 +418,7 @@ mod owned {
 
     #[cfg(feature = "defmt")]
     impl defmt::Format for Conn {
+        #[inline]
         fn format(&self, f: defmt::Formatter<'_>) {
             defmt::write!(
                 f,
@@ -408,6 +435,7 @@ mod owned {
 
     impl Conn {
         /// Copies every attribute out of a view.
+        #[inline]
         pub fn parse(v: &ConnView<'_>) -> Self {
             Conn {
                 tuple_orig: v.tuple_orig().map(|t| Tuple::parse(&t)),
@@ -455,6 +483,7 @@ mod owned {
         ///     .with_mark(7);
         /// assert_eq!(c.tuple_reply.unwrap().proto.src_port, Some(80));
         /// ```
+        #[inline]
         pub fn flow(proto: u8, src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
             let mut orig = Tuple {
                 src: Some(src.ip()),
@@ -481,17 +510,20 @@ mod owned {
         }
 
         /// Starts a TCP flow; see [`Conn::flow`]. Set the state with [`Conn::with_tcp_state`].
+        #[inline]
         pub fn tcp(src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
             Self::flow(IPPROTO_TCP, src, dst)
         }
 
         /// Starts a UDP flow; see [`Conn::flow`].
+        #[inline]
         pub fn udp(src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
             Self::flow(IPPROTO_UDP, src, dst)
         }
 
         /// Starts an ICMP (IPv4) or ICMPv6 echo flow from `src` to `dst` with identifier `id`:
         /// echo request in the original direction, echo reply in the reply direction.
+        #[inline]
         pub fn icmp_echo(src: core::net::IpAddr, dst: core::net::IpAddr, id: u16) -> Self {
             let mut orig = Tuple {
                 src: Some(src),
@@ -543,30 +575,35 @@ mod owned {
         }
 
         /// Sets the timeout in seconds.
+        #[inline]
         pub fn with_timeout(mut self, secs: u32) -> Self {
             self.timeout = Some(secs);
             self
         }
 
         /// Sets the mark.
+        #[inline]
         pub fn with_mark(mut self, mark: u32) -> Self {
             self.mark = Some(mark);
             self
         }
 
         /// Sets the zone (`CTA_ZONE`).
+        #[inline]
         pub fn with_zone(mut self, zone: u16) -> Self {
             self.zone = Some(zone);
             self
         }
 
         /// Adds status bits (`IPS_CONFIRMED` stays set).
+        #[inline]
         pub fn with_status(mut self, s: Status) -> Self {
             self.status = Some(self.status.unwrap_or_default() | s);
             self
         }
 
         /// Sets the TCP state.
+        #[inline]
         pub fn with_tcp_state(mut self, state: TcpState) -> Self {
             let p = self.protoinfo.get_or_insert_with(ProtoInfo::default);
             p.tcp.get_or_insert_with(TcpInfo::default).state = Some(state.into());
@@ -574,6 +611,7 @@ mod owned {
         }
 
         /// Sets the SCTP state and verification tags (given in host order, sent big-endian).
+        #[inline]
         pub fn with_sctp(mut self, state: SctpState, vtag_original: u32, vtag_reply: u32) -> Self {
             let p = self.protoinfo.get_or_insert_with(ProtoInfo::default);
             p.sctp = Some(SctpInfo {
@@ -586,6 +624,7 @@ mod owned {
 
         /// Sets connection labels (numbers 0 to 127) as a 16-byte bitmap, with the mask covering
         /// them.
+        #[inline]
         pub fn with_labels(mut self, labels: &[usize]) -> Self {
             let mut bits = alloc::vec![0u8; 16];
             for &l in labels {
@@ -597,6 +636,7 @@ mod owned {
         }
 
         /// Sets the helper by name (the kernel must know it, e.g. `ftp`).
+        #[inline]
         pub fn with_helper(mut self, name: &str) -> Self {
             self.helper = Some(Helper {
                 name: Some(name.into()),
@@ -606,11 +646,13 @@ mod owned {
         }
 
         /// Returns the address family of the original tuple.
+        #[inline]
         pub fn family(&self) -> Option<u8> {
             self.tuple_orig.as_ref().and_then(Tuple::family)
         }
 
         /// Emits every set field as attributes (the body of a message after its `nfgenmsg`).
+        #[inline]
         pub fn emit(&self, e: &mut Emitter<'_>) {
             if let Some(t) = &self.tuple_orig {
                 t.emit_nest(e, CTA_TUPLE_ORIG);

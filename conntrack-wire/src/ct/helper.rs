@@ -17,6 +17,7 @@ pub struct HelperView<'a> {
 
 impl<'a> HelperView<'a> {
     /// Validates the nest.
+    #[inline]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
         let t = Table::parse(bytes, CTA_HELP, &SPEC)?;
         Ok(HelperView {
@@ -25,21 +26,25 @@ impl<'a> HelperView<'a> {
         })
     }
 
+    #[inline]
     pub(crate) fn check(bytes: &[u8]) -> Result<()> {
         HelperView::new_checked(bytes).map(|_| ())
     }
 
     /// Returns the helper name (`CTA_HELP_NAME`), if it is UTF-8.
+    #[inline]
     pub fn name(&self) -> Option<&'a str> {
         self.name.and_then(cstr)
     }
 
     /// Returns the raw helper name bytes, NUL terminator included if sent.
+    #[inline]
     pub fn name_bytes(&self) -> Option<&'a [u8]> {
         self.name
     }
 
     /// Returns the helper's private data (`CTA_HELP_INFO`).
+    #[inline]
     pub fn info(&self) -> Option<&'a [u8]> {
         self.info
     }
@@ -59,6 +64,7 @@ pub struct Helper {
 #[cfg(feature = "alloc")]
 impl Helper {
     /// Copies the helper out of a view.
+    #[inline]
     pub fn parse(v: &HelperView<'_>) -> Self {
         Helper {
             name: v.name().map(Into::into),
@@ -67,6 +73,7 @@ impl Helper {
     }
 
     /// Emits `CTA_HELP` (or another nest type `kind`).
+    #[inline]
     pub fn emit_nest(&self, e: &mut crate::Emitter<'_>, kind: u16) {
         e.nest(kind, |e| {
             if let Some(n) = &self.name {

@@ -12,16 +12,19 @@ pub struct LabelsView<'a> {
 
 impl<'a> LabelsView<'a> {
     /// Wraps the payload of `CTA_LABELS` or `CTA_LABELS_MASK`.
+    #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
         LabelsView { bytes }
     }
 
     /// Returns the raw bitmap bytes.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// Returns whether label `n` is set.
+    #[inline]
     pub fn contains(&self, n: usize) -> bool {
         let w = n / 32;
         let Some(word) = self.bytes.get(w * 4..w * 4 + 4) else {
@@ -34,12 +37,14 @@ impl<'a> LabelsView<'a> {
     }
 
     /// Returns the set labels in increasing order.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = usize> + 'a {
         let this = *self;
         (0..self.bytes.len() / 4 * 32).filter(move |&n| this.contains(n))
     }
 
     /// Returns whether no label is set.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.bytes.iter().all(|&b| b == 0)
     }
@@ -47,6 +52,7 @@ impl<'a> LabelsView<'a> {
 
 /// Writes label `n` into a bitmap of host-endian 32-bit words; returns `false` if `n` is
 /// beyond the bitmap.
+#[inline]
 pub fn set_label(bitmap: &mut [u8], n: usize) -> bool {
     let w = n / 32;
     let Some(word) = bitmap.get_mut(w * 4..w * 4 + 4) else {

@@ -9,6 +9,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const PROTO_SPEC: [Len; 2] = [Len::Exact(2), Len::Exact(2)];
 
+#[inline]
 fn check_proto(b: &[u8]) -> Result<()> {
     Table::<2>::parse(b, CTA_NAT_PROTO, &PROTO_SPEC).map(|_| ())
 }
@@ -30,6 +31,7 @@ pub struct NatView<'a> {
 
 impl<'a> NatView<'a> {
     /// Validates the nest and its `CTA_NAT_PROTO` nest.
+    #[inline]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
         let t = Table::parse(bytes, CTA_NAT_SRC, &SPEC)?;
         let proto = Table::parse(
@@ -40,36 +42,43 @@ impl<'a> NatView<'a> {
         Ok(NatView { t, proto })
     }
 
+    #[inline]
     pub(crate) fn check(bytes: &[u8]) -> Result<()> {
         NatView::new_checked(bytes).map(|_| ())
     }
 
     /// Returns the lowest address of the range (`CTA_NAT_V4_MINIP` or `CTA_NAT_V6_MINIP`).
+    #[inline]
     pub fn min_ip(&self) -> Option<IpAddr> {
         ip(self.t.get(CTA_NAT_V4_MINIP), self.t.get(CTA_NAT_V6_MINIP))
     }
 
     /// Returns the highest address of the range (`CTA_NAT_V4_MAXIP` or `CTA_NAT_V6_MAXIP`).
+    #[inline]
     pub fn max_ip(&self) -> Option<IpAddr> {
         ip(self.t.get(CTA_NAT_V4_MAXIP), self.t.get(CTA_NAT_V6_MAXIP))
     }
 
     /// Returns the lowest port (`CTA_PROTONAT_PORT_MIN`, big-endian on the wire).
+    #[inline]
     pub fn min_port(&self) -> Option<u16> {
         self.proto.get(CTA_PROTONAT_PORT_MIN).and_then(be_u16)
     }
 
     /// Returns the highest port (`CTA_PROTONAT_PORT_MAX`, big-endian on the wire).
+    #[inline]
     pub fn max_port(&self) -> Option<u16> {
         self.proto.get(CTA_PROTONAT_PORT_MAX).and_then(be_u16)
     }
 
     /// Returns every attribute of the nest, known and unknown, in wire order.
+    #[inline]
     pub fn attrs(&self) -> crate::Attrs<'a> {
         self.t.attrs()
     }
 }
 
+#[inline]
 fn ip(v4: Option<&[u8]>, v6: Option<&[u8]>) -> Option<IpAddr> {
     if let Some(b) = v4.and_then(|p| <[u8; 4]>::try_from(p).ok()) {
         return Some(IpAddr::V4(Ipv4Addr::from(b)));
@@ -93,6 +102,7 @@ pub struct Nat {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for Nat {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
@@ -107,6 +117,7 @@ impl defmt::Format for Nat {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for NatView<'_> {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", Nat::parse(self))
     }
@@ -114,6 +125,7 @@ impl defmt::Format for NatView<'_> {
 
 impl Nat {
     /// Copies the range out of a view.
+    #[inline]
     pub fn parse(v: &NatView<'_>) -> Self {
         Nat {
             min_ip: v.min_ip(),
@@ -124,11 +136,13 @@ impl Nat {
     }
 
     /// Emits the range as a nest of type `kind`.
+    #[inline]
     pub fn emit_nest(&self, e: &mut Emitter<'_>, kind: u16) {
         e.nest(kind, |e| self.emit(e));
     }
 
     /// Emits the range's attributes (without a nest header).
+    #[inline]
     pub fn emit(&self, e: &mut Emitter<'_>) {
         put_ip(e, self.min_ip, CTA_NAT_V4_MINIP, CTA_NAT_V6_MINIP);
         put_ip(e, self.max_ip, CTA_NAT_V4_MAXIP, CTA_NAT_V6_MAXIP);
@@ -145,6 +159,7 @@ impl Nat {
     }
 }
 
+#[inline]
 fn put_ip(e: &mut Emitter<'_>, a: Option<IpAddr>, k4: u16, k6: u16) {
     match a {
         Some(IpAddr::V4(a)) => e.put(k4, &a.octets()),

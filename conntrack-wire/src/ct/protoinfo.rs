@@ -98,6 +98,7 @@ pub struct TcpFlagsCodec;
 impl Codec for TcpFlagsCodec {
     type T = TcpFlags;
     const LEN: u16 = 2;
+    #[inline]
     fn get(p: &[u8]) -> Option<TcpFlags> {
         match p {
             [flags, mask] => Some(TcpFlags {
@@ -107,6 +108,7 @@ impl Codec for TcpFlagsCodec {
             _ => None,
         }
     }
+    #[inline]
     fn put(e: &mut Emitter<'_>, kind: u16, v: TcpFlags) {
         e.put(kind, &[v.flags, v.mask]);
     }
@@ -132,6 +134,7 @@ scalar_nest! {
 
 impl TcpInfoView<'_> {
     /// Returns the typed state.
+    #[inline]
     pub fn tcp_state(&self) -> Option<TcpState> {
         self.state().map(TcpState::from)
     }
@@ -214,6 +217,7 @@ pub struct ProtoInfoView<'a> {
 
 impl<'a> ProtoInfoView<'a> {
     /// Validates the nest and every protocol nest inside it.
+    #[inline]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
         Ok(ProtoInfoView {
             t: Table::parse_nested::<ProtoInfoSchema>(bytes, CTA_PROTOINFO)?,
@@ -227,24 +231,28 @@ impl<'a> ProtoInfoView<'a> {
     }
 
     /// Returns the TCP state (`CTA_PROTOINFO_TCP`).
+    #[inline]
     pub fn tcp(&self) -> Option<TcpInfoView<'a>> {
         let at = usize::from(CTA_PROTOINFO_TCP) - 1;
         self.t.sub(at, TCP).map(TcpInfoView::from_table)
     }
 
     /// Returns the DCCP state (`CTA_PROTOINFO_DCCP`).
+    #[inline]
     pub fn dccp(&self) -> Option<DccpInfoView<'a>> {
         let at = usize::from(CTA_PROTOINFO_DCCP) - 1;
         self.t.sub(at, DCCP).map(DccpInfoView::from_table)
     }
 
     /// Returns the SCTP state (`CTA_PROTOINFO_SCTP`).
+    #[inline]
     pub fn sctp(&self) -> Option<SctpInfoView<'a>> {
         let at = usize::from(CTA_PROTOINFO_SCTP) - 1;
         self.t.sub(at, SCTP).map(SctpInfoView::from_table)
     }
 
     /// Returns every attribute of the nest, known and unknown, in wire order.
+    #[inline]
     pub fn attrs(&self) -> crate::Attrs<'a> {
         self.t.attrs()
     }
@@ -264,6 +272,7 @@ pub struct ProtoInfo {
 
 impl ProtoInfo {
     /// Copies the protocol state out of a view.
+    #[inline]
     pub fn parse(v: &ProtoInfoView<'_>) -> Self {
         ProtoInfo {
             tcp: v.tcp().map(|x| TcpInfo::parse(&x)),
@@ -273,6 +282,7 @@ impl ProtoInfo {
     }
 
     /// Emits `CTA_PROTOINFO`.
+    #[inline]
     pub fn emit_nest(&self, e: &mut Emitter<'_>, kind: u16) {
         e.nest(kind, |e| {
             if let Some(t) = &self.tcp {
@@ -290,6 +300,7 @@ impl ProtoInfo {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for ProtoInfoView<'_> {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", ProtoInfo::parse(self))
     }

@@ -57,6 +57,7 @@ impl Status {
     }
 
     /// Returns the names of the set bits, as the kernel names them without `IPS_`.
+    #[inline]
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         const NAMES: [&str; 16] = [
             "EXPECTED",
@@ -86,6 +87,7 @@ impl Status {
 
 impl core::ops::BitOr for Status {
     type Output = Status;
+    #[inline]
     fn bitor(self, rhs: Status) -> Status {
         self.union(rhs)
     }

@@ -81,11 +81,13 @@ pub struct TupleView<'a> {
 const IP: usize = 3;
 const PROTO: usize = 7;
 
+#[inline]
 fn v4(p: &[u8]) -> Option<IpAddr> {
     <[u8; 4]>::try_from(p)
         .ok()
         .map(|b| IpAddr::V4(Ipv4Addr::from(b)))
 }
+#[inline]
 fn v6(p: &[u8]) -> Option<IpAddr> {
     <[u8; 16]>::try_from(p)
         .ok()
@@ -94,6 +96,7 @@ fn v6(p: &[u8]) -> Option<IpAddr> {
 
 impl<'a> TupleView<'a> {
     /// Validates a tuple nest payload.
+    #[inline]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
         Ok(TupleView {
             t: Table::parse_nested::<TupleSchema>(bytes, CTA_TUPLE_ORIG)?,
@@ -118,11 +121,13 @@ impl<'a> TupleView<'a> {
         self.t.get_idx_exact(PROTO + usize::from(kind) - 1, len)
     }
 
+    #[inline]
     pub(crate) fn check(bytes: &[u8]) -> Result<()> {
         TupleView::new_checked(bytes).map(|_| ())
     }
 
     /// Returns the source address (`CTA_IP_V4_SRC` or `CTA_IP_V6_SRC`).
+    #[inline]
     pub fn src(&self) -> Option<IpAddr> {
         self.ip(CTA_IP_V4_SRC, 4)
             .and_then(v4)
@@ -130,6 +135,7 @@ impl<'a> TupleView<'a> {
     }
 
     /// Returns the destination address (`CTA_IP_V4_DST` or `CTA_IP_V6_DST`).
+    #[inline]
     pub fn dst(&self) -> Option<IpAddr> {
         self.ip(CTA_IP_V4_DST, 4)
             .and_then(v4)
@@ -137,76 +143,91 @@ impl<'a> TupleView<'a> {
     }
 
     /// Returns the raw `CTA_IP_V4_SRC` address bytes.
+    #[inline]
     pub fn v4_src(&self) -> Option<[u8; 4]> {
         self.ip(CTA_IP_V4_SRC, 4).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V4_DST` address bytes.
+    #[inline]
     pub fn v4_dst(&self) -> Option<[u8; 4]> {
         self.ip(CTA_IP_V4_DST, 4).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_SRC` address bytes.
+    #[inline]
     pub fn v6_src(&self) -> Option<[u8; 16]> {
         self.ip(CTA_IP_V6_SRC, 16).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the raw `CTA_IP_V6_DST` address bytes.
+    #[inline]
     pub fn v6_dst(&self) -> Option<[u8; 16]> {
         self.ip(CTA_IP_V6_DST, 16).and_then(|p| p.try_into().ok())
     }
 
     /// Returns the L4 protocol number (`CTA_PROTO_NUM`).
+    #[inline]
     pub fn proto_num(&self) -> Option<u8> {
         self.proto(CTA_PROTO_NUM, 1).and_then(u8_)
     }
 
     /// Returns the source port (`CTA_PROTO_SRC_PORT`, big-endian on the wire).
+    #[inline]
     pub fn src_port(&self) -> Option<u16> {
         self.proto(CTA_PROTO_SRC_PORT, 2).and_then(be_u16)
     }
 
     /// Returns the destination port (`CTA_PROTO_DST_PORT`, big-endian on the wire).
+    #[inline]
     pub fn dst_port(&self) -> Option<u16> {
         self.proto(CTA_PROTO_DST_PORT, 2).and_then(be_u16)
     }
 
     /// Returns the ICMP identifier (`CTA_PROTO_ICMP_ID`, big-endian on the wire).
+    #[inline]
     pub fn icmp_id(&self) -> Option<u16> {
         self.proto(CTA_PROTO_ICMP_ID, 2).and_then(be_u16)
     }
 
     /// Returns the ICMP type (`CTA_PROTO_ICMP_TYPE`).
+    #[inline]
     pub fn icmp_type(&self) -> Option<u8> {
         self.proto(CTA_PROTO_ICMP_TYPE, 1).and_then(u8_)
     }
 
     /// Returns the ICMP code (`CTA_PROTO_ICMP_CODE`).
+    #[inline]
     pub fn icmp_code(&self) -> Option<u8> {
         self.proto(CTA_PROTO_ICMP_CODE, 1).and_then(u8_)
     }
 
     /// Returns the ICMPv6 identifier (`CTA_PROTO_ICMPV6_ID`, big-endian on the wire).
+    #[inline]
     pub fn icmpv6_id(&self) -> Option<u16> {
         self.proto(CTA_PROTO_ICMPV6_ID, 2).and_then(be_u16)
     }
 
     /// Returns the ICMPv6 type (`CTA_PROTO_ICMPV6_TYPE`).
+    #[inline]
     pub fn icmpv6_type(&self) -> Option<u8> {
         self.proto(CTA_PROTO_ICMPV6_TYPE, 1).and_then(u8_)
     }
 
     /// Returns the ICMPv6 code (`CTA_PROTO_ICMPV6_CODE`).
+    #[inline]
     pub fn icmpv6_code(&self) -> Option<u8> {
         self.proto(CTA_PROTO_ICMPV6_CODE, 1).and_then(u8_)
     }
 
     /// Returns the per-direction zone (`CTA_TUPLE_ZONE`, big-endian on the wire).
+    #[inline]
     pub fn zone(&self) -> Option<u16> {
         self.t.get_exact(CTA_TUPLE_ZONE, 2).and_then(be_u16)
     }
 
     /// Returns every attribute of the tuple nest, known and unknown, in wire order.
+    #[inline]
     pub fn attrs(&self) -> crate::Attrs<'a> {
         self.t.attrs()
     }
@@ -251,6 +272,7 @@ pub struct Tuple {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for Tuple {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
@@ -265,6 +287,7 @@ impl defmt::Format for Tuple {
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for TupleView<'_> {
+    #[inline]
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", Tuple::parse(self))
     }
@@ -272,6 +295,7 @@ impl defmt::Format for TupleView<'_> {
 
 impl Tuple {
     /// Copies a tuple out of a view.
+    #[inline]
     pub fn parse(v: &TupleView<'_>) -> Self {
         Tuple {
             src: v.src(),
@@ -292,6 +316,7 @@ impl Tuple {
     }
 
     /// Emits the tuple as a nest of type `kind` (e.g. `CTA_TUPLE_ORIG`), in the kernel's order.
+    #[inline]
     pub fn emit_nest(&self, e: &mut Emitter<'_>, kind: u16) {
         e.nest(kind, |e| {
             if self.src.is_some() || self.dst.is_some() {
@@ -333,6 +358,7 @@ impl Tuple {
     }
 
     /// Returns the address family implied by the addresses (`AF_INET`, `AF_INET6`), if any.
+    #[inline]
     pub fn family(&self) -> Option<u8> {
         match self.src.or(self.dst)? {
             IpAddr::V4(_) => Some(AF_INET),
@@ -341,6 +367,7 @@ impl Tuple {
     }
 }
 
+#[inline]
 fn put_ip(e: &mut Emitter<'_>, a: Option<IpAddr>, k4: u16, k6: u16) {
     match a {
         Some(IpAddr::V4(a)) => e.put(k4, &a.octets()),

@@ -149,10 +149,7 @@ impl<'a> ExpView<'a> {
 
     /// Returns the attributes this version does not know.
     pub fn unknown(&self) -> impl Iterator<Item = crate::Attr<'a>> + 'a {
-        self.t
-            .attrs()
-            .filter_map(|a| a.ok())
-            .filter(|a| a.kind() == 0 || a.kind() > CTA_EXPECT_MAX)
+        self.t.unknown(CTA_EXPECT_MAX)
     }
 }
 
