@@ -56,6 +56,11 @@ impl Exchange {
         !self.dump && !self.ack
     }
 
+    /// Returns whether the request is a dump (`NLM_F_DUMP`).
+    pub fn is_dump(&self) -> bool {
+        self.dump
+    }
+
     /// Returns the sequence number followed.
     pub fn seq(&self) -> u32 {
         self.seq

@@ -35,6 +35,7 @@ pub mod filter;
 pub mod format;
 pub mod kernel;
 mod nfct;
+mod pipeline;
 #[cfg(feature = "tokio")]
 pub mod stream;
 

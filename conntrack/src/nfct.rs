@@ -77,6 +77,11 @@ pub struct Config {
     pub timeout: Duration,
     /// Datagram slots of the receive arena (each 32 KiB).
     pub arena_slots: usize,
+    /// Reads a dump longer than one batch on two threads: a helper thread receives (the
+    /// kernel builds a dump inside those reads) while the caller's thread decodes, so the
+    /// decode overlaps the kernel's work. The caller's closures still run on its own thread.
+    /// Uses three more arenas, allocated on the first long dump.
+    pub pipeline: bool,
 }
 
 impl Default for Config {
@@ -86,6 +91,7 @@ impl Default for Config {
             recv_buffer: Some(4 << 20),
             timeout: Duration::from_secs(30),
             arena_slots: 16,
+            pipeline: true,
         }
     }
 }
@@ -126,6 +132,19 @@ impl Config {
         self.timeout = t;
         self
     }
+
+    /// Turns the two-thread reading of long dumps ([`Config::pipeline`]) on or off.
+    ///
+    /// ```no_run
+    /// use conntrack::{Config, Nfct};
+    /// // A single-threaded handle: every dump is read and decoded on the caller's thread.
+    /// let nfct = Nfct::open_with(Config::default().pipeline(false))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn pipeline(mut self, on: bool) -> Self {
+        self.pipeline = on;
+        self
+    }
 }
 
 /// One mutation of a [`Nfct::batch`].
@@ -153,6 +172,8 @@ pub struct Diff {
 struct Inner {
     sock: Socket,
     arena: Arena,
+    /// The arenas of [`crate::pipeline`], kept between dumps.
+    pipeline: Vec<Arena>,
     /// Receives the one datagram of a single-reply exchange: one `recvmsg` into one buffer
     /// costs the kernel less than a `recvmmsg` over the arena's slots.
     reply: Vec<u8>,
@@ -176,6 +197,9 @@ struct Inner {
 /// ```
 pub struct Nfct {
     inner: Mutex<Inner>,
+    /// Slots per arena and whether long dumps are pipelined (from the [`Config`]).
+    slots: usize,
+    pipeline: bool,
     features: Features,
     port_id: u32,
     filter_zone: std::sync::OnceLock<bool>,
@@ -248,9 +272,12 @@ impl Nfct {
                 sock,
                 arena,
                 reply: vec![0; REPLY_LEN],
+                pipeline: Vec::new(),
                 seq: 0,
                 req: Vec::with_capacity(512),
             }),
+            slots: config.arena_slots.max(1),
+            pipeline: config.pipeline,
             features: Features::of(version),
             port_id,
             filter_zone: std::sync::OnceLock::new(),
@@ -334,7 +361,15 @@ impl Nfct {
             }
             Ok(())
         };
+        let mut batches = 0;
         while !x.finished() {
+            // A dump longer than one batch: read the rest on a helper thread.
+            if batches == 1 && self.pipeline && x.is_dump() {
+                let Inner { sock, pipeline, .. } = inner;
+                crate::pipeline::finish(sock, pipeline, self.slots, &mut x, op, &mut feed)?;
+                break;
+            }
+            batches += 1;
             if x.single_reply() {
                 let meta = inner
                     .sock

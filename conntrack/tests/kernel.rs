@@ -777,6 +777,44 @@ fn one_handle_many_threads_never_cross_replies() {
 }
 
 #[test]
+fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
+    netns();
+    let nfct = Nfct::open().unwrap();
+    // 20,000 entries: about a hundred datagrams, many batches, so the pipeline takes over.
+    let ops: Vec<BatchOp> = (0..20_000u32)
+        .map(|i| {
+            let [_, a, b, c] = i.to_be_bytes();
+            let src = SocketAddr::new(IpAddr::from([10, a, b, c]), 1000 + (i % 50_000) as u16);
+            BatchOp::Create(
+                Conn::udp(src, sa("192.0.2.9:53"))
+                    .with_timeout(600)
+                    .with_mark(i % 5),
+            )
+        })
+        .collect();
+    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
+    let key = |c: &Conn| (c.id, c.tuple_orig.and_then(|t| t.src), c.mark);
+    let mut piped: Vec<_> = nfct.dump(Family::Any).unwrap().iter().map(key).collect();
+    let mut single: Vec<_> = serial.dump(Family::Any).unwrap().iter().map(key).collect();
+    piped.sort();
+    single.sort();
+    assert_eq!(piped.len(), 20_000);
+    assert_eq!(piped, single);
+    let ids: BTreeSet<u32> = piped.iter().filter_map(|k| k.0).collect();
+    assert_eq!(ids, list_ids(&[]));
+    // The handle stays usable: a filtered dump, a count and a get after the long dumps.
+    let f = DumpFilter {
+        mark: Some((3, 0xffff_ffff)),
+        ..Default::default()
+    };
+    assert_eq!(nfct.dump_filtered(Family::Any, &f).unwrap().len(), 4_000);
+    assert_eq!(nfct.count(Family::Any).unwrap(), 20_000);
+    let first = Conn::udp(sa("10.0.0.0:1000"), sa("192.0.2.9:53"));
+    assert_eq!(nfct.get(&key_of(&first)).unwrap().mark, Some(0));
+}
+
+#[test]
 fn open_in_another_namespace_by_path() {
     netns();
     let path = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());

@@ -1,0 +1,95 @@
+//! The rest of a long dump read on two threads: a helper thread receives datagrams into a
+//! ring of arenas while the caller's thread decodes the ones already received.
+//!
+//! A dump is produced by the kernel inside the reader's `recvmsg` calls, so a single thread
+//! alternates between waiting for the kernel and decoding. With the receiving on its own
+//! thread, the kernel produces the next datagrams while the caller decodes the previous ones:
+//! on a machine with two free cores the dump then takes as long as the kernel needs, and the
+//! decode costs no wall time as long as it is faster than the kernel.
+//!
+//! The caller's thread keeps everything that is not `Send`: the exchange's item callback,
+//! hence the user's closure. The helper thread only receives, and watches the message headers
+//! (with a copy of the [`Exchange`]) to know when the dump has ended.
+
+use crate::error::{Error, Op, Result};
+use crate::exchange::Exchange;
+use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, Socket};
+use conntrack_wire::Messages;
+use std::io;
+use std::sync::mpsc::sync_channel;
+
+/// Feeds one received datagram (its bytes and metadata) to the exchange.
+pub(crate) type Feed<'f> = dyn FnMut(&[u8], RecvMeta, &mut Exchange) -> Result<()> + 'f;
+
+/// Arenas in flight: one being filled, one being decoded, one ready in between.
+pub(crate) const DEPTH: usize = 3;
+
+/// Reads the rest of exchange `x` from `sock` on a helper thread, feeding every datagram to
+/// `feed` on this thread, in order. `pool` keeps the arenas between calls (`slots` datagrams
+/// of [`DEFAULT_SLOT_LEN`] each); they are allocated on first use.
+///
+/// Returns the first error: a failed receive, or one returned by `feed` (after which the
+/// rest of the dump is still drained, so that the socket stays usable).
+pub(crate) fn finish(
+    sock: &Socket,
+    pool: &mut Vec<Arena>,
+    slots: usize,
+    x: &mut Exchange,
+    op: Op,
+    feed: &mut Feed<'_>,
+) -> Result<()> {
+    while pool.len() < DEPTH {
+        pool.push(Arena::new(slots, DEFAULT_SLOT_LEN).map_err(|e| Error::io(op, e))?);
+    }
+    let (full_tx, full_rx) = sync_channel::<(Arena, io::Result<usize>)>(DEPTH);
+    let (free_tx, free_rx) = sync_channel::<Arena>(DEPTH);
+    for a in pool.drain(..) {
+        // Capacity DEPTH holds them all: this never blocks, nor fails (the receiver lives).
+        let _ = free_tx.send(a);
+    }
+    let mut watch = x.clone();
+    let mut result = Ok(());
+    std::thread::scope(|s| {
+        let receiver = s.spawn(move || {
+            while let Ok(mut arena) = free_rx.recv() {
+                let r = sock.recv_batch(&mut arena);
+                let end = match &r {
+                    Err(_) => true,
+                    Ok(_) => {
+                        let mut truncated = false;
+                        for (d, meta) in arena.iter() {
+                            truncated |= meta.truncated;
+                            for m in Messages::new(d).flatten() {
+                                watch.feed(m);
+                            }
+                        }
+                        truncated || watch.finished()
+                    }
+                };
+                // The caller stopped taking only if it panicked: stop too.
+                if full_tx.send((arena, r)).is_err() || end {
+                    break;
+                }
+            }
+            // Hand back the channel, with the arenas never filled again.
+            free_rx
+        });
+        // Ends when the receiver drops its sender, that is when it has stopped.
+        for (arena, r) in full_rx.iter() {
+            let step = match r {
+                Err(e) => Err(Error::io(op, e)),
+                Ok(_) => arena.iter().try_for_each(|(d, meta)| feed(d, meta, x)),
+            };
+            if result.is_ok() {
+                result = step;
+            }
+            if let Err(std::sync::mpsc::SendError(a)) = free_tx.send(arena) {
+                pool.push(a);
+            }
+        }
+        if let Ok(free_rx) = receiver.join() {
+            pool.extend(free_rx.try_iter());
+        }
+    });
+    result
+}
