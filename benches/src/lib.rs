@@ -1,8 +1,7 @@
 //! Shared pieces of the benchmarks: the libnetfilter_conntrack peer (C, built by `build.rs`),
-//! the TLV-walking floor, the field reader every decode case runs, and timing helpers.
+//! the TLV-walking floor, and the field reader every decode case runs.
 
 use conntrack_wire::{Attrs, ConnView};
-use std::time::{Duration, Instant};
 
 unsafe extern "C" {
     fn nfct_peer_dump(family: u8, sum: *mut u64) -> std::os::raw::c_long;
@@ -26,19 +25,6 @@ pub fn peer_parse(buf: &[u8]) -> u64 {
     let n = unsafe { nfct_peer_parse(buf.as_ptr(), buf.len(), &mut sum) };
     std::hint::black_box(sum);
     u64::try_from(n).unwrap_or(0)
-}
-
-/// Runs `f` `runs` times and returns the median duration.
-pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut v: Vec<Duration> = (0..runs.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// Walks every attribute of a nest and its sub-nests without interpreting any (the floor);

@@ -241,6 +241,70 @@ fn burst_every_event_received_or_counted() {
 }
 
 #[test]
+fn event_thread_delivers_in_order_and_counts_every_loss() {
+    const N: u32 = 20_000;
+    netns();
+    // A small buffer and a consumer that does not read during the burst: the helper thread
+    // fills its three batches, the socket overflows, and every loss must still be counted.
+    let cfg = EventConfig {
+        recv_buffer: 256 << 10,
+        ..Default::default()
+    };
+    let mut ev = Events::open(cfg).unwrap().spawn().unwrap();
+    let nfct = Nfct::open().unwrap();
+    let ops: Vec<BatchOp> = (0..N)
+        .map(|i| {
+            let [_, _, a, b] = i.to_be_bytes();
+            let src = SocketAddr::new(IpAddr::from([10, 40, a, b]), 3000);
+            BatchOp::Create(
+                Conn::udp(src, sa("192.0.2.9:53"))
+                    .with_timeout(600)
+                    .with_mark(i),
+            )
+        })
+        .collect();
+    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    let (mut new, mut lost, mut last_mark) = (0u64, 0u64, None);
+    while new + lost < u64::from(N) {
+        let Some(got) = ev.recv_timeout(Duration::from_secs(10)).unwrap() else {
+            break;
+        };
+        for e in got.batch().iter() {
+            match e {
+                EventView::Conn {
+                    kind: EventKind::New,
+                    view: Ok(c),
+                    ..
+                } => {
+                    // Marks were created in increasing order: events keep that order.
+                    let m = c.mark().unwrap();
+                    assert!(last_mark.is_none_or(|l| m > l), "{m} after {last_mark:?}");
+                    last_mark = Some(m);
+                    assert_eq!(c.tuple_orig().unwrap().dst_port(), Some(53));
+                    new += 1;
+                }
+                EventView::Overrun { lost: l } => lost += l,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    println!("event thread: received {new}, lost {lost} of {N}");
+    assert_eq!(
+        new + lost,
+        u64::from(N),
+        "received + lost must equal generated"
+    );
+    assert!(
+        lost > 0,
+        "a 256 KiB buffer must overflow under {N} unread events"
+    );
+    // Dropping the stream stops its thread promptly.
+    let t = Instant::now();
+    drop(ev);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
 fn events_from_another_namespace_carry_its_id() {
     netns();
     let cfg = EventConfig {

@@ -7,6 +7,9 @@ pub use conntrack_wire::filter::bpf::{EventFilter, Match};
 use conntrack_wire::{Conn, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages};
 use std::path::PathBuf;
 
+mod thread;
+pub use thread::{EventThread, Received};
+
 /// Which events to receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Groups {
