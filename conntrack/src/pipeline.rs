@@ -16,13 +16,39 @@ use crate::exchange::Exchange;
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, Socket};
 use conntrack_wire::Messages;
 use std::io;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::time::{Duration, Instant};
 
 /// Feeds one received datagram (its bytes and metadata) to the exchange.
 pub(crate) type Feed<'f> = dyn FnMut(&[u8], RecvMeta, &mut Exchange) -> Result<()> + 'f;
 
 /// Arenas in flight: one being filled, one being decoded, one ready in between.
 pub(crate) const DEPTH: usize = 3;
+
+/// Polls `rx` for up to [`SPIN`] before the caller blocks on it: between two threads that
+/// hand batches to each other every few hundred microseconds, a blocking wait would put the
+/// CPU to sleep at each hand-over, and on a virtual machine a sleeping CPU can take
+/// milliseconds to wake. An idle stream still blocks after the first millisecond.
+pub(crate) fn spin<T>(rx: &Receiver<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            match rx.try_recv() {
+                Ok(v) => return Some(v),
+                // The sender is gone: the blocking receive reports it at once.
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+        if start.elapsed() > SPIN {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// How long [`spin`] polls.
+const SPIN: Duration = Duration::from_millis(1);
 
 /// Reads the rest of exchange `x` from `sock` on a helper thread, feeding every datagram to
 /// `feed` on this thread, in order. `pool` keeps the arenas between calls (`slots` datagrams
@@ -51,7 +77,7 @@ pub(crate) fn finish(
     let mut result = Ok(());
     std::thread::scope(|s| {
         let receiver = s.spawn(move || {
-            while let Ok(mut arena) = free_rx.recv() {
+            while let Some(mut arena) = spin(&free_rx).or_else(|| free_rx.recv().ok()) {
                 let r = sock.recv_batch(&mut arena);
                 let end = match &r {
                     Err(_) => true,
@@ -75,7 +101,7 @@ pub(crate) fn finish(
             free_rx
         });
         // Ends when the receiver drops its sender, that is when it has stopped.
-        for (arena, r) in full_rx.iter() {
+        while let Some((arena, r)) = spin(&full_rx).or_else(|| full_rx.recv().ok()) {
             let step = match r {
                 Err(e) => Err(Error::io(op, e)),
                 Ok(_) => arena.iter().try_for_each(|(d, meta)| feed(d, meta, x)),

@@ -8,6 +8,7 @@
 
 use super::{Batch, Events, Granted};
 use crate::error::{Error, Op, Result};
+use crate::pipeline::spin;
 use conntrack_sock::Arena;
 use std::io;
 use std::sync::Arc;
@@ -124,7 +125,8 @@ impl Events {
                 while !halt.load(Ordering::Relaxed) {
                     let mut a = match arena.take() {
                         Some(a) => a,
-                        None => match free_rx.recv_timeout(TICK) {
+                        None => match spin(&free_rx).map_or_else(|| free_rx.recv_timeout(TICK), Ok)
+                        {
                             Ok(a) => a,
                             Err(RecvTimeoutError::Timeout) => continue,
                             Err(RecvTimeoutError::Disconnected) => return,
@@ -203,6 +205,9 @@ impl EventThread {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn recv(&mut self) -> Result<Received> {
+        if let Some(filled) = spin(&self.full) {
+            return self.received(filled);
+        }
         match self.full.recv() {
             Ok(filled) => self.received(filled),
             Err(_) => Err(Error::io(
@@ -224,6 +229,9 @@ impl EventThread {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Received>> {
+        if let Some(filled) = spin(&self.full) {
+            return self.received(filled).map(Some);
+        }
         match self.full.recv_timeout(timeout) {
             Ok(filled) => self.received(filled).map(Some),
             Err(RecvTimeoutError::Timeout) => Ok(None),

@@ -1,0 +1,126 @@
+//! Drains a backlog of `N` NEW events (default 40,000) queued in a private network
+//! namespace: `MODE=raw` with bare `recvmmsg` (`MODE=raw-other-thread` from another thread), `MODE=one` with `Events` on one thread,
+//! otherwise with `Events::spawn`. A target for `perf record`; run as root.
+use conntrack::events::{EventConfig, EventView, Events};
+use conntrack::{BatchOp, Conn, Nfct};
+use conntrack_benches::touch_all;
+use conntrack_sock::{Arena, Group, Socket};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+fn main() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare: run as root");
+    let n: u32 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40_000);
+    let mode = std::env::var("MODE").unwrap_or_default();
+    let mut raw = Socket::open().unwrap();
+    let ev = Events::open(EventConfig::default()).unwrap();
+    if mode.starts_with("raw") {
+        raw.join_group(Group::New).unwrap();
+        raw.set_recv_buffer(64 << 20).unwrap();
+        raw.set_nonblocking(true).unwrap();
+    }
+    let nfct = Nfct::open().unwrap();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let ops: Vec<BatchOp> = chunk
+            .iter()
+            .map(|&i| {
+                let src = SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 1024);
+                BatchOp::Create(Conn::udp(src, "192.0.2.2:53".parse().unwrap()).with_timeout(3600))
+            })
+            .collect();
+        assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    }
+    let t = Instant::now();
+    let mut k = 0u64;
+    let mut acc = 0u64;
+    let mut d = Duration::ZERO;
+    match mode.as_str() {
+        "raw" => {
+            let mut arena = Arena::new(256, 8192).unwrap();
+            while let Ok(got) = raw.recv_batch(&mut arena) {
+                if got == 0 {
+                    break;
+                }
+                k += got as u64;
+            }
+        }
+        "raw-other-thread" => {
+            // The same drain from another thread (so, usually, another CPU than the one
+            // whose creates queued the events).
+            let rot: usize = std::env::var("ROT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            k = std::thread::spawn(move || {
+                let mut arenas: Vec<Arena> =
+                    (0..rot).map(|_| Arena::new(256, 8192).unwrap()).collect();
+                let mut k = 0u64;
+                let mut i = 0;
+                while let Ok(got) = raw.recv_batch(&mut arenas[i % rot]) {
+                    i += 1;
+                    if got == 0 {
+                        break;
+                    }
+                    k += got as u64;
+                }
+                k
+            })
+            .join()
+            .unwrap();
+        }
+        "one" => {
+            let mut ev = ev;
+            ev.set_nonblocking(true).unwrap();
+            loop {
+                let b = ev.recv().unwrap();
+                if b.is_empty() {
+                    break;
+                }
+                for e in b.iter() {
+                    if let EventView::Conn { view: Ok(c), .. } = e {
+                        acc ^= touch_all(&c);
+                        k += 1;
+                    }
+                }
+            }
+        }
+        _ => {
+            let mut ev = ev.spawn().unwrap();
+            let spawned = t.elapsed();
+            let mut waited = Duration::ZERO;
+            let mut batches = 0;
+            while k < u64::from(n) {
+                let w = Instant::now();
+                let got = ev.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+                waited += w.elapsed();
+                batches += 1;
+                if mode == "spawn-count" {
+                    k += got.batch().len() as u64;
+                    continue;
+                }
+                for e in got.batch().iter() {
+                    if let EventView::Conn { view: Ok(c), .. } = e {
+                        acc ^= touch_all(&c);
+                        k += 1;
+                    }
+                }
+            }
+            // Timed before the stream is dropped (which waits for its thread to look up).
+            d = t.elapsed();
+            eprintln!("spawn took {spawned:?}, waited {waited:?} over {batches} batches");
+        }
+    }
+    if d.is_zero() {
+        d = t.elapsed();
+    }
+    std::hint::black_box(acc);
+    assert_eq!(k, u64::from(n));
+    println!(
+        "{mode}: {:.1} ms, {:.2} M events/s",
+        d.as_secs_f64() * 1e3,
+        f64::from(n) / d.as_secs_f64() / 1e6
+    );
+}
