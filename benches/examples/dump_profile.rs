@@ -4,10 +4,9 @@
 //! dump_profile`.
 use conntrack::wire::consts::AF_UNSPEC;
 use conntrack::wire::request::{self, DumpFilter};
-use conntrack::{BatchOp, Config, Conn, Family, Nfct};
-use conntrack_benches::touch_all;
+use conntrack::{Config, Family, Nfct};
+use conntrack_benches::{fill_udp, touch_all};
 use conntrack_sock::Socket;
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -18,16 +17,7 @@ fn main() {
         .unwrap_or(100_000);
     let serial = Nfct::open_with(Config::default().pipeline(false)).unwrap();
     let piped = Nfct::open().unwrap();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-        let ops: Vec<BatchOp> = chunk
-            .iter()
-            .map(|&i| {
-                let src = SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 1024);
-                BatchOp::Create(Conn::udp(src, "192.0.2.2:53".parse().unwrap()).with_timeout(3600))
-            })
-            .collect();
-        assert!(serial.batch(&ops).unwrap().iter().all(Result::is_ok));
-    }
+    fill_udp(&serial, n);
     let floor = || {
         let sock = Socket::open().unwrap();
         let mut req = vec![0u8; 256];

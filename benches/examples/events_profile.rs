@@ -1,11 +1,10 @@
 //! Drains a backlog of `N` NEW events (default 40,000) queued in a private network
 //! namespace: `MODE=raw` with bare `recvmmsg` (`MODE=raw-other-thread` from another thread), `MODE=one` with `Events` on one thread,
 //! otherwise with `Events::spawn`. A target for `perf record`; run as root.
-use conntrack::events::{EventConfig, EventView, Events};
-use conntrack::{BatchOp, Conn, Nfct};
-use conntrack_benches::touch_all;
+use conntrack::Nfct;
+use conntrack::events::{EventConfig, Events};
+use conntrack_benches::{fill_udp, touch_events};
 use conntrack_sock::{Arena, Group, Socket};
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -23,16 +22,7 @@ fn main() {
         raw.set_nonblocking(true).unwrap();
     }
     let nfct = Nfct::open().unwrap();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-        let ops: Vec<BatchOp> = chunk
-            .iter()
-            .map(|&i| {
-                let src = SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 1024);
-                BatchOp::Create(Conn::udp(src, "192.0.2.2:53".parse().unwrap()).with_timeout(3600))
-            })
-            .collect();
-        assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
-    }
+    fill_udp(&nfct, n);
     let t = Instant::now();
     let mut k = 0u64;
     let mut acc = 0u64;
@@ -79,12 +69,9 @@ fn main() {
                 if b.is_empty() {
                     break;
                 }
-                for e in b.iter() {
-                    if let EventView::Conn { view: Ok(c), .. } = e {
-                        acc ^= touch_all(&c);
-                        k += 1;
-                    }
-                }
+                let (got, sum) = touch_events(&b);
+                k += got;
+                acc ^= sum;
             }
         }
         _ => {
@@ -101,12 +88,9 @@ fn main() {
                     k += got.batch().len() as u64;
                     continue;
                 }
-                for e in got.batch().iter() {
-                    if let EventView::Conn { view: Ok(c), .. } = e {
-                        acc ^= touch_all(&c);
-                        k += 1;
-                    }
-                }
+                let (got, sum) = touch_events(&got.batch());
+                k += got;
+                acc ^= sum;
             }
             // Timed before the stream is dropped (which waits for its thread to look up).
             d = t.elapsed();

@@ -1,7 +1,10 @@
 //! Shared pieces of the benchmarks: the libnetfilter_conntrack peer (C, built by `build.rs`),
 //! the TLV-walking floor, and the field reader every decode case runs.
 
+use conntrack::events::{Batch, EventView};
+use conntrack::{BatchOp, Conn, Nfct};
 use conntrack_wire::{Attrs, ConnView};
+use std::net::{IpAddr, SocketAddr};
 
 unsafe extern "C" {
     fn nfct_peer_dump(family: u8, sum: *mut u64) -> std::os::raw::c_long;
@@ -72,4 +75,32 @@ pub fn touch_all(c: &ConnView<'_>) -> u64 {
             .and_then(|h| h.name())
             .map_or(0, |n| n.len() as u64);
     acc
+}
+
+/// Reads every field of every conntrack event of a batch; returns (events, checksum).
+pub fn touch_events(b: &Batch<'_>) -> (u64, u64) {
+    let (mut k, mut acc) = (0u64, 0u64);
+    for e in b.iter() {
+        if let EventView::Conn { view: Ok(c), .. } = e {
+            acc ^= touch_all(&c);
+            k += 1;
+        }
+    }
+    (k, acc)
+}
+
+/// Creates `n` UDP entries 10.0.0.0+i:1024 -> 192.0.2.2:53, 10,000 per batch.
+pub fn fill_udp(nfct: &Nfct, n: u32) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let ops: Vec<BatchOp> = chunk
+            .iter()
+            .map(|&i| {
+                let src = SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 1024);
+                BatchOp::Create(
+                    Conn::udp(src, SocketAddr::from(([192, 0, 2, 2], 53))).with_timeout(3600),
+                )
+            })
+            .collect();
+        assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    }
 }
