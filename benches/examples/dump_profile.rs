@@ -15,8 +15,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let serial = Nfct::open_with(Config::default().pipeline(false)).unwrap();
-    let piped = Nfct::open().unwrap();
+    let serial = Nfct::open().unwrap();
+    let piped = Nfct::open_with(Config::default().pipeline(true)).unwrap();
     fill_udp(&serial, n);
     let floor = || {
         let sock = Socket::open().unwrap();

@@ -79,8 +79,10 @@ pub struct Config {
     pub arena_slots: usize,
     /// Reads a dump longer than one batch on two threads: a helper thread receives (the
     /// kernel builds a dump inside those reads) while the caller's thread decodes, so the
-    /// decode overlaps the kernel's work. The caller's closures still run on its own thread.
-    /// Uses three more arenas, allocated on the first long dump.
+    /// decode can overlap the kernel's work. The caller's closures still run on its own
+    /// thread. Uses three more arenas, allocated on the first long dump. Off by default:
+    /// on the 2-CPU machine of BENCHMARKS.md it was slower for the 250,000-entry table than
+    /// one thread (the data crosses CPUs); measure on yours.
     pub pipeline: bool,
 }
 
@@ -91,7 +93,7 @@ impl Default for Config {
             recv_buffer: Some(4 << 20),
             timeout: Duration::from_secs(30),
             arena_slots: 16,
-            pipeline: true,
+            pipeline: false,
         }
     }
 }
@@ -137,8 +139,8 @@ impl Config {
     ///
     /// ```no_run
     /// use conntrack::{Config, Nfct};
-    /// // A single-threaded handle: every dump is read and decoded on the caller's thread.
-    /// let nfct = Nfct::open_with(Config::default().pipeline(false))?;
+    /// // Long dumps received on a helper thread, decoded on the caller's.
+    /// let nfct = Nfct::open_with(Config::default().pipeline(true))?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn pipeline(mut self, on: bool) -> Self {

@@ -793,7 +793,8 @@ fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
         })
         .collect();
     assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
-    let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
+    let nfct = Nfct::open_with(conntrack::Config::default().pipeline(true)).unwrap();
+    let serial = Nfct::open().unwrap();
     let key = |c: &Conn| (c.id, c.tuple_orig.and_then(|t| t.src), c.mark);
     let mut piped: Vec<_> = nfct.dump(Family::Any).unwrap().iter().map(key).collect();
     let mut single: Vec<_> = serial.dump(Family::Any).unwrap().iter().map(key).collect();
