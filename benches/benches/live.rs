@@ -10,7 +10,7 @@ use conntrack::wire::consts::*;
 use conntrack::wire::request::{self, DumpFilter, Key};
 use conntrack::wire::{MessageKind, Messages};
 use conntrack::{BatchOp, Conn, Family, Nfct};
-use conntrack_benches::{peer_dump, peer_parse, touch_all, touch_events, walk_tlv};
+use conntrack_benches::{drain_events, peer_dump, peer_parse, touch_all, touch_events, walk_tlv};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -578,17 +578,7 @@ fn main() {
     };
     let drain_ours = {
         let t = Instant::now();
-        let mut k = 0u64;
-        let mut acc = 0u64;
-        loop {
-            let b = ev.recv().unwrap();
-            if b.is_empty() {
-                break;
-            }
-            let (got, sum) = touch_events(&b);
-            k += got;
-            acc ^= sum;
-        }
+        let (k, acc) = drain_events(&mut ev);
         std::hint::black_box(acc);
         assert_eq!(k, u64::from(backlog), "drained {k}");
         t.elapsed()

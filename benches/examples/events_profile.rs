@@ -3,7 +3,7 @@
 //! otherwise with `Events::spawn`. A target for `perf record`; run as root.
 use conntrack::Nfct;
 use conntrack::events::{EventConfig, Events};
-use conntrack_benches::{fill_udp, touch_events};
+use conntrack_benches::{drain_events, fill_udp, touch_events};
 use conntrack_sock::{Arena, Group, Socket};
 use std::time::{Duration, Instant};
 
@@ -64,15 +64,7 @@ fn main() {
         "one" => {
             let mut ev = ev;
             ev.set_nonblocking(true).unwrap();
-            loop {
-                let b = ev.recv().unwrap();
-                if b.is_empty() {
-                    break;
-                }
-                let (got, sum) = touch_events(&b);
-                k += got;
-                acc ^= sum;
-            }
+            (k, acc) = drain_events(&mut ev);
         }
         _ => {
             let mut ev = ev.spawn().unwrap();

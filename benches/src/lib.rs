@@ -1,7 +1,7 @@
 //! Shared pieces of the benchmarks: the libnetfilter_conntrack peer (C, built by `build.rs`),
 //! the TLV-walking floor, and the field reader every decode case runs.
 
-use conntrack::events::{Batch, EventView};
+use conntrack::events::{Batch, EventView, Events};
 use conntrack::{BatchOp, Conn, Nfct};
 use conntrack_wire::{Attrs, ConnView};
 use std::net::{IpAddr, SocketAddr};
@@ -87,6 +87,21 @@ pub fn touch_events(b: &Batch<'_>) -> (u64, u64) {
         }
     }
     (k, acc)
+}
+
+/// Drains a non-blocking stream until it is empty, reading every field of every conntrack
+/// event; returns (events, checksum).
+pub fn drain_events(ev: &mut Events) -> (u64, u64) {
+    let (mut k, mut acc) = (0u64, 0u64);
+    loop {
+        let b = ev.recv().unwrap();
+        if b.is_empty() {
+            return (k, acc);
+        }
+        let (got, sum) = touch_events(&b);
+        k += got;
+        acc ^= sum;
+    }
 }
 
 /// Creates `n` UDP entries 10.0.0.0+i:1024 -> 192.0.2.2:53, 10,000 per batch.
