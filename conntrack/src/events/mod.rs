@@ -383,9 +383,8 @@ impl Events {
     }
 
     fn read_drops(&mut self) -> Result<()> {
-        let now = self.sock.drops().map_err(|e| Error::io(Op::Open, e))?;
-        self.lost_pending += u64::from(now.wrapping_sub(self.drops));
-        self.drops = now;
+        self.lost_pending +=
+            lost_since(&self.sock, &mut self.drops).map_err(|e| Error::io(Op::Open, e))?;
         Ok(())
     }
 
@@ -400,12 +399,7 @@ impl Events {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn recv(&mut self) -> Result<Batch<'_>> {
-        let n = match self.sock.recv_batch(&mut self.arena) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => 0,
-            Err(e) => return Err(Error::io(Op::Open, e)),
-        };
+        let n = recv_events(&self.sock, &mut self.arena).map_err(|e| Error::io(Op::Open, e))?;
         self.read_drops()?;
         let lost = std::mem::take(&mut self.lost_pending);
         Ok(Batch {
@@ -427,6 +421,32 @@ impl Events {
         self.read_drops()?;
         Ok(self.lost_pending)
     }
+}
+
+/// Receives one batch of event datagrams. Nothing queued (non-blocking, or the receive
+/// timeout passed) and an overrun (`ENOBUFS`, which the loss counter reports exactly) are
+/// empty batches, not errors.
+fn recv_events(sock: &Socket, arena: &mut Arena) -> std::io::Result<usize> {
+    match sock.recv_batch(arena) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) || e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) =>
+        {
+            Ok(0)
+        }
+        r => r,
+    }
+}
+
+/// Returns the events the kernel dropped on `sock` since the count `drops` (`SO_MEMINFO`),
+/// and moves `drops` to the current count.
+fn lost_since(sock: &Socket, drops: &mut u32) -> std::io::Result<u64> {
+    let now = sock.drops()?;
+    let lost = u64::from(now.wrapping_sub(*drops));
+    *drops = now;
+    Ok(lost)
 }
 
 /// One batch of events, borrowed from the arena until the next [`Events::recv`].

@@ -6,7 +6,7 @@
 //! moment: the kernel's socket buffer stays as empty as the ring allows, and the ring (three
 //! batches) absorbs the burst before the socket buffer has to.
 
-use super::{Batch, Events, Granted};
+use super::{Batch, Events, Granted, lost_since, recv_events};
 use crate::error::{Error, Op, Result};
 use crate::pipeline::spin;
 use conntrack_sock::Arena;
@@ -132,31 +132,18 @@ impl Events {
                             Err(RecvTimeoutError::Disconnected) => return,
                         },
                     };
-                    let n = match sock.recv_batch(&mut a) {
-                        Ok(n) => n,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                            ) || e.raw_os_error() == Some(libc_enobufs()) =>
-                        {
-                            0
+                    let counted = recv_events(&sock, &mut a)
+                        .and_then(|n| Ok((n, lost_since(&sock, &mut drops)?)));
+                    let n = match counted {
+                        Ok((n, l)) => {
+                            lost += l;
+                            n
                         }
                         Err(e) => {
                             let _ = full_tx.send(Err(e));
                             return;
                         }
                     };
-                    match sock.drops() {
-                        Ok(now) => {
-                            lost += u64::from(now.wrapping_sub(drops));
-                            drops = now;
-                        }
-                        Err(e) => {
-                            let _ = full_tx.send(Err(e));
-                            return;
-                        }
-                    }
                     if n == 0 && lost == 0 {
                         arena = Some(a);
                         continue;
@@ -175,11 +162,6 @@ impl Events {
             granted,
         })
     }
-}
-
-/// `ENOBUFS`: an overrun, which the loss counter reports exactly.
-fn libc_enobufs() -> i32 {
-    nix::errno::Errno::ENOBUFS as i32
 }
 
 impl EventThread {
