@@ -1,11 +1,12 @@
 //! Offline decode throughput over a real captured dump (`conntrack-wire/tests/fixtures`):
 //! the TLV-walking floor (every attribute header visited, nothing interpreted), the borrowed
-//! views touching every field, and owned `Conn` values. Prints messages/s and ratios to the floor.
+//! views touching every field, owned `Conn` values, and the Rust peer netlink-packet-netfilter
+//! decoding the same bytes into its owned messages. Prints messages/s and ratios to the floor.
 //!
 //! `cargo bench -p conntrack-benches` measures; `cargo bench -p conntrack-benches -- --test`
 //! runs each case once (CI's rot check, no timing).
 
-use conntrack_benches::{touch_all, walk_tlv};
+use conntrack_benches::{npn_parse, touch_all, walk_tlv};
 use conntrack_wire::{Conn, MessageKind, Messages};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -51,6 +52,11 @@ fn owned(buf: &[u8]) -> u64 {
     acc
 }
 
+fn npn(buf: &[u8]) -> u64 {
+    let (k, acc) = npn_parse(buf);
+    k ^ acc
+}
+
 fn count(buf: &[u8]) -> u64 {
     Messages::new(buf)
         .flatten()
@@ -89,13 +95,20 @@ fn measure(cases: &[(&str, Decoder)], buf: &[u8]) -> Vec<Duration> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--test");
-    let cases: [(&str, Decoder); 3] = [
+    let cases: [(&str, Decoder); 4] = [
         ("TLV-walk floor", floor),
         ("borrowed views", borrowed),
         ("owned Conn", owned),
+        ("netlink-packet-netfilter", npn),
     ];
     for (name, buf) in [("captured dump", DUMP), ("captured events", EVENTS)] {
         let n = count(buf);
+        // The peer must decode every message, or its time would not be comparable.
+        assert_eq!(
+            npn_parse(buf).0,
+            n,
+            "{name}: netlink-packet-netfilter decoded fewer"
+        );
         if quick {
             for (case, f) in cases {
                 black_box(f(buf));
@@ -109,7 +122,7 @@ fn main() {
         for ((case, _), d) in cases.iter().zip(times) {
             let per = d.as_secs_f64() / n as f64;
             println!(
-                "  {case:<16} {:>9.1} ns/msg  {:>6.2} M msg/s  {:>5.2}x floor",
+                "  {case:<24} {:>9.1} ns/msg  {:>6.2} M msg/s  {:>5.2}x floor",
                 per * 1e9,
                 1e-6 / per,
                 d.as_secs_f64() / base.as_secs_f64()

@@ -119,3 +119,92 @@ pub fn fill_udp(nfct: &Nfct, n: u32) {
         assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
     }
 }
+
+/// Decodes captured bytes with the Rust crate netlink-packet-netfilter (owned
+/// `NetlinkMessage<NetfilterMessage>` per message) and reads every field it models: both
+/// tuples (addresses, protocol, ports), status, timeout, mark and the TCP protocol info.
+/// Returns the number of conntrack messages decoded and a checksum of the fields.
+pub fn npn_parse(buf: &[u8]) -> (u64, u64) {
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload, Nla};
+    use netlink_packet_netfilter::NetfilterMessage;
+    use netlink_packet_netfilter::NetfilterMessageInner as Inner;
+    use netlink_packet_netfilter::conntrack::{ConntrackAttribute as A, ConntrackMessage as M};
+
+    let (mut k, mut acc) = (0u64, 0u64);
+    let mut off = 0;
+    while off + 16 <= buf.len() {
+        let Ok(msg) = NetlinkMessage::<NetfilterMessage>::deserialize(&buf[off..]) else {
+            break;
+        };
+        let len = msg.header.length as usize;
+        if len < 16 {
+            break;
+        }
+        off += (len + 3) & !3;
+        let NetlinkPayload::InnerMessage(m) = msg.payload else {
+            continue;
+        };
+        let attrs = match m.inner {
+            Inner::Conntrack(M::New(a) | M::Get(a) | M::Delete(a)) => a,
+            _ => continue,
+        };
+        k += 1;
+        for a in &attrs {
+            acc = acc.rotate_left(5)
+                ^ match a {
+                    A::CtaTupleOrig(t) | A::CtaTupleReply(t) => npn_tuple(t),
+                    A::CtaProtoInfo(p) => npn_protoinfo(p),
+                    A::CtaStatus(s) => u64::from(s.bits()),
+                    A::CtaTimeout(v) | A::CtaMark(v) => u64::from(*v),
+                    A::Other(n) => n.value_len() as u64,
+                    _ => 0,
+                };
+        }
+    }
+    (k, acc)
+}
+
+fn npn_tuple(t: &[netlink_packet_netfilter::conntrack::Tuple]) -> u64 {
+    use netlink_packet_netfilter::conntrack::{IPTuple, ProtoTuple, Tuple};
+    let mut acc = 0u64;
+    for part in t {
+        match part {
+            Tuple::Ip(ip) => {
+                for a in ip {
+                    if let IPTuple::SourceAddress(x) | IPTuple::DestinationAddress(x) = a {
+                        acc ^= match x {
+                            IpAddr::V4(v) => u64::from(v.to_bits()),
+                            IpAddr::V6(v) => v.to_bits() as u64,
+                        };
+                    }
+                }
+            }
+            Tuple::Proto(p) => {
+                for a in p {
+                    acc ^= match a {
+                        ProtoTuple::Protocol(pr) => u64::from(u8::from(*pr)),
+                        ProtoTuple::SourcePort(v) | ProtoTuple::DestinationPort(v) => u64::from(*v),
+                        _ => 0,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    acc
+}
+
+fn npn_protoinfo(p: &[netlink_packet_netfilter::conntrack::ProtoInfo]) -> u64 {
+    use netlink_packet_netfilter::conntrack::{ProtoInfo, ProtoInfoTCP};
+    let mut acc = 0u64;
+    for i in p {
+        if let ProtoInfo::TCP(t) = i {
+            for a in t {
+                if let ProtoInfoTCP::State(s) = a {
+                    acc ^= u64::from(*s);
+                }
+            }
+        }
+    }
+    acc
+}

@@ -39,6 +39,29 @@ fn kinds(v: &[Event]) -> Vec<EventKind> {
 }
 
 #[test]
+fn a_stream_without_groups_is_refused() {
+    netns();
+    let err = Events::open(EventConfig {
+        groups: Groups::NONE,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, conntrack::Error::Invalid { what, .. } if what.contains("no group")),
+        "{err:?}"
+    );
+    // One group is enough.
+    Events::open(EventConfig {
+        groups: Groups {
+            destroy: true,
+            ..Groups::NONE
+        },
+        ..Default::default()
+    })
+    .unwrap();
+}
+
+#[test]
 fn library_mutations_yield_their_events_in_order() {
     netns();
     let mut ev = Events::open(EventConfig::default()).unwrap();

@@ -26,6 +26,15 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// No group; a base to switch single groups on, e.g.
+    /// `Groups { new: true, ..Groups::NONE }` for NEW events only.
+    pub const NONE: Groups = Groups {
+        new: false,
+        update: false,
+        destroy: false,
+        exp_new: false,
+        exp_destroy: false,
+    };
     /// Every conntrack and expectation group.
     pub const ALL: Groups = Groups {
         new: true,
@@ -293,6 +302,12 @@ impl Events {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn open(cfg: EventConfig) -> Result<Self> {
+        if cfg.groups == Groups::NONE {
+            return Err(Error::Invalid {
+                op: Op::Open,
+                what: "EventConfig::groups selects no group: the stream would never receive".into(),
+            });
+        }
         let io = |e| Error::io(Op::Open, e);
         let sock = match &cfg.netns {
             Some(p) => Socket::open_in_netns(p).map_err(io)?,
