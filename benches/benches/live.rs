@@ -9,73 +9,15 @@ use conntrack::sock::{Arena, Group, Socket};
 use conntrack::wire::consts::*;
 use conntrack::wire::request::{self, DumpFilter, Key};
 use conntrack::wire::{MessageKind, Messages};
-use conntrack::{BatchOp, Conn, Family, Nfct};
+use conntrack::{BatchOp, Family, Nfct};
 use conntrack_benches::{
-    drain_events, npn_parse, peer_dump, peer_parse, touch_all, touch_events, walk_tlv,
+    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, touch_all,
+    touch_events, varied_conn, walk_tlv,
 };
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn conn(i: u32) -> Conn {
-    let port = 1024 + (i % 60_000) as u16;
-    let c = match i % 4 {
-        0 => Conn::tcp(
-            SocketAddr::new(
-                IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
-                port,
-            ),
-            "192.0.2.1:443".parse().unwrap(),
-        )
-        .with_tcp_state(conntrack::wire::ct::TcpState::Established),
-        1 => Conn::udp(
-            SocketAddr::new(
-                IpAddr::from([10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
-                port,
-            ),
-            "192.0.2.2:53".parse().unwrap(),
-        ),
-        2 => Conn::icmp_echo(
-            IpAddr::from([10, 200 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
-            "192.0.2.3".parse().unwrap(),
-            i as u16,
-        ),
-        _ => {
-            let mut a = [0u8; 16];
-            a[0] = 0x20;
-            a[1] = 0x01;
-            a[2] = 0x0d;
-            a[3] = 0xb8;
-            a[12..16].copy_from_slice(&i.to_be_bytes());
-            Conn::tcp(
-                SocketAddr::new(IpAddr::from(a), port),
-                "[2001:db8::1]:443".parse().unwrap(),
-            )
-            .with_tcp_state(conntrack::wire::ct::TcpState::Established)
-        }
-    };
-    c.with_timeout(3600)
-        .with_mark(i % 8)
-        .with_zone((i % 3) as u16)
-}
-
-fn fill(nfct: &Nfct, from: u32, to: u32) {
-    let mut i = from;
-    while i < to {
-        let end = (i + 10_000).min(to);
-        let ops: Vec<BatchOp> = (i..end).map(|k| BatchOp::Create(conn(k))).collect();
-        let r = nfct.batch(&ops).expect("batch");
-        assert!(
-            r.iter().all(Result::is_ok),
-            "create failed: {:?}",
-            r.iter().find(|x| x.is_err())
-        );
-        i = end;
-    }
-}
-
-/// Counts the messages of one datagram by their headers alone; `true` once the dump is done.
 fn count_headers(d: &[u8], count: &mut u64, tlv: bool) -> bool {
     let mut off = 0;
     while off + 16 <= d.len() {
@@ -212,11 +154,12 @@ fn main() {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
+    enable_labels();
     let n: u32 = if quick { 2_000 } else { 250_000 };
     let runs = if quick { 1 } else { 5 };
     let nfct = Nfct::open().unwrap();
     let t = Instant::now();
-    fill(&nfct, 0, n);
+    fill_varied(&nfct, 0, n);
     eprintln!("filled {n} entries in {:?}", t.elapsed());
     let mut rows: Vec<Row> = Vec::new();
     let per = |d: Duration, k: u64| Some(d.as_secs_f64() / k.max(1) as f64);
@@ -225,8 +168,10 @@ fn main() {
     // Side by side: every round runs each case once, in turn, so that a drift of the machine
     // or of the kernel's table affects all cases alike; the median of the rounds is reported.
     let mut dump_arena = Arena::new(16, 32 * 1024).unwrap();
-    // A handle with the dump pipeline on: received on a helper thread, decoded on ours.
-    let piped = Nfct::open_with(conntrack::Config::default().pipeline(true)).unwrap();
+    // `nfct` has the default configuration: on two CPUs, long dumps are received on a helper
+    // thread and decoded on ours. `serial` does everything on the caller's thread.
+    let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
+    let pipelined = conntrack::Config::default().pipeline;
     let cases: Vec<Box<dyn FnMut()>> = vec![
         Box::new(|| assert_eq!(floor_dump(false, None), u64::from(n))),
         Box::new(|| {
@@ -248,7 +193,7 @@ fn main() {
         Box::new(|| {
             let mut acc = 0u64;
             let mut k = 0u64;
-            piped
+            serial
                 .dump_each(Family::Any, &DumpFilter::default(), |c| {
                     acc ^= touch_all(c);
                     k += 1;
@@ -257,6 +202,7 @@ fn main() {
             assert_eq!(k, u64::from(n));
             std::hint::black_box(acc);
         }),
+        Box::new(|| assert_eq!(serial.dump(Family::Any).unwrap().len(), n as usize)),
         Box::new(|| {
             let f = DumpFilter {
                 mark: Some((3, 0xff)),
@@ -279,8 +225,16 @@ fn main() {
         }),
     ];
     let m = interleaved(runs, cases);
-    let (floor, floor_tlv, floor_batched, borrowed, owned, borrowed_2t, filtered, peer, cli) =
-        (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
+    let (floor, floor_tlv, floor_batched, borrowed, owned, borrowed_1t, owned_1t) =
+        (m[0], m[1], m[2], m[3], m[4], m[5], m[6]);
+    let (filtered, peer, cli) = (m[7], m[8], m[9]);
+    let default_note = if pipelined {
+        "default Config: a helper thread receives, the caller decodes"
+    } else {
+        "default Config: one thread (one CPU available)"
+    };
+    let borrowed_note = format!("every field read, no allocation per entry; {default_note}");
+    let owned_note = format!("Vec<Conn>; {default_note}");
     let rel = |d: Duration| Some(d.as_secs_f64() / floor.as_secs_f64());
     for (who, d, note) in [
         (
@@ -298,16 +252,17 @@ fn main() {
             floor_batched,
             "the library's receive path (16 × 32 KiB slots), walks nlmsghdr",
         ),
+        ("conntrack-rs borrowed views", borrowed, &borrowed_note),
+        ("conntrack-rs owned Conn", owned, &owned_note),
         (
-            "conntrack-rs borrowed views",
-            borrowed,
-            "every field read, no allocation per entry",
+            "conntrack-rs borrowed views, one thread",
+            borrowed_1t,
+            "Config::pipeline(false)",
         ),
-        ("conntrack-rs owned Conn", owned, "Vec<Conn>"),
         (
-            "conntrack-rs borrowed views, two threads",
-            borrowed_2t,
-            "Config::pipeline(true): a helper thread receives, the caller decodes",
+            "conntrack-rs owned Conn, one thread",
+            owned_1t,
+            "Config::pipeline(false)",
         ),
         (
             "libnetfilter_conntrack",
@@ -412,8 +367,8 @@ fn main() {
     let gets = if quick { 100 } else { 2_000 };
     let keys: Vec<Key> = (0..gets)
         .map(|i| Key {
-            tuple: conn(i * 4 + 1).tuple_orig.unwrap(),
-            zone: conn(i * 4 + 1).zone,
+            tuple: varied_conn(i * 4 + 1).tuple_orig.unwrap(),
+            zone: varied_conn(i * 4 + 1).zone,
             ..Default::default()
         })
         .collect();
@@ -476,7 +431,9 @@ fn main() {
         t.elapsed()
     };
     let creates: u32 = if quick { 1_000 } else { 100_000 };
-    let ops: Vec<BatchOp> = (0..creates).map(|i| BatchOp::Create(conn(i))).collect();
+    let ops: Vec<BatchOp> = (0..creates)
+        .map(|i| BatchOp::Create(varied_conn(i)))
+        .collect();
     let create_ours = {
         let t = Instant::now();
         assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
@@ -589,7 +546,7 @@ fn main() {
         rawev.set_recv_buffer(drain_buffer).unwrap();
         rawev.set_nonblocking(true).unwrap();
         let mut arena = Arena::new(256, 8192).unwrap();
-        fill(&nfct, 0, backlog);
+        fill_varied(&nfct, 0, backlog);
         for i in 0..3 {
             let case = (round + i) % 3;
             let t = Instant::now();
@@ -698,7 +655,7 @@ fn main() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
-    fill(&nfct, 0, burst);
+    fill_varied(&nfct, 0, burst);
     nfct.flush(Family::Any).unwrap();
     let burst_time = t.elapsed();
     let (got, lost) = consumer.join().unwrap();
@@ -752,7 +709,7 @@ fn main() {
     } else {
         vec![25_000, 250_000]
     } {
-        fill(&nfct, filled, k);
+        fill_varied(&nfct, filled, k);
         filled = k;
         let out = Command::new(&exe)
             .env("CT_BENCH_RSS_NETNS", &ns)
@@ -789,10 +746,10 @@ fn main() {
         (
             "full dump, borrowed views ≤ 1.05x the header floor".into(),
             format!(
-                "{:.2}x the recv floor, {:.2}x the recvmmsg floor (with the receive thread: {:.2}x; the TLV-walking floor alone: {:.2}x)",
+                "{:.2}x the recv floor, {:.2}x the recvmmsg floor (one thread: {:.2}x; the TLV-walking floor alone: {:.2}x)",
                 ratio(borrowed, floor),
                 ratio(borrowed, floor_batched),
-                ratio(borrowed_2t, floor),
+                ratio(borrowed_1t, floor),
                 ratio(floor_tlv, floor)
             ),
             ratio(borrowed, floor.min(floor_batched)) <= 1.05,
@@ -800,9 +757,10 @@ fn main() {
         (
             "full dump, owned ≤ 1.15x the header floor".into(),
             format!(
-                "{:.2}x the recv floor, {:.2}x the recvmmsg floor",
+                "{:.2}x the recv floor, {:.2}x the recvmmsg floor (one thread: {:.2}x)",
                 ratio(owned, floor),
-                ratio(owned, floor_batched)
+                ratio(owned, floor_batched),
+                ratio(owned_1t, floor)
             ),
             ratio(owned, floor.min(floor_batched)) <= 1.15,
         ),

@@ -1,11 +1,14 @@
-//! Dumps a table of `N` entries (default 100,000) in a private network namespace, three ways
-//! interleaved: the raw header-walking floor, `dump_each` on one thread, and `dump_each` with
-//! the receive pipeline. Run as root: `cargo run --release -p conntrack-benches --example
+//! Dumps a table of `N` entries (default 100,000; UDP only, or the live benchmark's varied
+//! table with `TABLE=varied`) in a private network namespace, four ways interleaved: the raw
+//! header-walking floor, `dump_each` on one thread, `dump_each` with the receive pipeline, and
+//! `dump` into owned values on one thread and pipelined. `ONLY=owned` (or `floor`, `borrowed`,
+//! `piped`, `owned-piped`) runs just that case,
+//! as a `perf record` target. Run as root: `cargo run --release -p conntrack-benches --example
 //! dump_profile`.
 use conntrack::wire::consts::AF_UNSPEC;
 use conntrack::wire::request::{self, DumpFilter};
 use conntrack::{Config, Family, Nfct};
-use conntrack_benches::{fill_udp, touch_all};
+use conntrack_benches::{enable_labels, fill_udp, fill_varied, touch_all};
 use conntrack_sock::Socket;
 use std::time::{Duration, Instant};
 
@@ -17,7 +20,15 @@ fn main() {
         .unwrap_or(100_000);
     let serial = Nfct::open().unwrap();
     let piped = Nfct::open_with(Config::default().pipeline(true)).unwrap();
-    fill_udp(&serial, n);
+    if std::env::var("TABLE").as_deref() == Ok("varied") {
+        let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
+        let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
+        enable_labels();
+        fill_varied(&serial, 0, n);
+    } else {
+        fill_udp(&serial, n);
+    }
+    let only = std::env::var("ONLY").unwrap_or_default();
     let floor = || {
         let sock = Socket::open().unwrap();
         let mut req = vec![0u8; 256];
@@ -53,26 +64,38 @@ fn main() {
         std::hint::black_box(acc);
         assert_eq!(k, n);
     };
-    let mut t = [Duration::MAX; 3];
+    let owned = |nfct: &Nfct| assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize);
+    let names = ["floor", "borrowed", "piped", "owned", "owned-piped"];
+    let mut t = [Duration::MAX; 5];
     for _ in 0..7 {
-        let s = Instant::now();
-        floor();
-        t[0] = t[0].min(s.elapsed());
-        let s = Instant::now();
-        ours(&serial);
-        t[1] = t[1].min(s.elapsed());
-        let s = Instant::now();
-        ours(&piped);
-        t[2] = t[2].min(s.elapsed());
+        for (i, name) in names.iter().enumerate() {
+            if !only.is_empty() && only != *name {
+                continue;
+            }
+            let s = Instant::now();
+            match i {
+                0 => floor(),
+                1 => ours(&serial),
+                2 => ours(&piped),
+                3 => owned(&serial),
+                _ => owned(&piped),
+            }
+            t[i] = t[i].min(s.elapsed());
+        }
     }
     for (name, d) in [
         "floor (headers)",
         "dump_each, one thread",
         "dump_each, pipelined",
+        "dump, owned",
+        "dump, owned, pipelined",
     ]
     .iter()
     .zip(t)
     {
+        if d == Duration::MAX {
+            continue;
+        }
         println!(
             "{name:<24} {:>8.1} ms  {:.2}x",
             d.as_secs_f64() * 1e3,

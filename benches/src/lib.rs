@@ -104,6 +104,91 @@ pub fn drain_events(ev: &mut Events) -> (u64, u64) {
     }
 }
 
+/// Entry `i` of the benchmark table: TCP, UDP, ICMP and IPv6 TCP in turn, with marks and zones.
+pub fn varied_conn(i: u32) -> Conn {
+    let port = 1024 + (i % 60_000) as u16;
+    let c = match i % 4 {
+        0 => Conn::tcp(
+            SocketAddr::new(
+                IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                port,
+            ),
+            "192.0.2.1:443".parse().unwrap(),
+        )
+        .with_tcp_state(conntrack::wire::ct::TcpState::Established),
+        1 => Conn::udp(
+            SocketAddr::new(
+                IpAddr::from([10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                port,
+            ),
+            "192.0.2.2:53".parse().unwrap(),
+        ),
+        2 => Conn::icmp_echo(
+            IpAddr::from([10, 200 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            "192.0.2.3".parse().unwrap(),
+            i as u16,
+        ),
+        _ => {
+            let mut a = [0u8; 16];
+            a[0] = 0x20;
+            a[1] = 0x01;
+            a[2] = 0x0d;
+            a[3] = 0xb8;
+            a[12..16].copy_from_slice(&i.to_be_bytes());
+            Conn::tcp(
+                SocketAddr::new(IpAddr::from(a), port),
+                "[2001:db8::1]:443".parse().unwrap(),
+            )
+            .with_tcp_state(conntrack::wire::ct::TcpState::Established)
+        }
+    };
+    c.with_timeout(3600)
+        .with_mark(i % 8)
+        .with_zone((i % 3) as u16)
+        .with_labels(&[(i % 128) as usize])
+}
+
+/// Loads an nftables rule that uses conntrack labels into the caller's network namespace, so
+/// that the kernel gives new entries the labels extension (without it, ctnetlink refuses to
+/// set labels). The rule matches a mark nothing sets; only its presence matters.
+pub fn enable_labels() {
+    use std::io::Write as _;
+    let mut nft = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft (Debian package nftables) installed");
+    nft.stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(
+            b"table inet ctbench {\n chain out {\n  type filter hook output priority 0;\n  \
+              meta mark 0x5eed ct label set 127\n }\n}\n",
+        )
+        .expect("write the ruleset");
+    assert!(
+        nft.wait().expect("nft ran").success(),
+        "nft -f refused the ruleset"
+    );
+}
+
+/// Creates the entries `from..to` of the benchmark table, 10,000 per batch.
+pub fn fill_varied(nfct: &Nfct, from: u32, to: u32) {
+    let mut i = from;
+    while i < to {
+        let end = (i + 10_000).min(to);
+        let ops: Vec<BatchOp> = (i..end).map(|k| BatchOp::Create(varied_conn(k))).collect();
+        let r = nfct.batch(&ops).expect("batch");
+        assert!(
+            r.iter().all(Result::is_ok),
+            "create failed: {:?}",
+            r.iter().find(|x| x.is_err())
+        );
+        i = end;
+    }
+}
+
+/// Counts the messages of one datagram by their headers alone; `true` once the dump is done.
 /// Creates `n` UDP entries 10.0.0.0+i:1024 -> 192.0.2.2:53, 10,000 per batch.
 pub fn fill_udp(nfct: &Nfct, n: u32) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {

@@ -32,3 +32,12 @@ pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
 pub fn catch_interrupts() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
     sys::catch_interrupts()
 }
+
+/// Asks the kernel to back the whole pages of `spare` (typically `Vec::spare_capacity_mut`
+/// of a large vector about to be filled) with transparent huge pages, where the system allows
+/// them (`/sys/kernel/mm/transparent_hugepage/enabled` set to `madvise` or `always`). Filling
+/// 200 MB then takes about a hundred page faults instead of fifty thousand. Advisory only:
+/// nothing changes where huge pages are unavailable, and contents are never touched.
+pub fn advise_huge_pages<T>(spare: &mut [std::mem::MaybeUninit<T>]) {
+    sys::advise_huge(spare)
+}

@@ -235,6 +235,19 @@ impl Socket {
             .map(|v| v.max(0) as usize)
     }
 
+    /// Returns the send buffer size the kernel reports (`SO_SNDBUF`). Netlink refuses, with
+    /// `EMSGSIZE`, a datagram longer than this less 32 bytes.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// println!("{}", Socket::open()?.send_buffer()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_buffer(&self) -> io::Result<usize> {
+        sys::getsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF)
+            .map(|v| v.max(0) as usize)
+    }
+
     /// Returns the number of datagrams the kernel dropped for this socket (`SK_MEMINFO_DROPS`
     /// of `SO_MEMINFO`), counted even with `NETLINK_NO_ENOBUFS`.
     ///

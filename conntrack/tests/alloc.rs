@@ -47,7 +47,8 @@ fn stream(nfct: &Nfct) -> (u64, u64) {
 #[test]
 fn streamed_dump_allocations_do_not_grow_with_the_table() {
     netns();
-    let nfct = Nfct::open().unwrap();
+    // One thread first (the pipeline is on by default where there are two CPUs).
+    let nfct = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
     fill(&nfct, 0, 25_000);
     let (n1, a1) = stream(&nfct);
     fill(&nfct, 25_000, 250_000);

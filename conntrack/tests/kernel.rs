@@ -684,6 +684,55 @@ fn batch_reports_one_result_per_item() {
 }
 
 #[test]
+fn batch_longer_than_the_send_buffer_is_split() {
+    netns();
+    add_label_user();
+    let nfct = Nfct::open().unwrap();
+    let conn = |i: u32| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        a[12..].copy_from_slice(&i.to_be_bytes());
+        Conn::tcp(
+            SocketAddr::new(IpAddr::from(a), 1000),
+            sa("[2001:db8::1]:443"),
+        )
+        .with_tcp_state(TcpState::Established)
+        .with_timeout(100)
+        .with_mark(i)
+        .with_zone(7)
+        .with_labels(&[(i % 128) as usize])
+    };
+    // The test means something only if 1,024 such requests (the most one send carries) are
+    // longer than the send buffer allows.
+    let mut one = vec![0u8; 1024];
+    let len = conntrack::wire::request::emit_into(&mut one, |e| {
+        conntrack::wire::request::ct_create(e, 1, AF_INET6, &conn(0))
+    })
+    .unwrap();
+    let sndbuf = conntrack_sock::Socket::open()
+        .unwrap()
+        .send_buffer()
+        .unwrap();
+    assert!(
+        1024 * len > sndbuf,
+        "{len}-byte requests fit {sndbuf} bytes"
+    );
+    let ops: Vec<BatchOp> = (0..5000).map(|i| BatchOp::Create(conn(i))).collect();
+    let r = nfct.batch(&ops).unwrap();
+    assert!(
+        r.iter().all(Result::is_ok),
+        "{:?}",
+        r.iter().find(|r| r.is_err())
+    );
+    assert_eq!(nfct.count(Family::Ipv6).unwrap(), 5000);
+    assert_eq!(conntrack(&["-C"]).trim(), "5000");
+    let got = nfct.get(&key_of(&conn(4321))).unwrap();
+    assert_eq!(got.mark, Some(4321));
+    let labels = conntrack::wire::ct::LabelsView::new(got.labels.as_deref().unwrap());
+    assert_eq!(labels.iter().collect::<Vec<_>>(), [4321 % 128]);
+}
+
+#[test]
 fn statistics_agree_with_the_table() {
     netns();
     let nfct = Nfct::open().unwrap();
@@ -794,7 +843,7 @@ fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
         .collect();
     assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
     let nfct = Nfct::open_with(conntrack::Config::default().pipeline(true)).unwrap();
-    let serial = Nfct::open().unwrap();
+    let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
     let key = |c: &Conn| (c.id, c.tuple_orig.and_then(|t| t.src), c.mark);
     let mut piped: Vec<_> = nfct.dump(Family::Any).unwrap().iter().map(key).collect();
     let mut single: Vec<_> = serial.dump(Family::Any).unwrap().iter().map(key).collect();
@@ -835,10 +884,8 @@ fn open_in_another_namespace_by_path() {
     assert_eq!(counts.join().unwrap(), (0, 1, 0));
 }
 
-#[test]
-fn labels_and_nat_round_trip() {
-    netns();
-    // Labels are kept only when the namespace has a label user: an nftables `ct label` rule.
+/// Labels are kept only when the namespace has a label user: an nftables `ct label` rule.
+fn add_label_user() {
     for cmd in [
         "add table inet lbl",
         "add chain inet lbl c { type filter hook output priority 0 ; }",
@@ -850,6 +897,12 @@ fn labels_and_nat_round_trip() {
             .expect("nftables is installed (apt-get install nftables)");
         assert!(st.success(), "nft {cmd}");
     }
+}
+
+#[test]
+fn labels_and_nat_round_trip() {
+    netns();
+    add_label_user();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.11.0.1:1000"), sa("10.11.0.2:80"))
         .with_tcp_state(TcpState::Established)

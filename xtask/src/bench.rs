@@ -18,6 +18,7 @@ pub(crate) fn run() -> Result<(), String> {
             "-q",
             "--no-install-recommends",
             "conntrack",
+            "nftables",
             "libnetfilter-conntrack-dev",
             "pkg-config",
         ],
