@@ -1,6 +1,7 @@
 //! Decodes the captured dump fixture many times: a target for `perf record` and callgrind.
 //! `MODE=floor` walks TLVs only; `MODE=owned` builds `Conn`s; default reads borrowed views.
-//! `FIXTURE=events` decodes the captured event stream instead of the dump.
+//! `FIXTURE=events` decodes the captured event stream instead of the dump; `FILE=path` decodes
+//! the bytes in `path` (e.g. saved by `dump_profile` with `SAVE=path`).
 use conntrack_benches::{touch_all, walk_tlv};
 use conntrack_wire::{Conn, MessageKind, Messages};
 const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
@@ -13,8 +14,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let mode = std::env::var("MODE").unwrap_or_default();
-    let bytes = match std::env::var("FIXTURE").as_deref() {
-        Ok("events") => EVENTS,
+    let file = std::env::var("FILE").map(|p| std::fs::read(p).expect("FILE readable"));
+    let bytes = match (&file, std::env::var("FIXTURE").as_deref()) {
+        (Ok(b), _) => b.as_slice(),
+        (_, Ok("events")) => EVENTS,
         _ => DUMP,
     };
     for _ in 0..iters {

@@ -1,10 +1,10 @@
 //! Dumps a table of `N` entries (default 100,000; UDP only, or the live benchmark's varied
-//! table with `TABLE=varied`) in a private network namespace, four ways interleaved: the raw
-//! header-walking floor, `dump_each` on one thread, `dump_each` with the receive pipeline, and
-//! `dump` into owned values on one thread and pipelined. `ONLY=owned` (or `floor`, `borrowed`,
-//! `piped`, `owned-piped`) runs just that case,
-//! as a `perf record` target. Run as root: `cargo run --release -p conntrack-benches --example
-//! dump_profile`.
+//! table with `TABLE=varied`) in a private network namespace, five ways interleaved: the raw
+//! header-walking floor, `dump_each` on one thread and pipelined, and `dump` into owned values
+//! on one thread and pipelined. `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`)
+//! runs just that case, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
+//! dump to `path` (for `decode_profile FILE=path`). Run as root: `cargo run --release -p
+//! conntrack-benches --example dump_profile`.
 use conntrack::wire::consts::AF_UNSPEC;
 use conntrack::wire::request::{self, DumpFilter};
 use conntrack::{Config, Family, Nfct};
@@ -27,6 +27,27 @@ fn main() {
         fill_varied(&serial, 0, n);
     } else {
         fill_udp(&serial, n);
+    }
+    if let Ok(path) = std::env::var("SAVE") {
+        // Only capture the dump's bytes (for `decode_profile FILE=...`).
+        let sock = Socket::open().unwrap();
+        let mut req = vec![0u8; 256];
+        let len = request::emit_into(&mut req, |e| {
+            request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
+        })
+        .unwrap();
+        sock.send(&req[..len]).unwrap();
+        let (mut buf, mut all) = (vec![0u8; 32 * 1024], Vec::new());
+        loop {
+            let m = sock.recv(&mut buf).unwrap();
+            all.extend_from_slice(&buf[..m.len]);
+            if u16::from_ne_bytes([buf[4], buf[5]]) == 3 {
+                break;
+            }
+        }
+        std::fs::write(&path, &all).unwrap();
+        println!("saved {} bytes to {path}", all.len());
+        return;
     }
     let only = std::env::var("ONLY").unwrap_or_default();
     let floor = || {
