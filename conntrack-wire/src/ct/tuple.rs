@@ -333,30 +333,14 @@ impl Tuple {
                     }
                     // Straight-line: a table of the eight fields walked in a loop cost more
                     // than the writes themselves.
-                    if let Some(w) = p.src_port {
-                        e.put_u16_be(CTA_PROTO_SRC_PORT, w);
-                    }
-                    if let Some(w) = p.dst_port {
-                        e.put_u16_be(CTA_PROTO_DST_PORT, w);
-                    }
-                    if let Some(w) = p.icmp_id {
-                        e.put_u16_be(CTA_PROTO_ICMP_ID, w);
-                    }
-                    if let Some(b) = p.icmp_type {
-                        e.put_u8(CTA_PROTO_ICMP_TYPE, b);
-                    }
-                    if let Some(b) = p.icmp_code {
-                        e.put_u8(CTA_PROTO_ICMP_CODE, b);
-                    }
-                    if let Some(w) = p.icmpv6_id {
-                        e.put_u16_be(CTA_PROTO_ICMPV6_ID, w);
-                    }
-                    if let Some(b) = p.icmpv6_type {
-                        e.put_u8(CTA_PROTO_ICMPV6_TYPE, b);
-                    }
-                    if let Some(b) = p.icmpv6_code {
-                        e.put_u8(CTA_PROTO_ICMPV6_CODE, b);
-                    }
+                    put_opt_u16(e, CTA_PROTO_SRC_PORT, p.src_port);
+                    put_opt_u16(e, CTA_PROTO_DST_PORT, p.dst_port);
+                    put_opt_u16(e, CTA_PROTO_ICMP_ID, p.icmp_id);
+                    put_opt_u8(e, CTA_PROTO_ICMP_TYPE, p.icmp_type);
+                    put_opt_u8(e, CTA_PROTO_ICMP_CODE, p.icmp_code);
+                    put_opt_u16(e, CTA_PROTO_ICMPV6_ID, p.icmpv6_id);
+                    put_opt_u8(e, CTA_PROTO_ICMPV6_TYPE, p.icmpv6_type);
+                    put_opt_u8(e, CTA_PROTO_ICMPV6_CODE, p.icmpv6_code);
                 });
             }
             if let Some(z) = self.zone {
@@ -372,6 +356,20 @@ impl Tuple {
             IpAddr::V4(_) => Some(AF_INET),
             IpAddr::V6(_) => Some(AF_INET6),
         }
+    }
+}
+
+#[inline(always)]
+fn put_opt_u16(e: &mut Emitter<'_>, kind: u16, v: Option<u16>) {
+    if let Some(v) = v {
+        e.put_u16_be(kind, v);
+    }
+}
+
+#[inline(always)]
+fn put_opt_u8(e: &mut Emitter<'_>, kind: u16, v: Option<u8>) {
+    if let Some(v) = v {
+        e.put_u8(kind, v);
     }
 }
 
