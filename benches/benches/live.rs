@@ -156,7 +156,7 @@ fn main() {
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
     enable_labels();
     let n: u32 = if quick { 2_000 } else { 250_000 };
-    let runs = if quick { 1 } else { 5 };
+    let runs = if quick { 1 } else { 11 };
     let nfct = Nfct::open().unwrap();
     let t = Instant::now();
     fill_varied(&nfct, 0, n);
@@ -292,7 +292,7 @@ fn main() {
     // ---------------- offline decode of the captured dump
     let mut captured = Vec::new();
     floor_dump(false, Some(&mut captured));
-    let decode_runs = if quick { 1 } else { 15 };
+    let decode_runs = if quick { 1 } else { 21 };
     let cases: Vec<Box<dyn FnMut()>> = vec![
         Box::new(|| {
             let mut k = 0u64;
@@ -832,6 +832,12 @@ fn main() {
 
     // ---------------- report
     let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Each time is the median of interleaved rounds: {runs} for the dumps and the event drain, \
+         {decode_runs} for offline decode, {} for get.\n",
+        runs * 3
+    );
     let _ = writeln!(
         md,
         "| operation | who | median | per entry | ratio to floor | notes |\n|---|---|---|---|---|---|"

@@ -52,8 +52,8 @@ pub(crate) fn run() -> Result<(), String> {
         .unwrap_or_default();
     let text = format!(
         "# Benchmarks\n\nProduced by `cargo xtask bench` (as root) on {date}, kernel {kernel}, {cpus} CPUs. \
-Every row of a table was measured in the same run, side by side; medians of 5 runs (9 for offline \
-decode). Ratios are to the floor row of the same operation. Do not edit: run the command again.\n\n\
+Every row of a table was measured in the same run, side by side (interleaved rounds; the live \
+section states how many). Ratios are to the floor row of the same operation. Do not edit: run the command again.\n\n\
 ## Live (`benches/benches/live.rs`, a private network namespace)\n\n{live}\n\
 ## Offline decode of the captured fixtures (`benches/benches/decode.rs`)\n\n```\n{decode}```\n"
     );
