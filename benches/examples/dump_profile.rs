@@ -1,7 +1,8 @@
 //! Dumps a table of `N` entries (default 100,000; UDP only, or the live benchmark's varied
 //! table with `TABLE=varied`) in a private network namespace, five ways interleaved: the raw
 //! header-walking floor, `dump_each` on one thread and pipelined, and `dump` into owned values
-//! on one thread and pipelined. `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`)
+//! on one thread and pipelined (`PEERS=1` adds libnetfilter_conntrack and `conntrack -L` to the
+//! rotation, as in the live benchmark). `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`)
 //! runs just that case, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
 //! dump to `path` (for `decode_profile FILE=path`). Run as root: `cargo run --release -p
 //! conntrack-benches --example dump_profile`.
@@ -86,11 +87,19 @@ fn main() {
         assert_eq!(k, n);
     };
     let owned = |nfct: &Nfct| assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize);
-    let names = ["floor", "borrowed", "piped", "owned", "owned-piped"];
-    let mut t = [Duration::MAX; 5];
+    let names = [
+        "floor",
+        "borrowed",
+        "piped",
+        "owned",
+        "owned-piped",
+        "peers",
+    ];
+    let mut t = [Duration::MAX; 6];
+    let peers = std::env::var("PEERS").is_ok();
     for _ in 0..7 {
         for (i, name) in names.iter().enumerate() {
-            if !only.is_empty() && only != *name {
+            if (!only.is_empty() && only != *name) || (*name == "peers" && !peers) {
                 continue;
             }
             let s = Instant::now();
@@ -99,7 +108,16 @@ fn main() {
                 1 => ours(&serial),
                 2 => ours(&piped),
                 3 => owned(&serial),
-                _ => owned(&piped),
+                4 => owned(&piped),
+                _ => {
+                    conntrack_benches::peer_dump(0);
+                    std::process::Command::new("conntrack")
+                        .arg("-L")
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .unwrap();
+                }
             }
             t[i] = t[i].min(s.elapsed());
         }
@@ -110,6 +128,7 @@ fn main() {
         "dump_each, pipelined",
         "dump, owned",
         "dump, owned, pipelined",
+        "libnetfilter_conntrack + conntrack -L",
     ]
     .iter()
     .zip(t)
