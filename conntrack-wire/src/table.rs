@@ -134,7 +134,7 @@ fn walk<S: Schema>(
     // One pass, no iterator: this is the hottest loop of the decoder. A fixed-length
     // attribute costs a header read, two bounds tests, one comparison and a store.
     while off < data.len() {
-        let Some(&[l0, l1, t0, t1]) = data
+        let Some(hdr) = data
             .get(off..off + 4)
             .and_then(|s| <&[u8; 4]>::try_from(s).ok())
         else {
@@ -143,7 +143,9 @@ fn walk<S: Schema>(
                 have: data.len() - off,
             });
         };
-        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        // One 4-byte load for `nla_len` and `nla_type` (both host-endian u16s).
+        let (len, kind) = split_header(u32::from_ne_bytes(*hdr));
+        let len = usize::from(len);
         let next = off + len;
         if len < 4 || next > data.len() {
             return Err(if len < 4 {
@@ -155,7 +157,7 @@ fn walk<S: Schema>(
                 }
             });
         }
-        let kind = u16::from_ne_bytes([t0, t1]) & crate::consts::NLA_TYPE_MASK;
+        let kind = kind & crate::consts::NLA_TYPE_MASK;
         let idx = usize::from(kind).wrapping_sub(1);
         // The last attribute may omit its trailing padding.
         let step = (next + 3) & !3;
@@ -187,6 +189,16 @@ fn walk<S: Schema>(
         off = step;
     }
     Ok(unknown)
+}
+
+/// Splits an attribute header read as one host-endian `u32` into `(nla_len, nla_type)`.
+#[inline(always)]
+fn split_header(h: u32) -> (u16, u16) {
+    if cfg!(target_endian = "little") {
+        (h as u16, (h >> 16) as u16)
+    } else {
+        ((h >> 16) as u16, h as u16)
+    }
 }
 
 /// The schema of a nest with no nest indexed in place: its rules are passed to the walk.
