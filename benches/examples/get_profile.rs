@@ -1,6 +1,7 @@
 //! Gets one entry many times in a private network namespace: a target for `perf record` of
 //! the get round trip. Run as root: `cargo run --release -p conntrack-benches --example
-//! get_profile`; `MODE=raw` times a plain send/recv of the same request instead.
+//! get_profile`; `MODE=raw` times a plain send/recv of the same request instead, `MODE=view`
+//! the borrowed `Nfct::get_with`.
 use conntrack::wire::consts::AF_INET;
 use conntrack::wire::request::{self, Key};
 use conntrack::wire::{MessageKind, Messages};
@@ -25,7 +26,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let raw = std::env::var("MODE").as_deref() == Ok("raw");
+    let mode = std::env::var("MODE").unwrap_or_default();
+    let raw = mode == "raw";
     let sock = Socket::open().unwrap();
     let mut req = vec![0u8; 256];
     let len = request::emit_into(&mut req, |e| request::ct_get(e, 7, AF_INET, &key)).unwrap();
@@ -45,6 +47,8 @@ fn main() {
                     break;
                 }
             }
+        } else if mode == "view" {
+            std::hint::black_box(nfct.get_with(&key, conntrack_benches::touch_all).unwrap());
         } else {
             std::hint::black_box(nfct.get(&key).unwrap());
         }

@@ -656,7 +656,23 @@ impl Nfct {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn get(&self, key: &Key) -> Result<Conn> {
+        self.get_with(key, Conn::parse)
+    }
+
+    /// Gets one entry by its tuple and hands its borrowed view to `f`, whose result is
+    /// returned: no allocation and no copy of the entry, for hot paths that read a few fields
+    /// (the state, a mark, the counters). Errors as [`Nfct::get`].
+    ///
+    /// ```no_run
+    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
+    /// let c = Conn::tcp("10.0.0.1:1234".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+    /// let key = Key { tuple: c.tuple_orig.unwrap(), ..Default::default() };
+    /// let mark = Nfct::open()?.get_with(&key, |v| v.mark())?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn get_with<R>(&self, key: &Key, f: impl FnOnce(&ConnView<'_>) -> R) -> Result<R> {
         let af = Self::check_key(Op::Get, key)?;
+        let mut f = Some(f);
         let mut out = None;
         self.exchange(
             Op::Get,
@@ -666,7 +682,9 @@ impl Nfct {
                     op: Op::Get,
                     source,
                 })?;
-                out = Some(Conn::parse(&v));
+                if let Some(f) = f.take() {
+                    out = Some(f(&v));
+                }
                 Ok(())
             },
         )?;

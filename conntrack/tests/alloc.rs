@@ -1,5 +1,6 @@
 //! A streamed dump allocates nothing per entry: the number of allocations made while streaming
-//! 250,000 entries through borrowed views is the same small constant as for 25,000.
+//! 250,000 entries through borrowed views is the same small constant as for 25,000, and a
+//! borrowed lookup (`get_with`) allocates nothing.
 
 mod common;
 
@@ -63,5 +64,21 @@ fn streamed_dump_allocations_do_not_grow_with_the_table() {
     let (n4, a4) = stream(&piped);
     assert_eq!((n3, n4), (250_000, 250_000));
     assert!(a4 <= 16, "{a4} allocations for a pipelined streamed dump");
+    // A borrowed lookup allocates nothing at all.
+    let key = conntrack::Key {
+        tuple: Conn::udp(
+            "10.0.0.7:1007".parse().unwrap(),
+            "192.0.2.1:53".parse().unwrap(),
+        )
+        .tuple_orig
+        .unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(nfct.get_with(&key, |v| v.mark()).unwrap(), Some(7));
+    let before = counting::count();
+    for _ in 0..100 {
+        std::hint::black_box(nfct.get_with(&key, |v| v.mark()).unwrap());
+    }
+    assert_eq!(counting::count() - before, 0, "allocations in get_with");
     nfct.flush(Family::Any).unwrap();
 }

@@ -291,6 +291,15 @@ fn get_update_delete_by_tuple_and_id() {
         assert_eq!(got.tuple_orig.unwrap().src, c.tuple_orig.unwrap().src);
         assert_eq!(got.mark.unwrap_or(0), c.mark.unwrap_or(0));
         assert_eq!(got.zone, c.zone);
+        // the borrowed lookup sees the same entry, field for field
+        let viewed = nfct.get_with(&k, Conn::parse).unwrap();
+        assert_eq!(
+            (viewed.id, viewed.mark, viewed.zone),
+            (got.id, got.mark, got.zone)
+        );
+        assert_eq!(viewed.tuple_orig, got.tuple_orig);
+        assert_eq!(viewed.tuple_reply, got.tuple_reply);
+        assert_eq!(nfct.get_with(&k, |v| v.id()).unwrap(), got.id);
         // update: new mark and timeout, seen by conntrack-tools
         let mut u = Conn {
             tuple_orig: c.tuple_orig,
@@ -377,6 +386,14 @@ fn bad_input_is_refused_and_changes_nothing() {
     // missing entries
     let missing = key_of(&Conn::tcp(sa("10.9.9.9:1"), sa("10.9.9.9:2")));
     assert!(matches!(nfct.get(&missing), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        nfct.get_with(&missing, |v| v.id()),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        nfct.get_with(&no_ports, |v| v.id()),
+        Err(Error::Invalid { .. })
+    ));
     assert!(matches!(nfct.delete(&missing), Err(Error::NotFound { .. })));
     assert!(matches!(
         nfct.update(&Conn {
