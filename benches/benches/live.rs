@@ -82,12 +82,8 @@ fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
     }
 }
 
-/// Runs every case once per round, `rounds` times, and returns each case's median and its
-/// fastest round.
-fn interleaved(
-    rounds: usize,
-    mut cases: Vec<Box<dyn FnMut() + '_>>,
-) -> (Vec<Duration>, Vec<Duration>) {
+/// Runs every case once per round, `rounds` times, and returns every round's times.
+fn interleaved(rounds: usize, mut cases: Vec<Box<dyn FnMut() + '_>>) -> Rounds {
     let mut times = vec![Vec::new(); cases.len()];
     for _ in 0..rounds.max(1) {
         for (c, t) in cases.iter_mut().zip(times.iter_mut()) {
@@ -96,17 +92,60 @@ fn interleaved(
             t.push(start.elapsed());
         }
     }
-    median_and_fastest(times)
+    Rounds::new(times)
 }
 
-fn median_and_fastest(times: Vec<Vec<Duration>>) -> (Vec<Duration>, Vec<Duration>) {
-    times
-        .into_iter()
-        .map(|mut v| {
-            v.sort();
-            (v[v.len() / 2], v[0])
-        })
-        .unzip()
+/// The times of interleaved rounds: `times[case][round]`.
+struct Rounds {
+    times: Vec<Vec<Duration>>,
+}
+
+impl Rounds {
+    fn new(times: Vec<Vec<Duration>>) -> Self {
+        if std::env::var_os("CT_BENCH_VERBOSE").is_some() {
+            for (i, v) in times.iter().enumerate() {
+                let ms: Vec<String> = v
+                    .iter()
+                    .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+                    .collect();
+                eprintln!("case {i}: {} ms", ms.join(" "));
+            }
+        }
+        Rounds { times }
+    }
+
+    /// Each case's median time.
+    fn medians(&self) -> Vec<Duration> {
+        self.times
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort();
+                v[v.len() / 2]
+            })
+            .collect()
+    }
+
+    /// Each case's fastest round.
+    fn fastest(&self) -> Vec<Duration> {
+        self.times
+            .iter()
+            .map(|v| v.iter().copied().min().unwrap_or_default())
+            .collect()
+    }
+
+    /// The median over rounds of case `i`'s time divided by case `j`'s in the same round: a
+    /// paired comparison, so that a slow spell of the machine, which lasts longer than one
+    /// round, divides out.
+    fn ratio(&self, i: usize, j: usize) -> f64 {
+        let mut r: Vec<f64> = self.times[i]
+            .iter()
+            .zip(&self.times[j])
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    }
 }
 
 /// The fastest round of each case of one operation, as a ratio to the floor's fastest round:
@@ -185,7 +224,7 @@ fn main() {
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
     enable_labels();
     let n: u32 = if quick { 2_000 } else { 250_000 };
-    let runs = if quick { 1 } else { 11 };
+    let runs = if quick { 1 } else { 21 };
     let nfct = Nfct::open().unwrap();
     let t = Instant::now();
     fill_varied(&nfct, 0, n);
@@ -253,7 +292,8 @@ fn main() {
             assert!(st.success());
         }),
     ];
-    let (m, f) = interleaved(runs, cases);
+    let dump = interleaved(runs, cases);
+    let (m, f) = (dump.medians(), dump.fastest());
     let mut fastest = vec![Fastest::new(
         format!("full dump, {n} entries"),
         &[
@@ -270,9 +310,7 @@ fn main() {
         ],
         &f,
     )];
-    let (floor, floor_tlv, floor_batched, borrowed, owned, borrowed_1t, owned_1t) =
-        (m[0], m[1], m[2], m[3], m[4], m[5], m[6]);
-    let (filtered, peer, cli) = (m[7], m[8], m[9]);
+    let filtered = m[7];
     let default_note = if pipelined {
         "default Config: a helper thread receives, the caller decodes"
     } else {
@@ -280,48 +318,47 @@ fn main() {
     };
     let borrowed_note = format!("every field read, no allocation per entry; {default_note}");
     let owned_note = format!("Vec<Conn>; {default_note}");
-    let rel = |d: Duration| Some(d.as_secs_f64() / floor.as_secs_f64());
-    for (who, d, note) in [
+    for (who, i, note) in [
         (
             "floor: headers only",
-            floor,
+            0,
             "raw recv, 32 KiB buffer, walks nlmsghdr",
         ),
         (
             "floor: every TLV",
-            floor_tlv,
+            1,
             "walks every attribute, interprets none",
         ),
         (
             "floor: headers only, recvmmsg",
-            floor_batched,
+            2,
             "the library's receive path (16 × 32 KiB slots), walks nlmsghdr",
         ),
-        ("conntrack-rs borrowed views", borrowed, &borrowed_note),
-        ("conntrack-rs owned Conn", owned, &owned_note),
+        ("conntrack-rs borrowed views", 3, &borrowed_note),
+        ("conntrack-rs owned Conn", 4, &owned_note),
         (
             "conntrack-rs borrowed views, one thread",
-            borrowed_1t,
+            5,
             "Config::pipeline(false)",
         ),
         (
             "conntrack-rs owned Conn, one thread",
-            owned_1t,
+            6,
             "Config::pipeline(false)",
         ),
         (
             "libnetfilter_conntrack",
-            peer,
+            8,
             "nfct_query(NFCT_Q_DUMP), same fields read",
         ),
-        ("conntrack -L", cli, "process, output to /dev/null"),
+        ("conntrack -L", 9, "process, output to /dev/null"),
     ] {
         rows.push(Row {
             op: format!("full dump, {n} entries"),
             who: who.into(),
-            median: d,
-            per: per(d, n.into()),
-            ratio: rel(d),
+            median: m[i],
+            per: per(m[i], n.into()),
+            ratio: Some(dump.ratio(i, 0)),
             note: note.into(),
         });
     }
@@ -330,7 +367,7 @@ fn main() {
         who: "conntrack-rs owned".into(),
         median: filtered,
         per: per(filtered, (n / 8).into()),
-        ratio: rel(filtered),
+        ratio: Some(dump.ratio(7, 0)),
         note: "ratio to the full-dump floor".into(),
     });
 
@@ -375,7 +412,8 @@ fn main() {
             std::hint::black_box(acc);
         }),
     ];
-    let (m, f) = interleaved(decode_runs, cases);
+    let decode = interleaved(decode_runs, cases);
+    let (m, f) = (decode.medians(), decode.fastest());
     fastest.push(Fastest::new(
         format!("offline decode, {} bytes", captured.len()),
         &[
@@ -387,34 +425,29 @@ fn main() {
         ],
         &f,
     ));
-    let (off_floor, off_borrowed, off_owned, off_peer, off_npn) = (m[0], m[1], m[2], m[3], m[4]);
-    let orel = |d: Duration| Some(d.as_secs_f64() / off_floor.as_secs_f64());
-    for (who, d, note) in [
-        ("floor: every TLV", off_floor, "walk only"),
-        (
-            "conntrack-rs borrowed views",
-            off_borrowed,
-            "every field read",
-        ),
-        ("conntrack-rs owned Conn", off_owned, "Conn::parse"),
+    for (who, i, note) in [
+        ("floor: every TLV", 0, "walk only"),
+        ("conntrack-rs borrowed views", 1, "every field read"),
+        ("conntrack-rs owned Conn", 2, "Conn::parse"),
         (
             "libnetfilter_conntrack",
-            off_peer,
+            3,
             "nfct_nlmsg_parse + same field reads",
         ),
         (
             "netlink-packet-netfilter 0.4",
-            off_npn,
+            4,
             "owned NetlinkMessage<NetfilterMessage>; reads the fields it models (tuples, status, timeout, mark, TCP state)",
         ),
     ] {
+        let d = m[i];
         let mps = f64::from(n) / d.as_secs_f64() / 1e6;
         rows.push(Row {
             op: format!("offline decode, {} bytes captured", captured.len()),
             who: who.into(),
             median: d,
             per: per(d, n.into()),
-            ratio: orel(d),
+            ratio: Some(decode.ratio(i, 0)),
             note: format!("{note}; {mps:.2} M msg/s"),
         });
     }
@@ -466,7 +499,8 @@ fn main() {
             }
         }),
     ];
-    let (m, f) = interleaved(runs * 3, cases);
+    let get = interleaved(runs * 3, cases);
+    let (m, f) = (get.medians(), get.fastest());
     fastest.push(Fastest::new(
         format!("get round trip ×{gets}"),
         &["floor: raw send/recv", "Nfct::get", "Nfct::get_with"],
@@ -486,7 +520,7 @@ fn main() {
         who: "conntrack-rs Nfct::get".into(),
         median: get_ours,
         per: per(get_ours, gets.into()),
-        ratio: Some(get_ours.as_secs_f64() / get_floor.as_secs_f64()),
+        ratio: Some(get.ratio(1, 0)),
         note: "owned Conn".into(),
     });
     rows.push(Row {
@@ -494,7 +528,7 @@ fn main() {
         who: "conntrack-rs Nfct::get_with".into(),
         median: get_view,
         per: per(get_view, gets.into()),
-        ratio: Some(get_view.as_secs_f64() / get_floor.as_secs_f64()),
+        ratio: Some(get.ratio(2, 0)),
         note: "borrowed view, every field read, no allocation".into(),
     });
 
@@ -664,7 +698,8 @@ fn main() {
         }
         nfct.flush(Family::Any).unwrap();
     }
-    let (m, f) = median_and_fastest(drains.to_vec());
+    let drain = Rounds::new(drains.to_vec());
+    let (m, f) = (drain.medians(), drain.fastest());
     fastest.push(Fastest::new(
         format!("event backlog drain, {backlog} NEW events"),
         &["floor: raw recvmmsg", "Events, one thread", "Events::spawn"],
@@ -688,7 +723,7 @@ fn main() {
         who: "conntrack-rs Events, decoded".into(),
         median: drain_ours,
         per: per(drain_ours, backlog.into()),
-        ratio: Some(drain_ours.as_secs_f64() / drain_floor.as_secs_f64()),
+        ratio: Some(drain.ratio(1, 0)),
         note: format!("{:.2} M events/s, one thread", eps(drain_ours) / 1e6),
     });
     rows.push(Row {
@@ -696,7 +731,7 @@ fn main() {
         who: "conntrack-rs Events::spawn, decoded".into(),
         median: drain_threaded,
         per: per(drain_threaded, backlog.into()),
-        ratio: Some(drain_threaded.as_secs_f64() / drain_floor.as_secs_f64()),
+        ratio: Some(drain.ratio(2, 0)),
         note: format!(
             "{:.2} M events/s, receive thread + decoding caller",
             eps(drain_threaded) / 1e6
@@ -827,31 +862,31 @@ fn main() {
             "full dump, borrowed views ≤ 1.05x the header floor".into(),
             format!(
                 "{:.2}x the recv floor, {:.2}x the recvmmsg floor (one thread: {:.2}x; the TLV-walking floor alone: {:.2}x)",
-                ratio(borrowed, floor),
-                ratio(borrowed, floor_batched),
-                ratio(borrowed_1t, floor),
-                ratio(floor_tlv, floor)
+                dump.ratio(3, 0),
+                dump.ratio(3, 2),
+                dump.ratio(5, 0),
+                dump.ratio(1, 0)
             ),
-            ratio(borrowed, floor.min(floor_batched)) <= 1.05,
+            dump.ratio(3, 0).min(dump.ratio(3, 2)) <= 1.05,
         ),
         (
             "full dump, owned ≤ 1.15x the header floor".into(),
             format!(
                 "{:.2}x the recv floor, {:.2}x the recvmmsg floor (one thread: {:.2}x)",
-                ratio(owned, floor),
-                ratio(owned, floor_batched),
-                ratio(owned_1t, floor)
+                dump.ratio(4, 0),
+                dump.ratio(4, 2),
+                dump.ratio(6, 0)
             ),
-            ratio(owned, floor.min(floor_batched)) <= 1.15,
+            dump.ratio(4, 0).min(dump.ratio(4, 2)) <= 1.15,
         ),
         (
             "get round trip ≤ 1.1x the floor".into(),
             format!(
                 "borrowed (Nfct::get_with) {:.2}x; owned (Nfct::get) {:.2}x",
-                ratio(get_view, get_floor),
-                ratio(get_ours, get_floor)
+                get.ratio(2, 0),
+                get.ratio(1, 0)
             ),
-            ratio(get_view, get_floor) <= 1.1,
+            get.ratio(2, 0) <= 1.1,
         ),
         (
             "batched create ≤ 1.1x the floor".into(),
@@ -864,12 +899,12 @@ fn main() {
                 "Events::spawn {:.2} M/s = {:.2}x the floor's speed; one thread {:.2} M/s = {:.2}x; \
                  the floor itself {:.2} M/s (the kernel's delivery bounds any reader)",
                 eps(drain_threaded) / 1e6,
-                eps(drain_threaded) / eps(drain_floor),
+                1.0 / drain.ratio(2, 0),
                 eps(drain_ours) / 1e6,
-                eps(drain_ours) / eps(drain_floor),
+                1.0 / drain.ratio(1, 0),
                 eps(drain_floor) / 1e6
             ),
-            eps(drain_threaded) >= 1.5e6 && eps(drain_threaded) / eps(drain_floor) >= 0.95,
+            eps(drain_threaded) >= 1.5e6 && 1.0 / drain.ratio(2, 0) >= 0.95,
         ),
         (
             "no event lost in the burst with the default configuration, losses counted exactly"
@@ -882,17 +917,17 @@ fn main() {
         ),
         (
             "offline decode, borrowed ≤ 1.5x the TLV floor".into(),
-            format!("{:.2}x", ratio(off_borrowed, off_floor)),
-            ratio(off_borrowed, off_floor) <= 1.5,
+            format!("{:.2}x", decode.ratio(1, 0)),
+            decode.ratio(1, 0) <= 1.5,
         ),
         (
             "offline decode, borrowed ≥ 3x faster than libnetfilter_conntrack".into(),
             format!(
                 "{:.2}x faster (and {:.2}x faster than netlink-packet-netfilter, which models fewer fields)",
-                ratio(off_peer, off_borrowed),
-                ratio(off_npn, off_borrowed)
+                decode.ratio(3, 1),
+                decode.ratio(4, 1)
             ),
-            ratio(off_peer, off_borrowed) >= 3.0,
+            decode.ratio(3, 1) >= 3.0,
         ),
         (
             "streamed dump peak memory < 8 MiB and the same (±1 MiB) at 25k and 250k".into(),
@@ -916,7 +951,9 @@ fn main() {
     let _ = writeln!(
         md,
         "Each time is the median of interleaved rounds: {runs} for the dumps and the event drain, \
-         {decode_runs} for offline decode, {} for get.\n",
+         {decode_runs} for offline decode, {} for get. Each ratio is the median over the rounds \
+         of the case's time divided by the floor's time in the same round (a paired comparison: \
+         a slow spell of this shared machine, which lasts longer than a round, divides out).\n",
         runs * 3
     );
     let _ = writeln!(
