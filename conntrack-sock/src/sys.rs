@@ -366,7 +366,11 @@ pub(crate) fn catch_interrupts() -> io::Result<&'static std::sync::atomic::Atomi
 /// filling it faults once per 2 MiB instead of once per 4 KiB. Advisory: errors are ignored
 /// (`EINVAL` where THP is compiled out, for one).
 pub(crate) fn advise_huge<T>(mem: &mut [std::mem::MaybeUninit<T>]) {
-    let page = 4096usize;
+    // SAFETY: sysconf only reads a constant of the system.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
     let start = mem.as_mut_ptr() as usize;
     let end = start + std::mem::size_of_val(mem);
     let (a, b) = (start.next_multiple_of(page), end & !(page - 1));
