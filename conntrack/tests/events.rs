@@ -62,6 +62,76 @@ fn a_stream_without_groups_is_refused() {
 }
 
 #[test]
+fn shards_receive_every_event_exactly_once_each_entry_in_order() {
+    netns();
+    let mut shards = Events::open_shards(EventConfig::default(), 2).unwrap();
+    let nfct = Nfct::open().unwrap();
+    let conns: Vec<Conn> = (0..2000u32)
+        .map(|i| {
+            let src = SocketAddr::new(IpAddr::from([10, 30, (i >> 8) as u8, i as u8]), 1000);
+            Conn::udp(src, sa("10.31.0.1:53")).with_timeout(100)
+        })
+        .collect();
+    let creates: Vec<BatchOp> = conns.iter().cloned().map(BatchOp::Create).collect();
+    assert!(nfct.batch(&creates).unwrap().iter().all(Result::is_ok));
+    let deletes: Vec<BatchOp> = conns
+        .iter()
+        .map(|c| {
+            BatchOp::Delete(Key {
+                tuple: c.tuple_orig.unwrap(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    assert!(nfct.batch(&deletes).unwrap().iter().all(Result::is_ok));
+    let mut got: Vec<Vec<(u32, EventKind)>> = vec![Vec::new(); shards.len()];
+    let start = Instant::now();
+    while got.iter().map(Vec::len).sum::<usize>() < 4000
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        for (ev, out) in shards.iter_mut().zip(got.iter_mut()) {
+            ev.set_nonblocking(true).unwrap();
+            for e in ev.recv().unwrap().to_vec() {
+                match e {
+                    Event::Conn { kind, conn, .. } => out.push((conn.id.unwrap(), kind)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+    }
+    for ev in &mut shards {
+        assert_eq!(ev.pending_loss().unwrap(), 0);
+    }
+    // Both shares hold some, together exactly NEW and DESTROY of every entry, and each
+    // entry's two events sit in one share, NEW first.
+    assert!(
+        got.iter().all(|g| !g.is_empty()),
+        "{:?}",
+        got.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 4000);
+    let mut owner: HashMap<u32, (usize, Vec<EventKind>)> = HashMap::new();
+    for (i, g) in got.iter().enumerate() {
+        for (id, kind) in g {
+            let o = owner.entry(*id).or_insert((i, Vec::new()));
+            assert_eq!(o.0, i, "entry {id} in two shares");
+            o.1.push(*kind);
+        }
+    }
+    assert_eq!(owner.len(), 2000);
+    assert!(
+        owner
+            .values()
+            .all(|(_, k)| k == &[EventKind::New, EventKind::Destroy])
+    );
+    // Bad shard requests are refused, not widened.
+    assert!(matches!(
+        Events::open_shards(EventConfig::default(), 0),
+        Err(conntrack::Error::Invalid { .. })
+    ));
+}
+
+#[test]
 fn library_mutations_yield_their_events_in_order() {
     netns();
     let mut ev = Events::open(EventConfig::default()).unwrap();

@@ -59,6 +59,7 @@ const BPF_ABS: u16 = 0x20;
 const BPF_IND: u16 = 0x40;
 const BPF_MEM: u16 = 0x60;
 const BPF_AND: u16 = 0x50;
+const BPF_MOD: u16 = 0x90;
 const BPF_JA: u16 = 0x00;
 const BPF_JEQ: u16 = 0x10;
 const BPF_K: u16 = 0x00;
@@ -87,6 +88,13 @@ pub enum BpfError {
         /// The prefix length given.
         len: u8,
     },
+    /// A shard index not below the shard count (or a count of 0).
+    BadShard {
+        /// The shard count given.
+        count: u32,
+        /// The shard index given.
+        index: u32,
+    },
 }
 
 impl core::fmt::Display for BpfError {
@@ -100,6 +108,12 @@ impl core::fmt::Display for BpfError {
                 write!(f, "conditional jump at instruction {at} out of range")
             }
             BpfError::BadPrefix { len } => write!(f, "prefix length {len} is too long"),
+            BpfError::BadShard { count, index } => {
+                write!(
+                    f,
+                    "shard {index} of {count}: the index must be below the count"
+                )
+            }
         }
     }
 }
@@ -203,6 +217,31 @@ pub struct EventFilter {
     pub mark: Match<(u32, u32)>,
     /// Zone (`CTA_ZONE`); an event without it is in zone 0.
     pub zone: Match<u16>,
+    /// One share of the events, for reading a stream on several sockets and threads; see
+    /// [`Shard`].
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` disjoint shares of the conntrack events: those whose entry id (`CTA_ID`)
+/// modulo `count` is `index` (an event without an id counts as id 0). Every event of one
+/// entry has the same id, so each entry's events stay in one share, in order; the shares
+/// together hold every event exactly once. Events of other subsystems (expectations) all go
+/// to share 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Shard {
+    /// How many shares there are (at least 1).
+    pub count: u32,
+    /// Which share this is (below `count`).
+    pub index: u32,
+}
+
+impl Shard {
+    /// Returns whether an entry with id `id` belongs to this share.
+    #[inline]
+    pub fn holds(&self, id: u32) -> bool {
+        self.count != 0 && id % self.count == self.index
+    }
 }
 
 // ---------------------------------------------------------------- user-space evaluation
@@ -260,9 +299,12 @@ impl EventFilter {
     /// Evaluates the filter on one message, as the compiled program does in the kernel.
     pub fn matches(&self, msg: &Message<'_>) -> bool {
         let MessageKind::Conntrack(_) = msg.kind() else {
-            return true;
+            return self.shard.is_none_or(|s| s.index == 0);
         };
         let Ok(c) = msg.conn() else { return false };
+        if !self.shard.is_none_or(|s| s.holds(c.id().unwrap_or(0))) {
+            return false;
+        }
         let fam = msg.family().unwrap_or(0);
         let o = c.tuple_orig();
         let r = c.tuple_reply();
@@ -351,7 +393,13 @@ impl EventFilter {
             Target::L(l_ct),
             Target::Next,
         );
-        a.ja(Target::Accept); // 32-bit jump: the accept is at the far end
+        // 32-bit jump: the accept (or reject) is at the far end. Other subsystems' events all
+        // go to shard 0.
+        a.ja(if self.shard.is_none_or(|s| s.index == 0) {
+            Target::Accept
+        } else {
+            Target::Reject
+        });
         a.bind(l_ct);
         // nlmsg_type must also be NEW or DELETE (low byte 0 or 2)
         let type_off = if cfg!(target_endian = "little") { 4 } else { 5 };
@@ -370,6 +418,23 @@ impl EventFilter {
         a.ja(Target::Accept);
         a.bind(l_type);
 
+        if let Some(sh) = self.shard {
+            if sh.count == 0 || sh.index >= sh.count {
+                return Err(BpfError::BadShard {
+                    count: sh.count,
+                    index: sh.index,
+                });
+            }
+            if sh.count > 1 {
+                // A = CTA_ID (0 if absent) % count; keep the share's events.
+                a.load_top_or_zero(CTA_ID, BPF_W);
+                a.op(BPF_ALU | BPF_MOD | BPF_K, sh.count);
+                let keep = a.label();
+                a.jeq(sh.index, Target::L(keep), Target::Next);
+                a.ja(Target::Reject);
+                a.bind(keep);
+            }
+        }
         // family: byte 16 (nfgen_family)
         if self.family.active() {
             a.block(
@@ -935,6 +1000,10 @@ pub fn run(prog: &[Insn], pkt: &[u8]) -> u32 {
             }
             BPF_ALU => match i.code & 0xf0 {
                 BPF_AND => a &= if i.code & 0x08 == 0 { i.k } else { x },
+                BPF_MOD => match if i.code & 0x08 == 0 { i.k } else { x } {
+                    0 => return 0, // the kernel refuses the program or ends it with 0
+                    d => a %= d,
+                },
                 _ => return 0,
             },
             BPF_JMP => match i.code & 0xf0 {
@@ -1063,7 +1132,64 @@ mod tests {
             mark: Match::any([(0x2a, 0xffff_ffff), (0, 0xffff_ffff)]),
             ..Default::default()
         });
+        for (count, index) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
+            v.push(EventFilter {
+                shard: Some(Shard { count, index }),
+                ..Default::default()
+            });
+        }
+        v.push(EventFilter {
+            l4proto: Match::any([IPPROTO_UDP]),
+            shard: Some(Shard { count: 2, index: 1 }),
+            ..Default::default()
+        });
         v
+    }
+
+    #[test]
+    fn shards_split_the_events_exactly_and_keep_each_entry_whole() {
+        let msgs: Vec<_> = Messages::new(EVENTS).map(Result::unwrap).collect();
+        for count in [2u32, 3] {
+            let progs: Vec<_> = (0..count)
+                .map(|index| {
+                    EventFilter {
+                        shard: Some(Shard { count, index }),
+                        ..Default::default()
+                    }
+                    .compile()
+                    .unwrap()
+                })
+                .collect();
+            let mut owner = alloc::collections::BTreeMap::new();
+            let mut per = alloc::vec![0usize; count as usize];
+            for m in &msgs {
+                let taken: Vec<usize> = (0..progs.len())
+                    .filter(|&i| run(&progs[i], m.bytes()) != 0)
+                    .collect();
+                assert_eq!(taken.len(), 1, "message seq {} in {taken:?}", m.seq());
+                per[taken[0]] += 1;
+                if let Some(id) = m.conn().ok().and_then(|c| c.id()) {
+                    assert_eq!(*owner.entry(id).or_insert(taken[0]), taken[0]);
+                }
+            }
+            assert!(per.iter().all(|&n| n > 0), "{count} shards: {per:?}");
+        }
+        assert_eq!(
+            EventFilter {
+                shard: Some(Shard { count: 2, index: 2 }),
+                ..Default::default()
+            }
+            .compile(),
+            Err(BpfError::BadShard { count: 2, index: 2 })
+        );
+        assert!(matches!(
+            EventFilter {
+                shard: Some(Shard { count: 0, index: 0 }),
+                ..Default::default()
+            }
+            .compile(),
+            Err(BpfError::BadShard { .. })
+        ));
     }
 
     #[test]
@@ -1114,7 +1240,10 @@ mod tests {
                 .filter(|m| matches!(m.kind(), MessageKind::Conntrack(_)))
                 .count();
             assert!(
-                n < total || f.mark.negate || f.zone.values == [0],
+                n < total
+                    || f.mark.negate
+                    || f.zone.values == [0]
+                    || f.shard.is_some_and(|s| s.count == 1),
                 "filter {f:?} rejects nothing"
             );
         }

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Op, Result};
 use conntrack_sock::{Arena, Group, SockOpt, Socket};
-pub use conntrack_wire::filter::bpf::{EventFilter, Match};
+pub use conntrack_wire::filter::bpf::{EventFilter, Match, Shard};
 use conntrack_wire::{Conn, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages};
 use std::path::PathBuf;
 
@@ -353,6 +353,50 @@ impl Events {
                 warning,
             },
         })
+    }
+
+    /// Opens `n` streams that share the events between them (see [`Shard`]): each is a
+    /// socket of its own whose kernel-side filter keeps one share (on top of `cfg.filter`, if
+    /// any), so that `n` threads can each receive and decode one share in parallel. Every
+    /// entry's events arrive on one stream, in order; the order between entries of different
+    /// streams is not kept. Each stream counts its own losses.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, EventView, Events};
+    /// let streams = Events::open_shards(EventConfig::default(), 2)?;
+    /// let threads: Vec<_> = streams
+    ///     .into_iter()
+    ///     .map(|mut ev| {
+    ///         std::thread::spawn(move || loop {
+    ///             let batch = ev.recv().unwrap();
+    ///             println!("{} events, {} lost", batch.len(), batch.lost());
+    ///         })
+    ///     })
+    ///     .collect();
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn open_shards(cfg: EventConfig, n: u32) -> Result<Vec<Events>> {
+        let invalid = |what: &str| Error::Invalid {
+            op: Op::Open,
+            what: what.into(),
+        };
+        if n == 0 {
+            return Err(invalid("open_shards needs at least one shard"));
+        }
+        if cfg.filter.as_ref().is_some_and(|f| f.shard.is_some()) {
+            return Err(invalid(
+                "EventConfig::filter already selects a shard; open_shards sets them",
+            ));
+        }
+        (0..n)
+            .map(|index| {
+                let mut c = cfg.clone();
+                let mut f = c.filter.take().unwrap_or_default();
+                f.shard = Some(Shard { count: n, index });
+                c.filter = Some(f);
+                Events::open(c)
+            })
+            .collect()
     }
 
     /// Returns what the kernel granted.
