@@ -82,14 +82,18 @@ fn floor_dump(tlv: bool, keep: Option<&mut Vec<u8>>) -> u64 {
     }
 }
 
-/// Runs every case once per round, `rounds` times, and returns every round's times.
+/// Runs every case once per round, `rounds` times, and returns every round's times. Round
+/// `r` starts with case `r % cases.len()`, so that no case always runs right after the same
+/// other one.
 fn interleaved(rounds: usize, mut cases: Vec<Box<dyn FnMut() + '_>>) -> Rounds {
-    let mut times = vec![Vec::new(); cases.len()];
-    for _ in 0..rounds.max(1) {
-        for (c, t) in cases.iter_mut().zip(times.iter_mut()) {
+    let n = cases.len();
+    let mut times = vec![Vec::new(); n];
+    for r in 0..rounds.max(1) {
+        for i in 0..n {
+            let c = (r + i) % n;
             let start = Instant::now();
-            c();
-            t.push(start.elapsed());
+            cases[c]();
+            times[c].push(start.elapsed());
         }
     }
     Rounds::new(times)
@@ -224,7 +228,7 @@ fn main() {
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
     enable_labels();
     let n: u32 = if quick { 2_000 } else { 250_000 };
-    let runs = if quick { 1 } else { 21 };
+    let runs = if quick { 1 } else { 31 };
     let nfct = Nfct::open().unwrap();
     let t = Instant::now();
     fill_varied(&nfct, 0, n);
@@ -1050,8 +1054,9 @@ fn main() {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Each time is the median of interleaved rounds: {runs} for the dumps and the event drain, \
-         {decode_runs} for offline decode, {} for get. Each ratio is the median over the rounds \
+        "Each time is the median of interleaved rounds (each round runs every case once, \
+         starting one case later than the round before): {runs} for the dumps and the event \
+         drain, {decode_runs} for offline decode, {} for get. Each ratio is the median over the rounds \
          of the case's time divided by the floor's time in the same round (a paired comparison: \
          a slow spell of this shared machine, which lasts longer than a round, divides out).\n",
         runs * 3
