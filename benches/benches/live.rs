@@ -967,7 +967,8 @@ fn main() {
                 dump.ratio(5, 0),
                 dump.ratio(1, 0)
             ),
-            dump.ratio(3, 0).min(dump.ratio(3, 2)) <= 1.05,
+            // Judged against whichever floor was faster: the stricter of the two.
+            dump.ratio(3, 0).max(dump.ratio(3, 2)) <= 1.05,
         ),
         (
             "full dump, owned ≤ 1.15x the header floor".into(),
@@ -977,7 +978,7 @@ fn main() {
                 dump.ratio(4, 2),
                 dump.ratio(6, 0)
             ),
-            dump.ratio(4, 0).min(dump.ratio(4, 2)) <= 1.15,
+            dump.ratio(4, 0).max(dump.ratio(4, 2)) <= 1.15,
         ),
         (
             "get round trip ≤ 1.1x the floor".into(),
