@@ -19,6 +19,12 @@ use std::time::Duration;
 /// (`NLMSG_DEFAULT_SIZE`, about 8 KiB), so twice that always holds it.
 const REPLY_LEN: usize = 16 * 1024;
 
+/// Acknowledgements received per `recvmmsg` by a batch, into slots of [`ACK_SLOT`] bytes (an
+/// acknowledgement is 36 bytes with `NETLINK_CAP_ACK`; an error's extended ack adds a message
+/// and an offset, far below the slot).
+const ACK_SLOTS: usize = 256;
+const ACK_SLOT: usize = 4096;
+
 /// From this size on, a dump's result vector asks for transparent huge pages.
 const HUGE_RESULT: usize = 8 << 20;
 
@@ -188,6 +194,9 @@ struct Inner {
     /// Receives the one datagram of a single-reply exchange: one `recvmsg` into one buffer
     /// costs the kernel less than a `recvmmsg` over the arena's slots.
     reply: Vec<u8>,
+    /// Receives a batch's acknowledgements (one datagram each), [`ACK_SLOTS`] per
+    /// `recvmmsg`; allocated on the first batch.
+    acks: Option<Arena>,
     seq: u32,
     req: Vec<u8>,
 }
@@ -284,6 +293,7 @@ impl Nfct {
                 arena,
                 reply: vec![0; REPLY_LEN],
                 pipeline: Vec::new(),
+                acks: None,
                 seq: 0,
                 req: Vec::with_capacity(512),
             }),
@@ -1021,12 +1031,18 @@ impl Nfct {
                 .send(&inner.req)
                 .map_err(|e| Error::io(Op::Create, e))?;
             let mut pending = chunk.len();
+            let acks = match &mut inner.acks {
+                Some(a) => a,
+                empty => empty.insert(
+                    Arena::new(ACK_SLOTS, ACK_SLOT).map_err(|e| Error::io(Op::Create, e))?,
+                ),
+            };
             while pending > 0 {
                 inner
                     .sock
-                    .recv_batch(&mut inner.arena)
+                    .recv_batch(acks)
                     .map_err(|e| Error::io(Op::Create, e))?;
-                for (d, _) in inner.arena.iter() {
+                for (d, _) in acks.iter() {
                     for m in Messages::new(d).flatten() {
                         if m.kind() != MessageKind::Error {
                             continue;
