@@ -11,8 +11,8 @@ use conntrack::wire::request::{self, DumpFilter, Key};
 use conntrack::wire::{MessageKind, Messages};
 use conntrack::{BatchOp, Family, Nfct};
 use conntrack_benches::{
-    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, touch_all,
-    touch_events, varied_conn, walk_tlv,
+    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, start_dump,
+    touch_all, touch_events, varied_conn, walk_tlv,
 };
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -35,18 +35,6 @@ fn count_headers(d: &[u8], count: &mut u64, tlv: bool) -> bool {
         off += (len + 3) & !3;
     }
     false
-}
-
-/// Opens a socket and sends the plain dump request every floor uses.
-fn start_dump() -> Socket {
-    let sock = Socket::open().unwrap();
-    let mut req = [0u8; 64];
-    let n = request::emit_into(&mut req, |e| {
-        request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
-    })
-    .unwrap();
-    sock.send(&req[..n]).unwrap();
-    sock
 }
 
 /// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB

@@ -6,11 +6,9 @@
 //! runs just that case, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
 //! dump to `path` (for `decode_profile FILE=path`). Run as root: `cargo run --release -p
 //! conntrack-benches --example dump_profile`.
-use conntrack::wire::consts::AF_UNSPEC;
-use conntrack::wire::request::{self, DumpFilter};
+use conntrack::wire::request::DumpFilter;
 use conntrack::{Config, Family, Nfct};
-use conntrack_benches::{enable_labels, fill_udp, fill_varied, touch_all};
-use conntrack_sock::Socket;
+use conntrack_benches::{enable_labels, fill_udp, fill_varied, start_dump, touch_all};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -31,13 +29,7 @@ fn main() {
     }
     if let Ok(path) = std::env::var("SAVE") {
         // Only capture the dump's bytes (for `decode_profile FILE=...`).
-        let sock = Socket::open().unwrap();
-        let mut req = vec![0u8; 256];
-        let len = request::emit_into(&mut req, |e| {
-            request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
-        })
-        .unwrap();
-        sock.send(&req[..len]).unwrap();
+        let sock = start_dump();
         let (mut buf, mut all) = (vec![0u8; 32 * 1024], Vec::new());
         loop {
             let m = sock.recv(&mut buf).unwrap();
@@ -52,13 +44,7 @@ fn main() {
     }
     let only = std::env::var("ONLY").unwrap_or_default();
     let floor = || {
-        let sock = Socket::open().unwrap();
-        let mut req = vec![0u8; 256];
-        let len = request::emit_into(&mut req, |e| {
-            request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())
-        })
-        .unwrap();
-        sock.send(&req[..len]).unwrap();
+        let sock = start_dump();
         let mut buf = vec![0u8; 32 * 1024];
         let mut k = 0u32;
         'outer: loop {

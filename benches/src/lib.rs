@@ -293,3 +293,20 @@ fn npn_protoinfo(p: &[netlink_packet_netfilter::conntrack::ProtoInfo]) -> u64 {
     }
     acc
 }
+
+/// Opens a socket and sends the plain dump request every floor uses.
+pub fn start_dump() -> conntrack_sock::Socket {
+    let sock = conntrack_sock::Socket::open().unwrap();
+    let mut req = [0u8; 64];
+    let n = conntrack::wire::request::emit_into(&mut req, |e| {
+        conntrack::wire::request::ct_dump(
+            e,
+            1,
+            conntrack::wire::consts::AF_UNSPEC,
+            &conntrack::wire::request::DumpFilter::default(),
+        )
+    })
+    .unwrap();
+    sock.send(&req[..n]).unwrap();
+    sock
+}
