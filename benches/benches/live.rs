@@ -11,8 +11,8 @@ use conntrack::wire::request::{self, DumpFilter, Key};
 use conntrack::wire::{MessageKind, Messages};
 use conntrack::{BatchOp, Family, Nfct};
 use conntrack_benches::{
-    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, start_dump,
-    touch_all, touch_events, varied_conn, walk_tlv,
+    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, raw_get,
+    start_dump, stream_dump, touch_all, touch_events, varied_conn, walk_tlv,
 };
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -186,13 +186,7 @@ fn vm_hwm_kib() -> u64 {
 fn rss_child(netns: &str) {
     let nfct = Nfct::open_with(conntrack::Config::default().netns(netns)).unwrap();
     let before = vm_hwm_kib();
-    let mut acc = 0u64;
-    let mut count = 0u64;
-    nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
-        acc ^= touch_all(c);
-        count += 1;
-    })
-    .unwrap();
+    let (count, acc) = stream_dump(&nfct);
     std::hint::black_box(acc);
     println!("{count} {before} {}", vm_hwm_kib());
 }
@@ -239,26 +233,13 @@ fn main() {
         }),
         Box::new(|| assert_eq!(floor_dump_batched(&mut dump_arena), u64::from(n))),
         Box::new(|| {
-            let mut acc = 0u64;
-            let mut k = 0u64;
-            nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
-                acc ^= touch_all(c);
-                k += 1;
-            })
-            .unwrap();
+            let (k, acc) = stream_dump(&nfct);
             assert_eq!(k, u64::from(n));
             std::hint::black_box(acc);
         }),
         Box::new(|| assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize)),
         Box::new(|| {
-            let mut acc = 0u64;
-            let mut k = 0u64;
-            serial
-                .dump_each(Family::Any, &DumpFilter::default(), |c| {
-                    acc ^= touch_all(c);
-                    k += 1;
-                })
-                .unwrap();
+            let (k, acc) = stream_dump(&serial);
             assert_eq!(k, u64::from(n));
             std::hint::black_box(acc);
         }),
@@ -467,17 +448,7 @@ fn main() {
     let cases: Vec<Box<dyn FnMut() + '_>> = vec![
         Box::new(|| {
             for r in &reqs {
-                raw.send(r).unwrap();
-                loop {
-                    let m = raw.recv(&mut buf).unwrap();
-                    // the reply (or an error): the request asks for no ACK
-                    if Messages::new(&buf[..m.len])
-                        .flatten()
-                        .any(|x| matches!(x.kind(), MessageKind::Error | MessageKind::Conntrack(_)))
-                    {
-                        break;
-                    }
-                }
+                raw_get(&raw, r, &mut buf);
             }
         }),
         Box::new(|| {

@@ -6,9 +6,8 @@
 //! runs just that case, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
 //! dump to `path` (for `decode_profile FILE=path`). Run as root: `cargo run --release -p
 //! conntrack-benches --example dump_profile`.
-use conntrack::wire::request::DumpFilter;
 use conntrack::{Config, Family, Nfct};
-use conntrack_benches::{enable_labels, fill_udp, fill_varied, start_dump, touch_all};
+use conntrack_benches::{enable_labels, fill_udp, fill_varied, start_dump, stream_dump};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -62,15 +61,9 @@ fn main() {
         assert_eq!(k, n);
     };
     let ours = |nfct: &Nfct| {
-        let mut acc = 0u64;
-        let mut k = 0u32;
-        nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
-            acc ^= touch_all(c);
-            k += 1;
-        })
-        .unwrap();
+        let (k, acc) = stream_dump(nfct);
         std::hint::black_box(acc);
-        assert_eq!(k, n);
+        assert_eq!(k, u64::from(n));
     };
     let owned = |nfct: &Nfct| assert_eq!(nfct.dump(Family::Any).unwrap().len(), n as usize);
     let names = [

@@ -4,7 +4,6 @@
 //! the borrowed `Nfct::get_with`.
 use conntrack::wire::consts::AF_INET;
 use conntrack::wire::request::{self, Key};
-use conntrack::wire::{MessageKind, Messages};
 use conntrack::{Conn, Nfct};
 use conntrack_sock::Socket;
 use std::time::Instant;
@@ -36,17 +35,7 @@ fn main() {
     let t = Instant::now();
     for _ in 0..iters {
         if raw {
-            sock.send(&req).unwrap();
-            loop {
-                let m = sock.recv(&mut buf).unwrap();
-                // the reply (or an error): the request asks for no ACK
-                if Messages::new(&buf[..m.len])
-                    .flatten()
-                    .any(|x| matches!(x.kind(), MessageKind::Error | MessageKind::Conntrack(_)))
-                {
-                    break;
-                }
-            }
+            conntrack_benches::raw_get(&sock, &req, &mut buf);
         } else if mode == "view" {
             std::hint::black_box(nfct.get_with(&key, conntrack_benches::touch_all).unwrap());
         } else {

@@ -310,3 +310,35 @@ pub fn start_dump() -> conntrack_sock::Socket {
     sock.send(&req[..n]).unwrap();
     sock
 }
+
+/// Streams a whole dump through borrowed views, reading every field of every entry; returns
+/// (entries, checksum).
+pub fn stream_dump(nfct: &Nfct) -> (u64, u64) {
+    let (mut k, mut acc) = (0u64, 0u64);
+    nfct.dump_each(
+        conntrack::Family::Any,
+        &conntrack::wire::request::DumpFilter::default(),
+        |c| {
+            acc ^= touch_all(c);
+            k += 1;
+        },
+    )
+    .unwrap();
+    (k, acc)
+}
+
+/// The get floor: sends one prebuilt get request and reads datagrams into `buf` until the
+/// reply (or an error) arrives, walking only netlink headers (the request asks for no ACK).
+pub fn raw_get(sock: &conntrack_sock::Socket, req: &[u8], buf: &mut [u8]) {
+    use conntrack_wire::{MessageKind, Messages};
+    sock.send(req).unwrap();
+    loop {
+        let m = sock.recv(buf).unwrap();
+        if Messages::new(&buf[..m.len])
+            .flatten()
+            .any(|x| matches!(x.kind(), MessageKind::Error | MessageKind::Conntrack(_)))
+        {
+            return;
+        }
+    }
+}
