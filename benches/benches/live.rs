@@ -11,8 +11,8 @@ use conntrack::wire::request::{self, DumpFilter, Key};
 use conntrack::wire::{MessageKind, Messages};
 use conntrack::{BatchOp, Family, Nfct};
 use conntrack_benches::{
-    drain_events, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse, raw_get,
-    start_dump, stream_dump, touch_all, touch_events, varied_conn, walk_tlv,
+    drain_events, drain_shards, enable_labels, fill_varied, npn_parse, peer_dump, peer_parse,
+    raw_get, start_dump, stream_dump, touch_all, touch_events, varied_conn, walk_tlv,
 };
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -616,7 +616,7 @@ fn main() {
     // between two sockets by a kernel-side BPF filter (`Shard`) and drain them on two threads.
     let backlog: u32 = if quick { 1_000 } else { 100_000 };
     let drain_buffer = 256 << 20;
-    const DRAINS: usize = 5;
+    const DRAINS: usize = 6;
     let mut drains: [Vec<Duration>; DRAINS] = Default::default();
     for round in 0..runs {
         let cfg = EventConfig {
@@ -636,7 +636,7 @@ fn main() {
         rawev.set_nonblocking(true).unwrap();
         let mut arena = Arena::new(256, 8192).unwrap();
         let mut shards = Some(Events::open_shards(cfg.clone(), 2).unwrap());
-        let mut raw_shards = Some(
+        let raw_shard_pair = || {
             (0..2)
                 .map(|index| {
                     let mut sock = Socket::open().unwrap();
@@ -653,29 +653,44 @@ fn main() {
                     sock.set_nonblocking(true).unwrap();
                     sock
                 })
-                .collect::<Vec<_>>(),
-        );
+                .collect::<Vec<_>>()
+        };
+        let mut raw_shards = Some(raw_shard_pair());
+        let mut tlv_shards = Some(raw_shard_pair());
         fill_varied(&nfct, 0, backlog);
         for i in 0..DRAINS {
             let case = (round + i) % DRAINS;
             let t = Instant::now();
             match case {
-                3 => {
-                    // Two threads, each draining one share with bare recvmmsg.
-                    let socks = raw_shards.take().unwrap();
+                3 | 5 => {
+                    // Two threads, each draining one share with bare recvmmsg (case 5: and
+                    // walking every TLV of every message, interpreting none).
+                    let tlv = case == 5;
+                    let socks = if tlv {
+                        &mut tlv_shards
+                    } else {
+                        &mut raw_shards
+                    };
+                    let socks = socks.take().unwrap();
                     let k: u64 = std::thread::scope(|sc| {
                         let hs: Vec<_> = socks
                             .iter()
                             .map(|sock| {
                                 sc.spawn(move || {
                                     let mut arena = Arena::new(256, 8192).unwrap();
-                                    let mut k = 0u64;
+                                    let (mut k, mut n) = (0u64, 0u64);
                                     while let Ok(got) = sock.recv_batch(&mut arena) {
                                         if got == 0 {
                                             break;
                                         }
+                                        if tlv {
+                                            for (d, _) in arena.iter() {
+                                                count_headers(d, &mut n, true);
+                                            }
+                                        }
                                         k += got as u64;
                                     }
+                                    std::hint::black_box(n);
                                     k
                                 })
                             })
@@ -687,20 +702,7 @@ fn main() {
                 4 => {
                     // Two threads, each draining and decoding one share.
                     let streams = shards.take().unwrap();
-                    let (k, acc) = std::thread::scope(|sc| {
-                        let hs: Vec<_> = streams
-                            .into_iter()
-                            .map(|mut ev| {
-                                sc.spawn(move || {
-                                    ev.set_nonblocking(true).unwrap();
-                                    drain_events(&mut ev)
-                                })
-                            })
-                            .collect();
-                        hs.into_iter()
-                            .map(|h| h.join().unwrap())
-                            .fold((0, 0), |(k, a), (n, b)| (k + n, a ^ b))
-                    });
+                    let (k, acc) = drain_shards(streams);
                     std::hint::black_box(acc);
                     assert_eq!(k, u64::from(backlog), "sharded drained {k}");
                 }
@@ -751,11 +753,12 @@ fn main() {
             "Events::spawn",
             "raw recvmmsg, 2 shards",
             "Events::open_shards(2)",
+            "raw recvmmsg, 2 shards, every TLV",
         ],
         &f,
     ));
     let (drain_floor, drain_ours, drain_threaded) = (m[0], m[1], m[2]);
-    let (drain_raw_sharded, drain_sharded) = (m[3], m[4]);
+    let (drain_raw_sharded, drain_sharded, drain_tlv_sharded) = (m[3], m[4], m[5]);
     let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
     rows.push(Row {
         op: format!("event backlog drain, {backlog} NEW events"),
@@ -807,6 +810,18 @@ fn main() {
         note: format!(
             "{:.2} M events/s; two streams, one thread each; each entry's events in order on one stream",
             eps(drain_sharded) / 1e6
+        ),
+    });
+    rows.push(Row {
+        op: format!("event backlog drain, {backlog} NEW events"),
+        who: "raw recvmmsg, 2 shards, every TLV walked".into(),
+        median: drain_tlv_sharded,
+        per: per(drain_tlv_sharded, backlog.into()),
+        ratio: Some(drain.ratio(5, 0)),
+        note: format!(
+            "{:.2} M events/s; the sharded floor plus a walk of every attribute, interpreting none: \
+             what any decoder that reads every field costs at least",
+            eps(drain_tlv_sharded) / 1e6
         ),
     });
     // ---------------- events lost under a burst of creates and the flush that follows
@@ -970,7 +985,8 @@ fn main() {
             format!(
                 "Events::open_shards(2) {:.2} M/s = {:.2}x the floor's speed ({:.2}x the sharded raw \
                  reader's speed); Events::spawn {:.2} M/s = {:.2}x; one thread {:.2} M/s = {:.2}x; the \
-                 single-socket floor itself {:.2} M/s",
+                 single-socket floor itself {:.2} M/s; two shards that only walk every TLV {:.2} M/s \
+                 (the sharded decode reaches {:.2}x their speed)",
                 eps(drain_sharded) / 1e6,
                 1.0 / drain.ratio(4, 0),
                 drain.ratio(3, 4),
@@ -978,7 +994,9 @@ fn main() {
                 1.0 / drain.ratio(2, 0),
                 eps(drain_ours) / 1e6,
                 1.0 / drain.ratio(1, 0),
-                eps(drain_floor) / 1e6
+                eps(drain_floor) / 1e6,
+                eps(drain_tlv_sharded) / 1e6,
+                drain.ratio(5, 4),
             ),
             eps(drain_sharded) >= 1.5e6 && 1.0 / drain.ratio(4, 0) >= 0.95,
         ),

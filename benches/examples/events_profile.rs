@@ -1,9 +1,14 @@
 //! Drains a backlog of `N` NEW events (default 40,000) queued in a private network
 //! namespace: `MODE=raw` with bare `recvmmsg` (`MODE=raw-other-thread` from another thread), `MODE=one` with `Events` on one thread,
-//! otherwise with `Events::spawn`. A target for `perf record`; run as root.
+//! `MODE=shards` with `Events::open_shards(2)` on two threads, otherwise with `Events::spawn`.
+//! `TABLE=varied` queues the live bench's varied entries instead of UDP ones. A target for
+//! `perf record`; run as root. `PAUSE_MS=500` sleeps between the fill and the drain, for
+//! `perf record -p` to attach.
 use conntrack::Nfct;
 use conntrack::events::{EventConfig, Events};
-use conntrack_benches::{drain_events, fill_udp, touch_events};
+use conntrack_benches::{
+    drain_events, drain_shards, enable_labels, fill_udp, fill_varied, touch_events,
+};
 use conntrack_sock::{Arena, Group, Socket};
 use std::time::{Duration, Instant};
 
@@ -15,14 +20,29 @@ fn main() {
         .unwrap_or(40_000);
     let mode = std::env::var("MODE").unwrap_or_default();
     let mut raw = Socket::open().unwrap();
-    let ev = Events::open(EventConfig::default()).unwrap();
+    let cfg = EventConfig {
+        recv_buffer: 256 << 20,
+        ..EventConfig::default()
+    };
+    let ev = Events::open(cfg.clone()).unwrap();
+    let shards = (mode == "shards").then(|| Events::open_shards(cfg, 2).unwrap());
     if mode.starts_with("raw") {
         raw.join_group(Group::New).unwrap();
         raw.set_recv_buffer(64 << 20).unwrap();
         raw.set_nonblocking(true).unwrap();
     }
     let nfct = Nfct::open().unwrap();
-    fill_udp(&nfct, n);
+    if std::env::var("TABLE").is_ok_and(|t| t == "varied") {
+        enable_labels();
+        fill_varied(&nfct, 0, n);
+    } else {
+        fill_udp(&nfct, n);
+    }
+    if let Some(ms) = std::env::var("PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+        // Time for `perf record -p` to attach, so that the profile holds the drain alone.
+        eprintln!("filled; pid {}", std::process::id());
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     let t = Instant::now();
     let mut k = 0u64;
     let mut acc = 0u64;
@@ -60,6 +80,9 @@ fn main() {
             })
             .join()
             .unwrap();
+        }
+        "shards" => {
+            (k, acc) = drain_shards(shards.unwrap());
         }
         "one" => {
             let mut ev = ev;

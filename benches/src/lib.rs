@@ -104,6 +104,25 @@ pub fn drain_events(ev: &mut Events) -> (u64, u64) {
     }
 }
 
+/// Drains non-blocking streams (the shares of `Events::open_shards`) on one thread each,
+/// reading every field of every conntrack event; returns (events, checksum) over all of them.
+pub fn drain_shards(streams: Vec<Events>) -> (u64, u64) {
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = streams
+            .into_iter()
+            .map(|mut ev| {
+                sc.spawn(move || {
+                    ev.set_nonblocking(true).unwrap();
+                    drain_events(&mut ev)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .fold((0, 0), |(k, a), (n, b)| (k + n, a ^ b))
+    })
+}
+
 /// Entry `i` of the benchmark table: TCP, UDP, ICMP and IPv6 TCP in turn, with marks and zones.
 pub fn varied_conn(i: u32) -> Conn {
     let port = 1024 + (i % 60_000) as u16;
