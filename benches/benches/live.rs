@@ -37,7 +37,7 @@ fn count_headers(d: &[u8], count: &mut u64, tlv: bool) -> bool {
     false
 }
 
-/// The batched floor: the same request, received with `recvmmsg` into 16 slots of 32 KiB
+/// The batched floor: the same request, received with `recvmmsg` into 8 slots of 32 KiB
 /// (the library's own receive path), walking only netlink headers.
 fn floor_dump_batched(arena: &mut Arena) -> u64 {
     let sock = start_dump();
@@ -316,7 +316,9 @@ fn main() {
     // ---------------- full dump
     // Side by side: every round runs each case once, in turn, so that a drift of the machine
     // or of the kernel's table affects all cases alike; the median of the rounds is reported.
-    let mut dump_arena = Arena::new(16, 32 * 1024).unwrap();
+    let slots = conntrack::Config::default().arena_slots;
+    let mut dump_arena = Arena::new(slots, 32 * 1024).unwrap();
+    let mmsg_note = format!("the library's receive path ({slots} × 32 KiB slots), walks nlmsghdr");
     // `nfct` has the default configuration: on two CPUs, long dumps are received on a helper
     // thread and decoded on ours. `serial` does everything on the caller's thread.
     let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
@@ -397,11 +399,7 @@ fn main() {
             1,
             "walks every attribute, interprets none",
         ),
-        (
-            "floor: headers only, recvmmsg",
-            2,
-            "the library's receive path (16 × 32 KiB slots), walks nlmsghdr",
-        ),
+        ("floor: headers only, recvmmsg", 2, &mmsg_note),
         ("conntrack-rs borrowed views", 3, &borrowed_note),
         ("conntrack-rs owned Conn", 4, &owned_note),
         (

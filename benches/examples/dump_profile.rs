@@ -2,12 +2,15 @@
 //! table with `TABLE=varied`) in a private network namespace, five ways interleaved: the raw
 //! header-walking floor, `dump_each` on one thread and pipelined, and `dump` into owned values
 //! on one thread and pipelined (`PEERS=1` adds libnetfilter_conntrack and `conntrack -L` to the
-//! rotation, as in the live benchmark). `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`)
-//! runs just that case, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
-//! dump to `path` (for `decode_profile FILE=path`). Run as root: `cargo run --release -p
+//! rotation, as in the live benchmark). `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`,
+//! or several, comma-separated) runs just those cases, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
+//! dump to `path` (for `decode_profile FILE=path`). `PAUSE_MS=500` sleeps after the fill, for
+//! `perf record -p` to attach. Run as root: `cargo run --release -p
 //! conntrack-benches --example dump_profile`.
 use conntrack::{Config, Family, Nfct};
-use conntrack_benches::{enable_labels, fill_udp, fill_varied, start_dump, stream_dump};
+use conntrack_benches::{
+    enable_labels, fill_udp, fill_varied, pause_for_profiler, start_dump, stream_dump,
+};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -16,8 +19,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let serial = Nfct::open().unwrap();
-    let piped = Nfct::open_with(Config::default().pipeline(true)).unwrap();
+    // `ARENA_SLOTS=n` overrides `Config::arena_slots` for both.
+    let config = |pipeline: bool| {
+        let mut c = Config::default().pipeline(pipeline);
+        if let Some(slots) = std::env::var("ARENA_SLOTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            c.arena_slots = slots;
+        }
+        c
+    };
+    let serial = Nfct::open_with(config(false)).unwrap();
+    let piped = Nfct::open_with(config(true)).unwrap();
     if std::env::var("TABLE").as_deref() == Ok("varied") {
         let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
         let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
@@ -42,6 +56,7 @@ fn main() {
         return;
     }
     let only = std::env::var("ONLY").unwrap_or_default();
+    pause_for_profiler();
     let floor = || {
         let sock = start_dump();
         let mut buf = vec![0u8; 32 * 1024];
@@ -78,7 +93,9 @@ fn main() {
     let peers = std::env::var("PEERS").is_ok();
     for _ in 0..7 {
         for (i, name) in names.iter().enumerate() {
-            if (!only.is_empty() && only != *name) || (*name == "peers" && !peers) {
+            if (!only.is_empty() && !only.split(',').any(|o| o == *name))
+                || (*name == "peers" && !peers)
+            {
                 continue;
             }
             let s = Instant::now();

@@ -7,7 +7,8 @@
 use conntrack::Nfct;
 use conntrack::events::{EventConfig, Events};
 use conntrack_benches::{
-    drain_events, drain_shards, enable_labels, fill_udp, fill_varied, touch_events,
+    drain_events, drain_shards, enable_labels, fill_udp, fill_varied, pause_for_profiler,
+    touch_events,
 };
 use conntrack_sock::{Arena, Group, Socket};
 use std::time::{Duration, Instant};
@@ -38,11 +39,7 @@ fn main() {
     } else {
         fill_udp(&nfct, n);
     }
-    if let Some(ms) = std::env::var("PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
-        // Time for `perf record -p` to attach, so that the profile holds the drain alone.
-        eprintln!("filled; pid {}", std::process::id());
-        std::thread::sleep(Duration::from_millis(ms));
-    }
+    pause_for_profiler();
     let t = Instant::now();
     let mut k = 0u64;
     let mut acc = 0u64;

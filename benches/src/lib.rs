@@ -123,6 +123,15 @@ pub fn drain_shards(streams: Vec<Events>) -> (u64, u64) {
     })
 }
 
+/// With `PAUSE_MS=n` in the environment, prints the process id and sleeps `n` ms: time for
+/// `perf record -p` to attach between a profiling example's setup and the part it profiles.
+pub fn pause_for_profiler() {
+    if let Some(ms) = std::env::var("PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+        eprintln!("ready; pid {}", std::process::id());
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 /// Entry `i` of the benchmark table: TCP, UDP, ICMP and IPv6 TCP in turn, with marks and zones.
 pub fn varied_conn(i: u32) -> Conn {
     let port = 1024 + (i % 60_000) as u16;
