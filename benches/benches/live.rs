@@ -520,29 +520,43 @@ fn main() {
         note: "borrowed view, every field read, no allocation".into(),
     });
 
-    // ---------------- flush, then batched create
-    let flush_ours = {
-        let t = Instant::now();
-        nfct.flush(Family::Any).unwrap();
-        t.elapsed()
-    };
+    // ---------------- batched create, and the flush after each create
+    nfct.flush(Family::Any).unwrap();
     let creates: u32 = if quick { 1_000 } else { 100_000 };
     let ops: Vec<BatchOp> = (0..creates)
         .map(|i| BatchOp::Create(varied_conn(i)))
         .collect();
-    // A table for conntrack -F to flush (also a warm-up of the create path).
+    // A warm-up of the create path.
     assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
-    let flush_cli = {
-        let t = Instant::now();
-        let st = Command::new("conntrack")
-            .args(["-F"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        t.elapsed()
+    nfct.flush(Family::Any).unwrap();
+    // The flush floor: the same flush request, prebuilt, and its ACK.
+    let flush_req = {
+        let mut b = vec![0u8; 64];
+        let len = request::emit_into(&mut b, |e| {
+            request::ct_flush(e, 1, 0, &conntrack::wire::request::FlushFilter::default())
+        })
+        .unwrap();
+        b.truncate(len);
+        b
     };
+    let rawf = Socket::open().unwrap();
+    let mut flush_buf = vec![0u8; 8192];
+    // Each table the create rounds fill is flushed by one of these in turn.
+    let mut flushers: Vec<Box<dyn FnMut() + '_>> = vec![
+        Box::new(|| raw_get(&rawf, &flush_req, &mut flush_buf)),
+        Box::new(|| nfct.flush(Family::Any).unwrap()),
+        Box::new(|| {
+            let st = Command::new("conntrack")
+                .args(["-F"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }),
+    ];
+    let mut flush_times: [Vec<Duration>; 3] = Default::default();
+    let mut flushes = 0;
     // the floor: the same requests prebuilt and packed as tightly as the kernel takes them (at
     // most 1,024 per send, each send within the send buffer), ACKs drained
     let rawc = Socket::open().unwrap();
@@ -567,7 +581,8 @@ fn main() {
     let mut arena = Arena::new(256, 4096).unwrap();
     // Interleaved rounds into an empty table, which is flushed (untimed) after each case.
     let mut create_times: [Vec<Duration>; 2] = Default::default();
-    for round in 0..runs.div_ceil(3) {
+    // At least two rounds, so that each of the three flushers runs at least once.
+    for round in 0..runs.div_ceil(3).max(2) {
         for i in 0..2 {
             let case = (round + i) % 2;
             let t = Instant::now();
@@ -588,9 +603,16 @@ fn main() {
             }
             create_times[case].push(t.elapsed());
             assert_eq!(nfct.count(Family::Any).unwrap(), creates as usize);
-            nfct.flush(Family::Any).unwrap();
+            let who = flushes % flushers.len();
+            flushes += 1;
+            let t = Instant::now();
+            flushers[who]();
+            flush_times[who].push(t.elapsed());
+            assert_eq!(nfct.count(Family::Any).unwrap(), 0);
         }
     }
+    drop(flushers);
+    let flush_medians = Rounds::new(flush_times.to_vec()).medians();
     let create = Rounds::new(create_times.to_vec());
     let (create_floor, create_ours) = (create.medians()[0], create.medians()[1]);
     fastest.push(Fastest::new(
@@ -598,22 +620,30 @@ fn main() {
         &["floor: prebuilt requests", "Nfct::batch"],
         &create.fastest(),
     ));
-    rows.push(Row {
-        op: format!("flush {n} entries"),
-        who: "conntrack-rs Nfct::flush".into(),
-        median: flush_ours,
-        per: per(flush_ours, n.into()),
-        ratio: None,
-        note: String::new(),
-    });
-    rows.push(Row {
-        op: format!("flush {creates} entries"),
-        who: "conntrack -F".into(),
-        median: flush_cli,
-        per: per(flush_cli, creates.into()),
-        ratio: None,
-        note: "process".into(),
-    });
+    for (i, (who, note)) in [
+        ("floor: prebuilt request, ACK read", ""),
+        ("conntrack-rs Nfct::flush", ""),
+        ("conntrack -F", "process"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = flush_medians[i];
+        rows.push(Row {
+            op: format!("flush {creates} entries"),
+            who: who.into(),
+            median: d,
+            per: per(d, creates.into()),
+            ratio: Some(d.as_secs_f64() / flush_medians[0].as_secs_f64()),
+            note: format!(
+                "{}{}median of {} flushes (the create rounds' tables, flushed by each in turn); \
+                 ratio of medians",
+                note,
+                if note.is_empty() { "" } else { "; " },
+                flush_times[i].len()
+            ),
+        });
+    }
     rows.push(Row {
         op: format!("batched create ×{creates}"),
         who: "floor: prebuilt requests, raw send, ACKs drained".into(),
@@ -1105,9 +1135,11 @@ fn main() {
          starting one case later than the round before): {runs} for the dumps and the event \
          drain, {decode_runs} for offline decode, {} for get, {} for batched create. Each ratio is the median over the rounds \
          of the case's time divided by the floor's time in the same round (a paired comparison: \
-         a slow spell of this shared machine, which lasts longer than a round, divides out).\n",
+         a slow spell of this shared machine, which lasts longer than a round, divides out); \
+         the flushes, one per table the create rounds fill, taken by each flusher in turn, are \
+         compared by their medians.\n",
         runs * 3,
-        runs.div_ceil(3)
+        runs.div_ceil(3).max(2)
     );
     let _ = writeln!(
         md,
