@@ -1,10 +1,12 @@
 //! A streamed dump allocates nothing per entry: the number of allocations made while streaming
 //! 250,000 entries through borrowed views is the same small constant as for 25,000, and a
-//! borrowed lookup (`get_with`) allocates nothing.
+//! borrowed lookup (`get_with`) allocates nothing. Neither does receiving and reading event
+//! batches through borrowed views.
 
 mod common;
 
 use common::netns;
+use conntrack::events::{EventConfig, EventView, Events, Groups};
 use conntrack::wire::request::DumpFilter;
 use conntrack::{BatchOp, Conn, Family, Nfct};
 use std::net::{IpAddr, SocketAddr};
@@ -80,5 +82,50 @@ fn streamed_dump_allocations_do_not_grow_with_the_table() {
         std::hint::black_box(nfct.get_with(&key, |v| v.mark()).unwrap());
     }
     assert_eq!(counting::count() - before, 0, "allocations in get_with");
+    nfct.flush(Family::Any).unwrap();
+}
+
+/// Drains `ev` (non-blocking) through borrowed views, touching fields of every event; returns
+/// (conntrack events, allocations).
+fn drain(ev: &mut Events) -> (u64, u64) {
+    let before = counting::count();
+    let (mut n, mut acc) = (0u64, 0u64);
+    loop {
+        let b = ev.recv().unwrap();
+        if b.is_empty() {
+            break;
+        }
+        for e in b.iter() {
+            if let EventView::Conn { view: Ok(c), .. } = e {
+                n += 1;
+                acc ^= u64::from(c.mark().unwrap_or(0))
+                    ^ u64::from(c.tuple_orig().and_then(|t| t.src_port()).unwrap_or(0));
+            }
+        }
+    }
+    std::hint::black_box(acc);
+    (n, counting::count() - before)
+}
+
+#[test]
+fn event_batches_allocate_nothing() {
+    netns();
+    let mut ev = Events::open(EventConfig {
+        groups: Groups {
+            new: true,
+            ..Groups::NONE
+        },
+        recv_buffer: 64 << 20,
+        ..EventConfig::default()
+    })
+    .unwrap();
+    ev.set_nonblocking(true).unwrap();
+    let nfct = Nfct::open().unwrap();
+    fill(&nfct, 0, 2_000);
+    let (n1, a1) = drain(&mut ev);
+    fill(&nfct, 2_000, 22_000);
+    let (n2, a2) = drain(&mut ev);
+    assert_eq!((n1, n2), (2_000, 20_000));
+    assert_eq!((a1, a2), (0, 0), "allocations while reading event batches");
     nfct.flush(Family::Any).unwrap();
 }
