@@ -118,3 +118,39 @@ fn borrowed_decode_allocates_nothing() {
     assert_eq!(counting::count() - after, 1);
     drop(v);
 }
+
+/// An owned entry allocates only for what has no fixed size: a helper name, a security
+/// context, attributes this version does not know. Every other field, labels included, is
+/// stored inline, so parsing the fixtures' entries allocates exactly once per such string or
+/// unknown attribute (and once for the list of unknown attributes).
+#[test]
+fn owned_parse_allocates_only_for_strings_and_unknown_attributes() {
+    let (mut entries, mut labelled, mut expected, mut made) = (0, 0, 0u64, 0u64);
+    for (_, bytes) in FIXTURES {
+        for m in Messages::new(bytes).flatten() {
+            let MessageKind::Conntrack(_) = m.kind() else {
+                continue;
+            };
+            let Ok(v) = m.conn() else { continue };
+            let unknown = v.unknown().count() as u64;
+            expected += u64::from(v.helper().and_then(|h| h.name()).is_some())
+                + u64::from(v.secctx().and_then(|s| s.name()).is_some())
+                + unknown
+                + u64::from(unknown > 0);
+            labelled += usize::from(v.labels().is_some());
+            let before = counting::count();
+            let c = conntrack_wire::Conn::parse(&v);
+            made += counting::count() - before;
+            std::hint::black_box(c);
+            entries += 1;
+        }
+    }
+    assert!(
+        entries > 0 && labelled > 0,
+        "{entries} entries, {labelled} labelled"
+    );
+    assert_eq!(
+        made, expected,
+        "allocations while parsing {entries} owned entries"
+    );
+}

@@ -154,8 +154,8 @@ fn conn() -> BoxedStrategy<Conn> {
         any::<Option<u64>>(),
     );
     let c = (
-        proptest::option::of(bytes(16)),
-        proptest::option::of(bytes(16)),
+        proptest::option::of(bytes(17).prop_map(|b| Labels::from_bytes(&b).unwrap())),
+        proptest::option::of(bytes(17).prop_map(|b| Labels::from_bytes(&b).unwrap())),
         any::<Option<(Option<u32>, Option<u32>, Option<u32>)>>(),
         any::<Option<(Option<u32>, Option<u32>, bool)>>(),
         proptest::collection::vec((28u16..200, bytes(12)), 0..3),
@@ -310,4 +310,21 @@ proptest! {
         let _ = ConnView::new_checked(&b).map(|c| Conn::parse(&c));
         let _ = ExpView::new_checked(&b).map(|x| Exp::parse(&x));
     }
+}
+
+/// A label bitmap longer than the 16 bytes any kernel sends cannot be an owned [`Labels`]: it
+/// is kept, bytes and position in the type space, in `unknown`, and emitted back unchanged.
+#[test]
+fn oversized_label_bitmap_is_kept_in_unknown() {
+    use conntrack_wire::consts::{CTA_LABELS, CTA_MARK};
+    let long: Vec<u8> = (1..=20).collect();
+    let b = emit_exact(|e| {
+        e.put_u32_be(CTA_MARK, 7);
+        e.put(CTA_LABELS, &long);
+    });
+    let c = Conn::parse(&ConnView::new_checked(&b).unwrap());
+    assert_eq!(c.mark, Some(7));
+    assert_eq!(c.labels, None);
+    assert_eq!(c.unknown, vec![(CTA_LABELS, long.clone())]);
+    assert_eq!(emit_exact(|e| c.emit(e)), b);
 }

@@ -404,10 +404,11 @@ mod owned {
         pub timestamp: Option<Timestamp>,
         /// `CTA_TIMESTAMP_EVENT`, ns.
         pub timestamp_event: Option<u64>,
-        /// `CTA_LABELS`, raw bitmap.
-        pub labels: Option<Vec<u8>>,
-        /// `CTA_LABELS_MASK`, raw bitmap.
-        pub labels_mask: Option<Vec<u8>>,
+        /// `CTA_LABELS`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
+        /// sends, is kept in `unknown` instead).
+        pub labels: Option<Labels>,
+        /// `CTA_LABELS_MASK`, the bitmap (likewise).
+        pub labels_mask: Option<Labels>,
         /// `CTA_SYNPROXY`.
         pub synproxy: Option<Synproxy>,
         /// `CTA_FILTER`.
@@ -437,6 +438,22 @@ mod owned {
         /// Copies every attribute out of a view.
         #[inline]
         pub fn parse(v: &ConnView<'_>) -> Self {
+            let mut unknown: Vec<(u16, Vec<u8>)> = v
+                .unknown()
+                .map(|a| (a.kind(), a.payload().into()))
+                .collect();
+            let mut labels = |kind: u16, l: Option<LabelsView<'_>>| {
+                let l = l?;
+                let owned = Labels::from_bytes(l.bytes());
+                if owned.is_none() {
+                    unknown.push((kind, l.bytes().into()));
+                }
+                owned
+            };
+            let (labels, labels_mask) = (
+                labels(CTA_LABELS, v.labels()),
+                labels(CTA_LABELS_MASK, v.labels_mask()),
+            );
             Conn {
                 tuple_orig: v.tuple_orig().map(|t| Tuple::parse(&t)),
                 tuple_reply: v.tuple_reply().map(|t| Tuple::parse(&t)),
@@ -461,14 +478,11 @@ mod owned {
                 secctx: v.secctx().and_then(|s| s.name()).map(Into::into),
                 timestamp: v.timestamp().map(|t| Timestamp::parse(&t)),
                 timestamp_event: v.timestamp_event(),
-                labels: v.labels().map(|l| l.bytes().into()),
-                labels_mask: v.labels_mask().map(|l| l.bytes().into()),
+                labels,
+                labels_mask,
                 synproxy: v.synproxy().map(|s| Synproxy::parse(&s)),
                 filter: v.filter().map(|f| Filter::parse(&f)),
-                unknown: v
-                    .unknown()
-                    .map(|a| (a.kind(), a.payload().into()))
-                    .collect(),
+                unknown,
             }
         }
 
@@ -626,11 +640,8 @@ mod owned {
         /// them.
         #[inline]
         pub fn with_labels(mut self, labels: &[usize]) -> Self {
-            let mut bits = alloc::vec![0u8; 16];
-            for &l in labels {
-                set_label(&mut bits, l);
-            }
-            self.labels_mask = Some(bits.clone());
+            let bits = Labels::from_labels(labels);
+            self.labels_mask = Some(bits);
             self.labels = Some(bits);
             self
         }

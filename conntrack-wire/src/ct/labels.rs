@@ -50,6 +50,97 @@ impl<'a> LabelsView<'a> {
     }
 }
 
+/// An owned label bitmap of at most [`Labels::MAX_LEN`] bytes (128 labels, the most the kernel
+/// keeps), stored inline: an owned entry needs no allocation for its labels.
+///
+/// It dereferences to the bitmap bytes, in the kernel's layout (see [`LabelsView`]).
+///
+/// ```
+/// use conntrack_wire::ct::Labels;
+/// let l = Labels::from_labels(&[1, 127]);
+/// assert_eq!(l.len(), 16);
+/// assert_eq!(l.view().iter().collect::<Vec<_>>(), [1, 127]);
+/// assert_eq!(Labels::from_bytes(&l), Some(l));
+/// assert!(Labels::from_bytes(&[0; 20]).is_none());
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Labels {
+    /// Bytes in use; the rest of `bytes` is zero.
+    len: u8,
+    bytes: [u8; Labels::MAX_LEN],
+}
+
+impl Labels {
+    /// The longest bitmap: 16 bytes, 128 labels (`XT_CONNLABEL_MAXBIT` + 1), the size the
+    /// kernel sends and the most it accepts.
+    pub const MAX_LEN: usize = 16;
+
+    /// Copies a bitmap; `None` if it is longer than [`Labels::MAX_LEN`].
+    #[inline]
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let mut l = Labels {
+            len: u8::try_from(b.len()).ok()?,
+            bytes: [0; Labels::MAX_LEN],
+        };
+        l.bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(l)
+    }
+
+    /// A full-size bitmap with labels `labels` set (numbers 0 to 127; larger ones are ignored).
+    #[inline]
+    pub fn from_labels(labels: &[usize]) -> Self {
+        let mut l = Labels {
+            len: Labels::MAX_LEN as u8,
+            bytes: [0; Labels::MAX_LEN],
+        };
+        for &n in labels {
+            set_label(&mut l.bytes, n);
+        }
+        l
+    }
+
+    /// Returns the bitmap bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// Returns a view of the bitmap, to test and list labels.
+    #[inline]
+    pub fn view(&self) -> LabelsView<'_> {
+        LabelsView::new(self.as_bytes())
+    }
+}
+
+impl core::ops::Deref for Labels {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Labels {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl core::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Labels").field(&self.as_bytes()).finish()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Labels {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Labels({=[u8]})", self.as_bytes())
+    }
+}
+
 /// Writes label `n` into a bitmap of host-endian 32-bit words; returns `false` if `n` is
 /// beyond the bitmap.
 #[inline]
@@ -78,5 +169,23 @@ mod tests {
         let v = LabelsView::new(&b);
         assert_eq!(v.iter().collect::<Vec<_>>(), [1, 127]);
         assert!(!v.is_empty());
+    }
+
+    #[test]
+    fn owned_labels_keep_their_length() {
+        let short = Labels::from_bytes(&[1, 0, 0, 0]).unwrap();
+        assert_eq!(&*short, &[1, 0, 0, 0]);
+        assert_eq!(short.view().iter().collect::<Vec<_>>(), [0]);
+        assert_ne!(short, Labels::from_labels(&[0]));
+        assert_eq!(Labels::from_bytes(&[]).unwrap().len(), 0);
+        assert!(Labels::from_bytes(&[0; 16]).is_some());
+        assert!(Labels::from_bytes(&[0; 17]).is_none());
+        assert_eq!(
+            Labels::from_labels(&[3, 200])
+                .view()
+                .iter()
+                .collect::<Vec<_>>(),
+            [3]
+        );
     }
 }

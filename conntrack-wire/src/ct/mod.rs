@@ -20,7 +20,7 @@ pub use counters::{Counters, CountersView};
 #[cfg(feature = "alloc")]
 pub use helper::Helper;
 pub use helper::HelperView;
-pub use labels::{LabelsView, set_label};
+pub use labels::{Labels, LabelsView, set_label};
 pub use nat::{Nat, NatView};
 pub use protoinfo::{
     DccpInfo, DccpInfoView, DccpState, ProtoInfo, ProtoInfoView, SctpInfo, SctpInfoView, SctpState,

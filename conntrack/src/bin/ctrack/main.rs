@@ -8,7 +8,7 @@ use clap::Parser;
 use conntrack::events::{EventConfig, EventFilter, EventKind, EventView, Events, Groups, Match};
 use conntrack::format::{self, Options};
 use conntrack::wire::consts::*;
-use conntrack::wire::ct::{Status, TcpState, Tuple, set_label};
+use conntrack::wire::ct::{Labels, Status, TcpState, Tuple};
 use conntrack::{BatchOp, Config, Conn, DumpFilter, Error, Family, FlushFilter, Key, Nfct};
 use std::io::Write;
 use std::net::IpAddr;
@@ -454,11 +454,8 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
         *c = x;
     }
     if let Some(l) = &f.label {
-        let mut bits = vec![0u8; 16];
-        for n in labels(l)? {
-            set_label(&mut bits, n);
-        }
-        c.labels_mask = Some(bits.clone());
+        let bits = Labels::from_labels(&labels(l)?);
+        c.labels_mask = Some(bits);
         c.labels = Some(bits);
     }
     if let Some(h) = &f.helper {
