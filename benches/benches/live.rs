@@ -900,72 +900,46 @@ fn main() {
         &f,
     ));
     let (drain_floor, drain_ours, drain_threaded) = (m[0], m[1], m[2]);
-    let (drain_raw_sharded, drain_sharded, drain_tlv_sharded) = (m[3], m[4], m[5]);
+    let (drain_sharded, drain_tlv_sharded) = (m[4], m[5]);
     let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "floor: raw recvmmsg".into(),
-        median: drain_floor,
-        per: per(drain_floor, backlog.into()),
-        ratio: Some(1.0),
-        note: format!(
-            "{:.2} M events/s; 256 × 8 KiB slots, 256 MiB receive buffers",
-            eps(drain_floor) / 1e6
+    for (i, who, note) in [
+        (
+            0,
+            "floor: raw recvmmsg",
+            "; 256 × 8 KiB slots, 256 MiB receive buffers",
         ),
-    });
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "conntrack-rs Events, decoded".into(),
-        median: drain_ours,
-        per: per(drain_ours, backlog.into()),
-        ratio: Some(drain.ratio(1, 0)),
-        note: format!("{:.2} M events/s, one thread", eps(drain_ours) / 1e6),
-    });
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "conntrack-rs Events::spawn, decoded".into(),
-        median: drain_threaded,
-        per: per(drain_threaded, backlog.into()),
-        ratio: Some(drain.ratio(2, 0)),
-        note: format!(
-            "{:.2} M events/s, receive thread + decoding caller",
-            eps(drain_threaded) / 1e6
+        (1, "conntrack-rs Events, decoded", ", one thread"),
+        (
+            2,
+            "conntrack-rs Events::spawn, decoded",
+            ", receive thread + decoding caller",
         ),
-    });
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "raw recvmmsg, 2 shards".into(),
-        median: drain_raw_sharded,
-        per: per(drain_raw_sharded, backlog.into()),
-        ratio: Some(drain.ratio(3, 0)),
-        note: format!(
-            "{:.2} M events/s; two sockets split by the Shard BPF filter, one thread each, nothing decoded",
-            eps(drain_raw_sharded) / 1e6
+        (
+            3,
+            "raw recvmmsg, 2 shards",
+            "; two sockets split by the Shard BPF filter, one thread each, nothing decoded",
         ),
-    });
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "conntrack-rs Events::open_shards(2), decoded".into(),
-        median: drain_sharded,
-        per: per(drain_sharded, backlog.into()),
-        ratio: Some(drain.ratio(4, 0)),
-        note: format!(
-            "{:.2} M events/s; two streams, one thread each; each entry's events in order on one stream",
-            eps(drain_sharded) / 1e6
+        (
+            4,
+            "conntrack-rs Events::open_shards(2), decoded",
+            "; two streams, one thread each; each entry's events in order on one stream",
         ),
-    });
-    rows.push(Row {
-        op: format!("event backlog drain, {backlog} NEW events"),
-        who: "raw recvmmsg, 2 shards, every TLV walked".into(),
-        median: drain_tlv_sharded,
-        per: per(drain_tlv_sharded, backlog.into()),
-        ratio: Some(drain.ratio(5, 0)),
-        note: format!(
-            "{:.2} M events/s; the sharded floor plus a walk of every attribute, interpreting none: \
-             what any decoder that reads every field costs at least",
-            eps(drain_tlv_sharded) / 1e6
+        (
+            5,
+            "raw recvmmsg, 2 shards, every TLV walked",
+            "; the sharded floor plus a walk of every attribute, interpreting none: what any \
+             decoder that reads every field costs at least",
         ),
-    });
+    ] {
+        rows.push(Row {
+            op: format!("event backlog drain, {backlog} NEW events"),
+            who: who.into(),
+            median: m[i],
+            per: per(m[i], backlog.into()),
+            ratio: Some(drain.ratio(i, 0)),
+            note: format!("{:.2} M events/s{note}", eps(m[i]) / 1e6),
+        });
+    }
     // ---------------- offline decode of a captured event stream (the same backlog's datagrams)
     let mut capture = Socket::open().unwrap();
     capture.join_group(Group::New).unwrap();
