@@ -581,31 +581,24 @@ fn main() {
         &["floor: raw send/recv", "Nfct::get", "Nfct::get_with"],
         &f,
     ));
-    let (get_floor, get_ours, get_view) = (m[0], m[1], m[2]);
-    rows.push(Row {
-        op: format!("get round trip ×{gets}"),
-        who: "floor: raw send/recv".into(),
-        median: get_floor,
-        per: per(get_floor, gets.into()),
-        ratio: Some(1.0),
-        note: String::new(),
-    });
-    rows.push(Row {
-        op: format!("get round trip ×{gets}"),
-        who: "conntrack-rs Nfct::get".into(),
-        median: get_ours,
-        per: per(get_ours, gets.into()),
-        ratio: Some(get.ratio(1, 0)),
-        note: "owned Conn".into(),
-    });
-    rows.push(Row {
-        op: format!("get round trip ×{gets}"),
-        who: "conntrack-rs Nfct::get_with".into(),
-        median: get_view,
-        per: per(get_view, gets.into()),
-        ratio: Some(get.ratio(2, 0)),
-        note: "borrowed view, every field read, no allocation".into(),
-    });
+    for (i, who, note) in [
+        (0, "floor: raw send/recv", ""),
+        (1, "conntrack-rs Nfct::get", "owned Conn"),
+        (
+            2,
+            "conntrack-rs Nfct::get_with",
+            "borrowed view, every field read, no allocation",
+        ),
+    ] {
+        rows.push(Row {
+            op: format!("get round trip ×{gets}"),
+            who: who.into(),
+            median: m[i],
+            per: per(m[i], gets.into()),
+            ratio: Some(get.ratio(i, 0)),
+            note: note.into(),
+        });
+    }
 
     // ---------------- batched create, and the flush after each create
     nfct.flush(Family::Any).unwrap();
