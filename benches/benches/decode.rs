@@ -1,13 +1,14 @@
 //! Offline decode throughput over a real captured dump (`conntrack-wire/tests/fixtures`):
 //! the TLV-walking floor (every attribute header visited, nothing interpreted), the borrowed
-//! views touching every field, owned `Conn` values, and the Rust peer netlink-packet-netfilter
+//! views touching every field (with remembered layouts, and with every message walked),
+//! owned `Conn` values, and the Rust peer netlink-packet-netfilter
 //! decoding the same bytes into its owned messages. Prints messages/s and ratios to the floor.
 //!
 //! `cargo bench -p conntrack-benches` measures; `cargo bench -p conntrack-benches -- --test`
 //! runs each case once (CI's rot check, no timing).
 
 use conntrack_benches::{npn_parse, touch_all, walk_tlv};
-use conntrack_wire::{Conn, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnLayouts, MessageKind, Messages};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,19 @@ fn floor(buf: &[u8]) -> u64 {
 }
 
 fn borrowed(buf: &[u8]) -> u64 {
+    // One ConnLayouts per stream, as the library keeps one per socket.
+    let (mut acc, mut layouts) = (0u64, ConnLayouts::new());
+    for m in Messages::new(buf).flatten() {
+        if let MessageKind::Conntrack(_) = m.kind() {
+            if let Ok(c) = m.conn_remembered(&mut layouts) {
+                acc += touch_all(&c);
+            }
+        }
+    }
+    acc
+}
+
+fn walked(buf: &[u8]) -> u64 {
     let mut acc = 0u64;
     for m in Messages::new(buf).flatten() {
         if let MessageKind::Conntrack(_) = m.kind() {
@@ -40,10 +54,10 @@ fn borrowed(buf: &[u8]) -> u64 {
 }
 
 fn owned(buf: &[u8]) -> u64 {
-    let mut acc = 0u64;
+    let (mut acc, mut layouts) = (0u64, ConnLayouts::new());
     for m in Messages::new(buf).flatten() {
         if let MessageKind::Conntrack(_) = m.kind() {
-            if let Ok(c) = m.conn() {
+            if let Ok(c) = m.conn_remembered(&mut layouts) {
                 let c = Conn::parse(&c);
                 acc += u64::from(c.id.unwrap_or(0));
             }
@@ -95,9 +109,10 @@ fn measure(cases: &[(&str, Decoder)], buf: &[u8]) -> Vec<Duration> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--test");
-    let cases: [(&str, Decoder); 4] = [
+    let cases: [(&str, Decoder); 5] = [
         ("TLV-walk floor", floor),
         ("borrowed views", borrowed),
+        ("borrowed, all walked", walked),
         ("owned Conn", owned),
         ("netlink-packet-netfilter", npn),
     ];

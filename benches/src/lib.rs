@@ -200,6 +200,34 @@ pub fn enable_labels() {
     );
 }
 
+/// The keys of the get benchmark: `n` UDP entries of the benchmark table (entries `4i + 1`).
+pub fn get_keys(n: u32) -> Vec<conntrack::wire::request::Key> {
+    (0..n)
+        .map(|i| {
+            let c = varied_conn(i * 4 + 1);
+            conntrack::wire::request::Key {
+                tuple: c.tuple_orig.expect("an original tuple"),
+                zone: c.zone,
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Prebuilt get requests (sequence number 7) for `keys`, for the raw floors.
+pub fn get_requests(keys: &[conntrack::wire::request::Key]) -> Vec<Vec<u8>> {
+    use conntrack::wire::{consts::AF_INET, request};
+    keys.iter()
+        .map(|k| {
+            let mut b = vec![0u8; 256];
+            let len = request::emit_into(&mut b, |e| request::ct_get(e, 7, AF_INET, k))
+                .expect("a get request fits 256 bytes");
+            b.truncate(len);
+            b
+        })
+        .collect()
+}
+
 /// Creates the entries `from..to` of the benchmark table, 10,000 per batch.
 pub fn fill_varied(nfct: &Nfct, from: u32, to: u32) {
     let mut i = from;
@@ -369,4 +397,21 @@ pub fn raw_get(sock: &conntrack_sock::Socket, req: &[u8], buf: &mut [u8]) {
             return;
         }
     }
+}
+
+/// The get floor that also walks every attribute of the reply (interpreting none): what any
+/// decoder reading every field of the reply costs at least. Returns the walk's sum.
+pub fn raw_get_tlv(sock: &conntrack_sock::Socket, req: &[u8], buf: &mut [u8]) -> u64 {
+    use conntrack_wire::Messages;
+    raw_get(sock, req, buf);
+    let len = buf
+        .get(..4)
+        .map_or(0, |h| u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize);
+    let mut n = 0;
+    for m in Messages::new(buf.get(..len).unwrap_or(&[])).flatten() {
+        if let Ok(b) = m.attr_bytes() {
+            walk_tlv(b, &mut n);
+        }
+    }
+    n
 }

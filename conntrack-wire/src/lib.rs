@@ -71,13 +71,14 @@ mod header;
 mod message;
 pub mod request;
 pub mod scalar;
+mod shape;
 pub mod stats;
 mod table;
 
 pub use attr::{Attr, Attrs};
 #[cfg(feature = "alloc")]
 pub use ct::Conn;
-pub use ct::{ConnView, TupleView};
+pub use ct::{ConnLayouts, ConnView, TupleView};
 pub use emit::{Emitter, Mark};
 pub use error::{Error, Result};
 #[cfg(feature = "alloc")]

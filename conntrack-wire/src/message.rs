@@ -280,6 +280,14 @@ impl<'a> Message<'a> {
         ConnView::new_checked(self.expect(ok)?)
     }
 
+    /// Views a conntrack message like [`Message::conn`], without a walk when it is laid out
+    /// like a message `layouts` remembers (see [`ConnLayouts`](crate::ConnLayouts)).
+    #[inline]
+    pub fn conn_remembered(&self, layouts: &mut crate::ConnLayouts) -> Result<ConnView<'a>> {
+        let ok = matches!(self.kind(), MessageKind::Conntrack(_));
+        ConnView::new_remembered(self.expect(ok)?, layouts)
+    }
+
     /// Views an expectation message.
     #[inline]
     pub fn exp(&self) -> Result<ExpView<'a>> {

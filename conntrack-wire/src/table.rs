@@ -7,6 +7,7 @@
 
 use crate::attr::Attrs;
 use crate::error::{Error, Result};
+use crate::shape::{Shape, Shapes};
 
 /// The rule for one known attribute type: an exact payload length (or any), and what to do
 /// with a nest's content. A plain struct, so the hot loop tests predictable conditions.
@@ -28,7 +29,7 @@ enum Nest {
 }
 
 /// Validates the content of a nest.
-type NestCheck = fn(&[u8]) -> Result<()>;
+pub(crate) type NestCheck = fn(&[u8]) -> Result<()>;
 
 const ANY: u16 = u16::MAX;
 
@@ -79,27 +80,50 @@ pub(crate) trait Schema {
     /// Indexes the content (`data[start..end]`) of sub-nest `kind`, whose rule is
     /// [`Len::Index`], into `slots` (this nest's run); typically with [`sub`].
     #[inline]
-    fn nested(
+    fn nested<R: Record>(
         _kind: u16,
         _data: &[u8],
         _start: usize,
         _end: usize,
         _slots: &mut [u16],
+        _rec: &mut R,
     ) -> Result<()> {
         Ok(())
     }
 }
 
+/// What a walk reports about the bytes it read, for a [`Shape`] to remember: every attribute
+/// header (its offset and value) and every nest handed to a [`Len::Nest`] check. The walk's
+/// result is a function of exactly these, so a message that repeats them all has the same
+/// table.
+pub(crate) trait Record {
+    /// The walk read header `hdr` at offset `off`.
+    fn header(&mut self, off: usize, hdr: u32);
+    /// The walk validated `data[start..end]` with `check`.
+    fn check(&mut self, start: usize, end: usize, check: NestCheck);
+}
+
+/// A walk that remembers nothing (no cost after inlining).
+pub(crate) struct Forget;
+
+impl Record for Forget {
+    #[inline(always)]
+    fn header(&mut self, _off: usize, _hdr: u32) {}
+    #[inline(always)]
+    fn check(&mut self, _start: usize, _end: usize, _check: NestCheck) {}
+}
+
 /// Indexes sub-nest `kind` with schema `S` into `slots[base..base + S::SLOTS]`, clearing them
 /// first: a repeated nest replaces the earlier one wholesale, as in the kernel.
 #[inline]
-pub(crate) fn sub<S: Schema>(
+pub(crate) fn sub<S: Schema, R: Record>(
     kind: u16,
     data: &[u8],
     start: usize,
     end: usize,
     slots: &mut [u16],
     base: usize,
+    rec: &mut R,
 ) -> Result<()> {
     let run = slots
         .get_mut(base..base + S::SLOTS)
@@ -109,7 +133,7 @@ pub(crate) fn sub<S: Schema>(
             len: end - start,
         })?;
     run.fill(0);
-    walk::<S>(data, start, end, kind, S::RULES, run).map(|_| ())
+    walk::<S, R>(data, start, end, kind, S::RULES, run, rec).map(|_| ())
 }
 
 /// Walks the attributes in `data[start..end]` (a nest of type `nest`) once, checking every
@@ -120,13 +144,14 @@ pub(crate) fn sub<S: Schema>(
 /// [`Table::attrs`]; returns whether there was one. When a type repeats, the last one wins,
 /// as in the kernel's `nla_parse`.
 #[inline]
-fn walk<S: Schema>(
+fn walk<S: Schema, R: Record>(
     data: &[u8],
     start: usize,
     end: usize,
     nest: u16,
     rules: &[Len],
     slots: &mut [u16],
+    rec: &mut R,
 ) -> Result<bool> {
     let data = data.get(..end).unwrap_or(data);
     let mut off = start;
@@ -144,7 +169,9 @@ fn walk<S: Schema>(
             });
         };
         // One 4-byte load for `nla_len` and `nla_type` (both host-endian u16s).
-        let (len, kind) = split_header(u32::from_ne_bytes(*hdr));
+        let hdr = u32::from_ne_bytes(*hdr);
+        rec.header(off, hdr);
+        let (len, kind) = split_header(hdr);
         let len = usize::from(len);
         let next = off + len;
         if len < 4 || next > data.len() {
@@ -178,8 +205,11 @@ fn walk<S: Schema>(
             }
             match rule.nest {
                 Nest::No => {}
-                Nest::Check(check) => check(data.get(off + 4..next).unwrap_or(&[]))?,
-                Nest::Index => S::nested(kind, data, off + 4, next, slots)?,
+                Nest::Check(check) => {
+                    check(data.get(off + 4..next).unwrap_or(&[]))?;
+                    rec.check(off + 4, next, check);
+                }
+                Nest::Index => S::nested(kind, data, off + 4, next, slots, rec)?,
             }
         }
         if let Some(s) = slots.get_mut(idx) {
@@ -242,6 +272,19 @@ impl<'a, const N: usize> Table<'a, N> {
 
     #[inline(always)]
     fn build<S: Schema>(data: &'a [u8], nest: u16, rules: &[Len]) -> Result<Self> {
+        Self::build_with(data, nest, |slots| {
+            walk::<S, Forget>(data, 0, data.len(), nest, rules, slots, &mut Forget)
+        })
+    }
+
+    /// Builds the table of `data`, whose slots `fill` fills (returning whether there was an
+    /// unknown attribute type).
+    #[inline(always)]
+    fn build_with(
+        data: &'a [u8],
+        nest: u16,
+        fill: impl FnOnce(&mut [u16; N]) -> Result<bool>,
+    ) -> Result<Self> {
         let Ok(len) = u16::try_from(data.len()) else {
             return Err(Error::BadAttrLen {
                 kind: 0,
@@ -258,9 +301,43 @@ impl<'a, const N: usize> Table<'a, N> {
             slots: [0; N],
         });
         if let Ok(t) = &mut r {
-            t.unknown = walk::<S>(data, 0, data.len(), nest, rules, &mut t.slots)?;
+            t.unknown = fill(&mut t.slots)?;
         }
         r
+    }
+
+    /// Like [`Table::parse_nested`], but a message that repeats the headers of one of the
+    /// `shapes` gets that shape's table without a walk (see `shape.rs`); a walked message
+    /// may be remembered.
+    #[inline]
+    pub(crate) fn parse_shaped<S: Schema, const W: usize>(
+        data: &'a [u8],
+        nest: u16,
+        shapes: &mut Shapes<N, W>,
+    ) -> Result<Self> {
+        const { assert!(S::SLOTS <= N) };
+        Self::build_with(data, nest, |slots| {
+            if let Some(s) = shapes.find(data).and_then(|i| shapes.get(i)) {
+                *slots = s.slots;
+                return Ok(s.unknown);
+            }
+            let unknown = match shapes.start(data.len()) {
+                Some(rec) => walk::<S, Shape<N>>(data, 0, data.len(), nest, S::RULES, slots, rec)?,
+                None => {
+                    return walk::<S, Forget>(
+                        data,
+                        0,
+                        data.len(),
+                        nest,
+                        S::RULES,
+                        slots,
+                        &mut Forget,
+                    );
+                }
+            };
+            shapes.keep(data, unknown, slots);
+            Ok(unknown)
+        })
     }
 
     /// Returns the table of the nest in slot `at`, whose own attributes were indexed from
@@ -368,14 +445,15 @@ mod tests {
     impl Schema for Outer {
         const RULES: &'static [Len] = &[Len::Index, Len::Exact(4)];
         const SLOTS: usize = 4;
-        fn nested(
+        fn nested<R: Record>(
             kind: u16,
             data: &[u8],
             start: usize,
             end: usize,
             slots: &mut [u16],
+            rec: &mut R,
         ) -> Result<()> {
-            sub::<Inner>(kind, data, start, end, slots, 2)
+            sub::<Inner, R>(kind, data, start, end, slots, 2, rec)
         }
     }
 

@@ -9,7 +9,7 @@ use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
 use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
 use conntrack_wire::stats::{CpuStats, ExpStats, GlobalStats};
-use conntrack_wire::{Conn, ConnView, Emitter, Exp, Message, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnLayouts, ConnView, Emitter, Exp, Message, MessageKind, Messages};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
@@ -271,6 +271,8 @@ struct Inner {
     acks: Option<Arena>,
     seq: u32,
     req: Vec<u8>,
+    /// The layouts of the conntrack messages received last (see [`ConnLayouts`]).
+    layouts: Box<ConnLayouts>,
 }
 
 /// A handle to the kernel's connection-tracking table (one `NETLINK_NETFILTER` socket).
@@ -368,6 +370,7 @@ impl Nfct {
                 acks: None,
                 seq: 0,
                 req: Vec::with_capacity(512),
+                layouts: Box::new(ConnLayouts::new()),
             }),
             slots: config.arena_slots.max(1),
             pipeline: config.pipeline,
@@ -412,7 +415,7 @@ impl Nfct {
         &self,
         op: Op,
         f: impl Fn(&mut Emitter<'_>, u32),
-        mut on_item: impl FnMut(Message<'_>) -> Result<()>,
+        mut on_item: impl FnMut(Message<'_>, &mut ConnLayouts) -> Result<()>,
     ) -> Result<()> {
         let mut g = self.lock();
         let inner = &mut *g;
@@ -426,6 +429,7 @@ impl Nfct {
         let mut x = Exchange::new(op, seq, self.port_id, flags);
         inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
         let mut result = Ok(());
+        let layouts = &mut *inner.layouts;
         let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| -> Result<()> {
             if meta.truncated {
                 return Err(Error::Wire {
@@ -442,7 +446,7 @@ impl Nfct {
                     Step::Skip | Step::Done => {}
                     Step::Item(m) => {
                         if result.is_ok() {
-                            result = on_item(m);
+                            result = on_item(m, layouts);
                         }
                     }
                     Step::Failed(e) => {
@@ -628,9 +632,9 @@ impl Nfct {
         self.exchange(
             Op::Dump,
             |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
-            |m| {
+            |m, layouts| {
                 if let MessageKind::Conntrack(_) = m.kind() {
-                    let v = m.conn().map_err(|source| Error::Wire {
+                    let v = m.conn_remembered(layouts).map_err(|source| Error::Wire {
                         op: Op::Dump,
                         source,
                     })?;
@@ -694,7 +698,7 @@ impl Nfct {
         self.exchange(
             Op::Dump,
             |e, seq| request::ct_dump(e, seq, family.af(), &DumpFilter::default()),
-            |m| {
+            |m, _| {
                 n += usize::from(matches!(m.kind(), MessageKind::Conntrack(_)));
                 Ok(())
             },
@@ -759,8 +763,8 @@ impl Nfct {
         self.exchange(
             Op::Get,
             |e, seq| request::ct_get(e, seq, af, key),
-            |m| {
-                let v = m.conn().map_err(|source| Error::Wire {
+            |m, layouts| {
+                let v = m.conn_remembered(layouts).map_err(|source| Error::Wire {
                     op: Op::Get,
                     source,
                 })?;
@@ -849,7 +853,7 @@ impl Nfct {
         self.exchange(
             Op::Create,
             |e, seq| request::ct_create(e, seq, af, c),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -866,7 +870,7 @@ impl Nfct {
         self.exchange(
             Op::Update,
             |e, seq| request::ct_update(e, seq, af, c),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -883,7 +887,7 @@ impl Nfct {
         self.exchange(
             Op::Delete,
             |e, seq| request::ct_delete(e, seq, af, key),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -937,7 +941,7 @@ impl Nfct {
         self.exchange(
             Op::Flush,
             |e, seq| request::ct_flush(e, seq, family.af(), &f),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -982,7 +986,7 @@ impl Nfct {
         self.exchange(
             op,
             |e, seq| request::ct_flush(e, seq, family.af(), filter),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -1242,7 +1246,7 @@ impl Nfct {
     /// ```
     pub fn stats_cpu(&self) -> Result<Vec<(u16, CpuStats)>> {
         let mut v = Vec::new();
-        self.exchange(Op::Stats, request::ct_stats_cpu, |m| {
+        self.exchange(Op::Stats, request::ct_stats_cpu, |m, _| {
             let s = m.cpu_stats().map_err(|source| Error::Wire {
                 op: Op::Stats,
                 source,
@@ -1263,7 +1267,7 @@ impl Nfct {
     /// ```
     pub fn stats(&self) -> Result<GlobalStats> {
         let mut out = None;
-        self.exchange(Op::Stats, request::ct_stats, |m| {
+        self.exchange(Op::Stats, request::ct_stats, |m, _| {
             let s = m.global_stats().map_err(|source| Error::Wire {
                 op: Op::Stats,
                 source,
@@ -1287,7 +1291,7 @@ impl Nfct {
     /// ```
     pub fn exp_stats_cpu(&self) -> Result<Vec<(u16, ExpStats)>> {
         let mut v = Vec::new();
-        self.exchange(Op::Stats, request::exp_stats_cpu, |m| {
+        self.exchange(Op::Stats, request::exp_stats_cpu, |m, _| {
             let s = m.exp_stats().map_err(|source| Error::Wire {
                 op: Op::Stats,
                 source,
@@ -1312,7 +1316,7 @@ impl Nfct {
         self.exchange(
             Op::ExpDump,
             |e, seq| request::exp_dump(e, seq, family.af()),
-            |m| {
+            |m, _| {
                 if let MessageKind::Expect(_) = m.kind() {
                     let x = m.exp().map_err(|source| Error::Wire {
                         op: Op::ExpDump,
@@ -1348,7 +1352,7 @@ impl Nfct {
         self.exchange(
             Op::ExpGet,
             |e, seq| request::exp_get(e, seq, af, tuple, zone),
-            |m| {
+            |m, _| {
                 let x = m.exp().map_err(|source| Error::Wire {
                     op: Op::ExpGet,
                     source,
@@ -1383,7 +1387,11 @@ impl Nfct {
                 what: "master and expected tuple are of different families".into(),
             });
         }
-        self.exchange(op, |e, seq| request::exp_create(e, seq, af, x), |_| Ok(()))
+        self.exchange(
+            op,
+            |e, seq| request::exp_create(e, seq, af, x),
+            |_, _| Ok(()),
+        )
     }
 
     /// Deletes the expectation for the expected tuple `tuple` in `zone`.
@@ -1400,7 +1408,7 @@ impl Nfct {
         self.exchange(
             Op::ExpDelete,
             |e, seq| request::exp_delete(e, seq, af, tuple, zone, None),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 
@@ -1415,7 +1423,7 @@ impl Nfct {
         self.exchange(
             Op::ExpFlush,
             |e, seq| request::exp_flush(e, seq, family.af()),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 }

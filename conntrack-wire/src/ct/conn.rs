@@ -5,7 +5,8 @@ use crate::attr::{Attrs, be_u16, be_u32, be_u64};
 use crate::consts::*;
 use crate::error::Result;
 use crate::filter::FilterView;
-use crate::table::{Len, Schema, Table, sub};
+use crate::shape::Shapes;
+use crate::table::{Len, Record, Schema, Table, sub};
 
 // Slots of the nests every consumer reads, indexed in place during the one walk so that
 // their getters are plain copies: after the 27 top-level slots, each nest's own run.
@@ -28,22 +29,35 @@ impl Schema for ConnSchema {
     const SLOTS: usize = N;
 
     #[inline]
-    fn nested(kind: u16, data: &[u8], start: usize, end: usize, slots: &mut [u16]) -> Result<()> {
+    fn nested<R: Record>(
+        kind: u16,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        slots: &mut [u16],
+        rec: &mut R,
+    ) -> Result<()> {
         use tuple::TupleSchema as T;
         match kind {
-            CTA_TUPLE_ORIG => sub::<T>(kind, data, start, end, slots, ORIG),
-            CTA_TUPLE_REPLY => sub::<T>(kind, data, start, end, slots, REPLY),
+            CTA_TUPLE_ORIG => sub::<T, R>(kind, data, start, end, slots, ORIG, rec),
+            CTA_TUPLE_REPLY => sub::<T, R>(kind, data, start, end, slots, REPLY, rec),
             CTA_PROTOINFO => {
-                sub::<protoinfo::ProtoInfoSchema>(kind, data, start, end, slots, PROTOINFO)
+                sub::<protoinfo::ProtoInfoSchema, R>(kind, data, start, end, slots, PROTOINFO, rec)
             }
-            CTA_COUNTERS_ORIG => sub::<CountersView>(kind, data, start, end, slots, COUNTERS_ORIG),
+            CTA_COUNTERS_ORIG => {
+                sub::<CountersView, R>(kind, data, start, end, slots, COUNTERS_ORIG, rec)
+            }
             CTA_COUNTERS_REPLY => {
-                sub::<CountersView>(kind, data, start, end, slots, COUNTERS_REPLY)
+                sub::<CountersView, R>(kind, data, start, end, slots, COUNTERS_REPLY, rec)
             }
-            CTA_TIMESTAMP => sub::<TimestampView>(kind, data, start, end, slots, TIMESTAMP),
-            CTA_SEQ_ADJ_ORIG => sub::<SeqAdjView>(kind, data, start, end, slots, SEQ_ADJ_ORIG),
-            CTA_SEQ_ADJ_REPLY => sub::<SeqAdjView>(kind, data, start, end, slots, SEQ_ADJ_REPLY),
-            CTA_SYNPROXY => sub::<SynproxyView>(kind, data, start, end, slots, SYNPROXY),
+            CTA_TIMESTAMP => sub::<TimestampView, R>(kind, data, start, end, slots, TIMESTAMP, rec),
+            CTA_SEQ_ADJ_ORIG => {
+                sub::<SeqAdjView, R>(kind, data, start, end, slots, SEQ_ADJ_ORIG, rec)
+            }
+            CTA_SEQ_ADJ_REPLY => {
+                sub::<SeqAdjView, R>(kind, data, start, end, slots, SEQ_ADJ_REPLY, rec)
+            }
+            CTA_SYNPROXY => sub::<SynproxyView, R>(kind, data, start, end, slots, SYNPROXY, rec),
             _ => Ok(()),
         }
     }
@@ -106,11 +120,81 @@ pub struct ConnView<'a> {
     t: Table<'a, N>,
 }
 
+/// How many message layouts a [`ConnLayouts`] remembers.
+const LAYOUTS: usize = 8;
+
+/// The layouts of recent conntrack messages [`ConnView::new_remembered`] walked, so that a
+/// message laid out like one of them is validated without a walk.
+///
+/// The kernel lays out the entries of one kind identically (an IPv4 UDP entry with counters
+/// and labels has the same attributes, of the same lengths, at the same offsets, as the next
+/// one). A walk validates a message attribute by attribute, each offset depending on the
+/// previous attribute's length; a message of a remembered layout is instead recognised by
+/// comparing its attribute headers with the remembered ones, independent loads that the
+/// processor overlaps. The view is the same either way: equal headers make the walk read
+/// the same offsets, check the same lengths and index the same slots (nests validated by
+/// content, such as NAT and helper nests, are checked again).
+///
+/// A layout is remembered the second time a message of its length has to be walked (so a
+/// stream whose layouts never repeat records nothing), up to eight, the oldest replaced
+/// first. Keep one `ConnLayouts` per stream of messages (a dump, an event socket) and reuse
+/// it; for a one-off message, [`ConnView::new_checked`] is cheaper. About 5 KiB once filled,
+/// no allocation.
+///
+/// ```
+/// use conntrack_wire::{ConnLayouts, ConnView, MessageKind, Messages};
+/// let dump = include_bytes!("../../tests/fixtures/dump_ct.bin");
+/// let mut layouts = ConnLayouts::new();
+/// for msg in Messages::new(dump) {
+///     let msg = msg?;
+///     if let MessageKind::Conntrack(_) = msg.kind() {
+///         let walked = msg.conn()?;
+///         let ct = msg.conn_remembered(&mut layouts)?;
+///         assert_eq!(ct.mark(), walked.mark());
+///     }
+/// }
+/// # Ok::<(), conntrack_wire::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ConnLayouts {
+    shapes: Shapes<N, LAYOUTS>,
+}
+
+impl ConnLayouts {
+    /// Remembers no layout yet.
+    pub const fn new() -> Self {
+        ConnLayouts {
+            shapes: Shapes::new(),
+        }
+    }
+}
+
+impl Default for ConnLayouts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for ConnLayouts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnLayouts").finish_non_exhaustive()
+    }
+}
+
 impl<'a> ConnView<'a> {
     /// Validates the attribute bytes of a conntrack message (after the `nfgenmsg`).
     #[inline(always)]
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self> {
         Table::parse_nested::<ConnSchema>(bytes, 0).map(|t| ConnView { t })
+    }
+
+    /// Like [`ConnView::new_checked`] (the same view, the same errors), without a walk when
+    /// `bytes` are laid out like a message `layouts` remembers; see [`ConnLayouts`] for
+    /// which walked messages are remembered.
+    #[inline(always)]
+    pub fn new_remembered(bytes: &'a [u8], layouts: &mut ConnLayouts) -> Result<Self> {
+        Table::parse_shaped::<ConnSchema, LAYOUTS>(bytes, 0, &mut layouts.shapes)
+            .map(|t| ConnView { t })
     }
 
     /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
@@ -750,5 +834,39 @@ mod owned {
                 e.put(*k, v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MessageKind, Messages};
+
+    /// Messages of the captured events share layouts (entries of one kind, events of one
+    /// type): a good part of them must be recognised without a walk, and a message walked
+    /// twice must be remembered (otherwise the layouts do nothing).
+    #[test]
+    fn repeated_layouts_are_recognised() {
+        let events = include_bytes!("../../tests/fixtures/events.bin");
+        let mut layouts = ConnLayouts::new();
+        let (mut seen, mut found) = (0, 0);
+        for m in Messages::new(events).flatten() {
+            if let MessageKind::Conntrack(_) = m.kind() {
+                let p = m.payload().get(4..).unwrap_or(&[]);
+                found += usize::from(layouts.shapes.find(p).is_some());
+                assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+                // A layout is recorded the second time a message of its length is walked.
+                assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+                assert!(
+                    layouts.shapes.find(p).is_some(),
+                    "a walked message is remembered"
+                );
+                seen += 1;
+            }
+        }
+        assert!(
+            seen > 40 && found * 4 > seen,
+            "{found} of {seen} recognised"
+        );
     }
 }

@@ -4,7 +4,9 @@
 use crate::error::{Error, Op, Result};
 use conntrack_sock::{Arena, Group, SockOpt, Socket};
 pub use conntrack_wire::filter::bpf::{EventFilter, Match, Shard};
-use conntrack_wire::{Conn, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages};
+use conntrack_wire::{
+    Conn, ConnLayouts, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages,
+};
 use std::path::PathBuf;
 
 mod thread;
@@ -556,6 +558,7 @@ impl<'a> Batch<'a> {
             n: self.n,
             msgs: None,
             lost: self.lost,
+            layouts: ConnLayouts::new(),
         }
     }
 
@@ -586,6 +589,8 @@ struct BatchIter<'a> {
     msgs: Option<(Messages<'a>, Option<i32>)>,
     /// Events lost, reported once after the last datagram.
     lost: u64,
+    /// The layouts of the batch's entries so far: events of one kind are laid out alike.
+    layouts: ConnLayouts,
 }
 
 impl<'a> Iterator for BatchIter<'a> {
@@ -596,7 +601,7 @@ impl<'a> Iterator for BatchIter<'a> {
         loop {
             if let Some((msgs, nsid)) = &mut self.msgs {
                 match msgs.next() {
-                    Some(Ok(m)) => match classify(m, *nsid) {
+                    Some(Ok(m)) => match classify(m, *nsid, &mut self.layouts) {
                         Some(e) => return Some(e),
                         None => continue,
                     },
@@ -631,7 +636,11 @@ impl<'a> Iterator for BatchIter<'a> {
 }
 
 #[inline]
-fn classify(m: conntrack_wire::Message<'_>, nsid: Option<i32>) -> Option<EventView<'_>> {
+fn classify<'a>(
+    m: conntrack_wire::Message<'a>,
+    nsid: Option<i32>,
+    layouts: &mut ConnLayouts,
+) -> Option<EventView<'a>> {
     let kind = match m.kind() {
         MessageKind::Conntrack(CtMsg::New) => EventKind::New,
         MessageKind::Conntrack(CtMsg::Update) => EventKind::Update,
@@ -648,7 +657,7 @@ fn classify(m: conntrack_wire::Message<'_>, nsid: Option<i32>) -> Option<EventVi
         },
         _ => EventView::Conn {
             kind,
-            view: m.conn(),
+            view: m.conn_remembered(layouts),
             nsid,
             portid: m.pid(),
         },
