@@ -76,9 +76,7 @@ impl<'b> Emitter<'b> {
     /// Writes an attribute header.
     #[inline(always)]
     fn write_nla_header(&mut self, len: u16, kind: u16) {
-        let [l0, l1] = len.to_ne_bytes();
-        let [k0, k1] = kind.to_ne_bytes();
-        self.write_array([l0, l1, k0, k1]);
+        self.write_array(nla_header(len, kind));
     }
 
     /// Pads to the next 4-byte boundary with zeros, with fixed-size stores (a `memset` call
@@ -172,11 +170,40 @@ impl<'b> Emitter<'b> {
             self.error = self.error.or(Some(Error::ValueTooLarge { kind }));
             return;
         };
-        self.write_nla_header(l, kind);
-        self.write_array(payload);
+        let hdr = nla_header(l, kind);
         // Every attribute starts 4-aligned (each write of this emitter ends aligned), so the
-        // padding depends on N alone and this match folds to at most one store.
-        debug_assert_eq!(self.pos & 3, N & 3);
+        // padding depends on N alone.
+        debug_assert_eq!(self.pos & 3, 0);
+        if N <= 4 {
+            // Header, payload and padding in one 8-byte store (4 for an empty payload).
+            let mut p = [0u8; 4];
+            if let Some(d) = p.get_mut(..N) {
+                d.copy_from_slice(&payload);
+            }
+            let [h0, h1, h2, h3] = hdr;
+            let [p0, p1, p2, p3] = p;
+            if N == 0 {
+                self.write_array(hdr);
+            } else {
+                self.write_array([h0, h1, h2, h3, p0, p1, p2, p3]);
+            }
+            return;
+        }
+        if N <= 16 {
+            // Header, payload and padding in one write of a size known at compile time (one
+            // bounds check, a few stores), rather than three writes.
+            let mut a = [0u8; 20];
+            if let Some(h) = a.get_mut(..4) {
+                h.copy_from_slice(&hdr);
+            }
+            if let Some(d) = a.get_mut(4..4 + N) {
+                d.copy_from_slice(&payload);
+            }
+            self.write(a.get(..(NLA_HDRLEN + N + 3) & !3).unwrap_or(&[]));
+            return;
+        }
+        self.write_array(hdr);
+        self.write_array(payload);
         match N & 3 {
             1 => self.write_array([0; 3]),
             2 => self.write_array([0; 2]),
@@ -244,15 +271,16 @@ impl<'b> Emitter<'b> {
         Mark(start)
     }
 
-    /// Ends a nest, back-patching its length.
+    /// Ends a nest, back-patching its length. (No padding: every write of this emitter ends
+    /// 4-aligned, so the nest does.)
     #[inline]
     pub fn end_nest(&mut self, mark: Mark) {
+        debug_assert_eq!(self.pos & 3, 0);
         let len = self.pos - mark.0;
         match u16::try_from(len) {
             Ok(l) => self.patch(mark.0, &l.to_ne_bytes()),
             Err(_) => self.error = self.error.or(Some(Error::ValueTooLarge { kind: 0 })),
         }
-        self.pad();
     }
 
     /// Writes a nest whose content is written by `f`.
@@ -261,6 +289,18 @@ impl<'b> Emitter<'b> {
         let m = self.begin_nest(kind);
         f(self);
         self.end_nest(m);
+    }
+}
+
+/// The bytes of an attribute header (`nla_len`, `nla_type`, both host-endian), built as one
+/// `u32` so that it is one store.
+#[inline(always)]
+fn nla_header(len: u16, kind: u16) -> [u8; 4] {
+    let (len, kind) = (u32::from(len), u32::from(kind));
+    if cfg!(target_endian = "little") {
+        (len | kind << 16).to_ne_bytes()
+    } else {
+        (len << 16 | kind).to_ne_bytes()
     }
 }
 

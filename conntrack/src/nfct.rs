@@ -707,7 +707,12 @@ impl Nfct {
     }
 
     fn check_key(op: Op, k: &Key) -> Result<u8> {
-        let t = &k.tuple;
+        Self::check_tuple(op, &k.tuple)
+    }
+
+    /// Checks that a request's tuple names one entry: addresses of one family, a protocol,
+    /// and both ports where the protocol has them; returns the address family.
+    fn check_tuple(op: Op, t: &Tuple) -> Result<u8> {
         let (Some(src), Some(dst), Some(proto)) = (t.src, t.dst, t.proto.num) else {
             return Err(Error::Invalid {
                 op,
@@ -802,13 +807,7 @@ impl Nfct {
                 what: "the entry needs an original or reply tuple".into(),
             });
         };
-        let af = Self::check_key(
-            op,
-            &Key {
-                tuple: *t,
-                ..Default::default()
-            },
-        )?;
+        let af = Self::check_tuple(op, t)?;
         if let (Some(o), Some(r)) = (&c.tuple_orig, &c.tuple_reply) {
             if o.family() != r.family() || o.proto.num != r.proto.num {
                 return Err(Error::Invalid {
@@ -1108,6 +1107,14 @@ impl Nfct {
                         let Some(&(idx, _)) = chunk.get(i) else {
                             continue;
                         };
+                        // The common case, an acknowledgement (errno 0) addressed to us,
+                        // leaves the result as it was filled: Ok.
+                        if (m.pid() == port_id || m.pid() == 0)
+                            && m.error().is_ok_and(|e| e.is_ack())
+                        {
+                            pending -= 1;
+                            continue;
+                        }
                         let op = ops[idx].op();
                         let mut x = Exchange::new(op, m.seq(), port_id, NLM_F_REQUEST | NLM_F_ACK);
                         results[idx] = match x.feed(m) {
