@@ -1029,7 +1029,9 @@ impl Nfct {
     /// allow (a send must fit the send buffer, its acknowledgements the receive buffer).
     /// Returns one result per operation, in order; invalid operations fail alone without
     /// being sent. With [`Config::pipeline`] on, a helper thread builds the next send while
-    /// the kernel applies the previous one.
+    /// the kernel applies the previous one. A batch longer than the receive buffer holds
+    /// acknowledgements for grows the buffer to 1 MiB (`SO_RCVBUFFORCE`, which needs
+    /// `CAP_NET_ADMIN`; never shrunk), so that one send carries up to 1,024 requests.
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
@@ -1059,7 +1061,18 @@ impl Nfct {
         let mut g = self.lock();
         let inner = &mut *g;
         // Each acknowledgement costs roughly 1 KiB of receive buffer (the skb, not the 36 bytes).
-        let budget = (inner.sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
+        let ack_budget =
+            |sock: &Socket| (sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
+        let mut budget = ack_budget(&inner.sock);
+        if plan.len() > budget && budget < 1024 {
+            // A batch longer than the buffer holds acknowledgements for would go out in many
+            // small sends: grow the buffer (only ever grown, and kept for the socket's life) so
+            // that one send carries up to 1,024 requests. Without the privilege to force it
+            // past `net.core.rmem_max`, the smaller sends stay.
+            if inner.sock.set_recv_buffer(1024 * 1024).is_ok() {
+                budget = ack_budget(&inner.sock);
+            }
+        }
         // And one send must fit in the send buffer (netlink refuses longer with EMSGSIZE).
         let max_send = inner
             .sock
