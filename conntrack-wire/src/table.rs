@@ -92,6 +92,35 @@ pub(crate) trait Schema {
     }
 }
 
+/// Implements [`Schema::nested`] for a schema whose sub-nests are indexed in place: each
+/// listed attribute type is walked with its schema into the run of slots at its base.
+///
+/// ```text
+/// index_nests! {
+///     CTA_TUPLE_IP => IpSchema, at IP;
+///     CTA_TUPLE_PROTO => ProtoSchema, at PROTO;
+/// }
+/// ```
+macro_rules! index_nests {
+    ($($kind:pat => $schema:ty, at $base:expr;)+) => {
+        #[inline]
+        fn nested<R: $crate::table::Record>(
+            kind: u16,
+            data: &[u8],
+            start: usize,
+            end: usize,
+            slots: &mut [u16],
+            rec: &mut R,
+        ) -> $crate::error::Result<()> {
+            match kind {
+                $($kind => $crate::table::sub::<$schema, R>(kind, data, start, end, slots, $base, rec),)+
+                _ => Ok(()),
+            }
+        }
+    };
+}
+pub(crate) use index_nests;
+
 /// What a walk reports about the bytes it read, for a [`Shape`] to remember: every attribute
 /// header (its offset and value) and every nest handed to a [`Len::Nest`] check. The walk's
 /// result is a function of exactly these, so a message that repeats them all has the same
@@ -445,15 +474,8 @@ mod tests {
     impl Schema for Outer {
         const RULES: &'static [Len] = &[Len::Index, Len::Exact(4)];
         const SLOTS: usize = 4;
-        fn nested<R: Record>(
-            kind: u16,
-            data: &[u8],
-            start: usize,
-            end: usize,
-            slots: &mut [u16],
-            rec: &mut R,
-        ) -> Result<()> {
-            sub::<Inner, R>(kind, data, start, end, slots, 2, rec)
+        index_nests! {
+            1 => Inner, at 2;
         }
     }
 

@@ -6,7 +6,7 @@ use crate::consts::*;
 use crate::error::Result;
 use crate::filter::FilterView;
 use crate::shape::Shapes;
-use crate::table::{Len, Record, Schema, Table, sub};
+use crate::table::{Len, Schema, Table, index_nests};
 
 // Slots of the nests every consumer reads, indexed in place during the one walk so that
 // their getters are plain copies: after the 27 top-level slots, each nest's own run.
@@ -28,38 +28,16 @@ impl Schema for ConnSchema {
     const RULES: &'static [Len] = &SPEC;
     const SLOTS: usize = N;
 
-    #[inline]
-    fn nested<R: Record>(
-        kind: u16,
-        data: &[u8],
-        start: usize,
-        end: usize,
-        slots: &mut [u16],
-        rec: &mut R,
-    ) -> Result<()> {
-        use tuple::TupleSchema as T;
-        match kind {
-            CTA_TUPLE_ORIG => sub::<T, R>(kind, data, start, end, slots, ORIG, rec),
-            CTA_TUPLE_REPLY => sub::<T, R>(kind, data, start, end, slots, REPLY, rec),
-            CTA_PROTOINFO => {
-                sub::<protoinfo::ProtoInfoSchema, R>(kind, data, start, end, slots, PROTOINFO, rec)
-            }
-            CTA_COUNTERS_ORIG => {
-                sub::<CountersView, R>(kind, data, start, end, slots, COUNTERS_ORIG, rec)
-            }
-            CTA_COUNTERS_REPLY => {
-                sub::<CountersView, R>(kind, data, start, end, slots, COUNTERS_REPLY, rec)
-            }
-            CTA_TIMESTAMP => sub::<TimestampView, R>(kind, data, start, end, slots, TIMESTAMP, rec),
-            CTA_SEQ_ADJ_ORIG => {
-                sub::<SeqAdjView, R>(kind, data, start, end, slots, SEQ_ADJ_ORIG, rec)
-            }
-            CTA_SEQ_ADJ_REPLY => {
-                sub::<SeqAdjView, R>(kind, data, start, end, slots, SEQ_ADJ_REPLY, rec)
-            }
-            CTA_SYNPROXY => sub::<SynproxyView, R>(kind, data, start, end, slots, SYNPROXY, rec),
-            _ => Ok(()),
-        }
+    index_nests! {
+        CTA_TUPLE_ORIG => tuple::TupleSchema, at ORIG;
+        CTA_TUPLE_REPLY => tuple::TupleSchema, at REPLY;
+        CTA_PROTOINFO => protoinfo::ProtoInfoSchema, at PROTOINFO;
+        CTA_COUNTERS_ORIG => CountersView, at COUNTERS_ORIG;
+        CTA_COUNTERS_REPLY => CountersView, at COUNTERS_REPLY;
+        CTA_TIMESTAMP => TimestampView, at TIMESTAMP;
+        CTA_SEQ_ADJ_ORIG => SeqAdjView, at SEQ_ADJ_ORIG;
+        CTA_SEQ_ADJ_REPLY => SeqAdjView, at SEQ_ADJ_REPLY;
+        CTA_SYNPROXY => SynproxyView, at SYNPROXY;
     }
 }
 

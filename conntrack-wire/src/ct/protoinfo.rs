@@ -4,7 +4,7 @@ use crate::consts::*;
 use crate::emit::Emitter;
 use crate::error::Result;
 use crate::scalar::{Be32, Be64, Codec, U8, kernel_enum, scalar_nest};
-use crate::table::{Len, Record, Schema, Table, sub};
+use crate::table::{Len, Schema, Table, index_nests};
 
 kernel_enum! {
     /// TCP connection-tracking state (`enum tcp_conntrack`).
@@ -180,21 +180,10 @@ impl Schema for ProtoInfoSchema {
     const RULES: &'static [Len] = &[Len::Index, Len::Index, Len::Index];
     const SLOTS: usize = SCTP + 3;
 
-    #[inline]
-    fn nested<R: Record>(
-        kind: u16,
-        data: &[u8],
-        start: usize,
-        end: usize,
-        slots: &mut [u16],
-        rec: &mut R,
-    ) -> Result<()> {
-        match kind {
-            CTA_PROTOINFO_TCP => sub::<TcpInfoView, R>(kind, data, start, end, slots, TCP, rec),
-            CTA_PROTOINFO_DCCP => sub::<DccpInfoView, R>(kind, data, start, end, slots, DCCP, rec),
-            CTA_PROTOINFO_SCTP => sub::<SctpInfoView, R>(kind, data, start, end, slots, SCTP, rec),
-            _ => Ok(()),
-        }
+    index_nests! {
+        CTA_PROTOINFO_TCP => TcpInfoView, at TCP;
+        CTA_PROTOINFO_DCCP => DccpInfoView, at DCCP;
+        CTA_PROTOINFO_SCTP => SctpInfoView, at SCTP;
     }
 }
 

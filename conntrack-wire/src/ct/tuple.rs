@@ -4,7 +4,7 @@ use crate::attr::{be_u16, u8_};
 use crate::consts::*;
 use crate::emit::Emitter;
 use crate::error::Result;
-use crate::table::{Len, Record, Schema, Table, sub};
+use crate::table::{Len, Schema, Table, index_nests};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The tuple nest, with its `CTA_TUPLE_IP` and `CTA_TUPLE_PROTO` nests indexed in place:
@@ -15,20 +15,9 @@ impl Schema for TupleSchema {
     const RULES: &'static [Len] = &[Len::Index, Len::Index, Len::Exact(2)];
     const SLOTS: usize = PROTO + ProtoSchema::SLOTS;
 
-    #[inline]
-    fn nested<R: Record>(
-        kind: u16,
-        data: &[u8],
-        start: usize,
-        end: usize,
-        slots: &mut [u16],
-        rec: &mut R,
-    ) -> Result<()> {
-        match kind {
-            CTA_TUPLE_IP => sub::<IpSchema, R>(kind, data, start, end, slots, IP, rec),
-            CTA_TUPLE_PROTO => sub::<ProtoSchema, R>(kind, data, start, end, slots, PROTO, rec),
-            _ => Ok(()),
-        }
+    index_nests! {
+        CTA_TUPLE_IP => IpSchema, at IP;
+        CTA_TUPLE_PROTO => ProtoSchema, at PROTO;
     }
 }
 
