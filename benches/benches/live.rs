@@ -268,6 +268,18 @@ fn rss_child(netns: &str) {
 /// ways in interleaved rounds: the TLV-walking floor, our borrowed views (every field read)
 /// and owned values, libnetfilter_conntrack and netlink-packet-netfilter. Adds a row per case
 /// and a fastest-round line; returns the rounds.
+/// Runs conntrack-tools' `conntrack` with one command flag, output discarded; panics unless
+/// it succeeds.
+fn conntrack_quiet(flag: &str) {
+    let st = Command::new("conntrack")
+        .arg(flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("conntrack-tools installed");
+    assert!(st.success(), "conntrack {flag} failed");
+}
+
 fn offline_decode(
     captured: &[u8],
     n: u64,
@@ -452,15 +464,7 @@ fn main() {
             );
         }),
         Box::new(|| assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))),
-        Box::new(|| {
-            let st = Command::new("conntrack")
-                .args(["-L"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("conntrack-tools installed");
-            assert!(st.success());
-        }),
+        Box::new(|| conntrack_quiet("-L")),
         Box::new(|| assert_eq!(floor_dump_two_threads(&mut ring), u64::from(n))),
     ];
     // The cases the goals judge (both header floors, borrowed and owned with the default
@@ -651,15 +655,7 @@ fn main() {
     let mut flushers: Vec<Box<dyn FnMut() + '_>> = vec![
         Box::new(|| raw_get(&rawf, &flush_req, &mut flush_buf)),
         Box::new(|| nfct.flush(Family::Any).unwrap()),
-        Box::new(|| {
-            let st = Command::new("conntrack")
-                .args(["-F"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }),
+        Box::new(|| conntrack_quiet("-F")),
     ];
     let mut flush_times: [Vec<Duration>; 3] = Default::default();
     let mut flushes = 0;
