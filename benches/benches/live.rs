@@ -637,7 +637,7 @@ fn main() {
         .map(|i| BatchOp::Create(varied_conn(i)))
         .collect();
     // A warm-up of the create path.
-    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&ops).into_result().expect("create");
     nfct.flush(Family::Any).unwrap();
     // The flush floor: the same flush request, prebuilt, and its ACK.
     let flush_req = {
@@ -701,7 +701,7 @@ fn main() {
                     }
                 }
             } else {
-                assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+                nfct.batch(&ops).into_result().expect("create");
             }
             create_times[case].push(t.elapsed());
             assert_eq!(nfct.count(Family::Any).unwrap(), creates as usize);

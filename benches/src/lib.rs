@@ -234,12 +234,7 @@ pub fn fill_varied(nfct: &Nfct, from: u32, to: u32) {
     while i < to {
         let end = (i + 10_000).min(to);
         let ops: Vec<BatchOp> = (i..end).map(|k| BatchOp::Create(varied_conn(k))).collect();
-        let r = nfct.batch(&ops).expect("batch");
-        assert!(
-            r.iter().all(Result::is_ok),
-            "create failed: {:?}",
-            r.iter().find(|x| x.is_err())
-        );
+        nfct.batch(&ops).into_result().expect("create");
         i = end;
     }
 }
@@ -257,7 +252,7 @@ pub fn fill_udp(nfct: &Nfct, n: u32) {
                 )
             })
             .collect();
-        assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+        nfct.batch(&ops).into_result().expect("create");
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Op {
     ExpFlush,
     /// Probing what the running kernel supports.
     Probe,
+    /// A batch of mutations.
+    Batch,
 }
 
 impl fmt::Display for Op {
@@ -54,6 +56,7 @@ impl fmt::Display for Op {
             Op::ExpDelete => "expectation delete",
             Op::ExpFlush => "expectation flush",
             Op::Probe => "probe",
+            Op::Batch => "batch",
         })
     }
 }
@@ -107,6 +110,13 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// The handle was called from inside one of its own callbacks (a dump closure), on the
+    /// thread that runs the outer call. Nothing was sent; call the handle after the outer call
+    /// returns, or use a second [`crate::Nfct`].
+    Reentrant {
+        /// The operation.
+        op: Op,
+    },
     /// The kernel sent bytes that do not parse.
     Wire {
         /// The operation.
@@ -137,6 +147,7 @@ impl Error {
             | Error::Invalid { op, .. }
             | Error::Kernel { op, .. }
             | Error::Io { op, .. }
+            | Error::Reentrant { op }
             | Error::Wire { op, .. } => *op,
         }
     }
@@ -192,6 +203,10 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Io { op, source } => write!(f, "{op}: socket error: {source}"),
+            Error::Reentrant { op } => write!(
+                f,
+                "{op}: the handle was called from inside its own callback (it would deadlock); nothing was sent"
+            ),
             Error::Wire { op, source } => write!(f, "{op}: malformed kernel message: {source}"),
         }
     }

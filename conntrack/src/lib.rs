@@ -28,10 +28,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 pub mod events;
 pub mod exchange;
 pub mod filter;
+mod flow;
 pub mod format;
 pub mod kernel;
 mod nfct;
@@ -39,9 +41,11 @@ mod pipeline;
 #[cfg(feature = "tokio")]
 pub mod stream;
 
+pub use batch::{BatchOp, BatchReport, Outcome};
 pub use conntrack_sock as sock;
 pub use conntrack_wire as wire;
 pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};
-pub use nfct::{BatchOp, Config, Diff, Family, Nfct};
+pub use flow::DumpFlow;
+pub use nfct::{Config, Diff, Family, Nfct};

@@ -1,8 +1,10 @@
 //! [`Nfct`]: the handle for every ctnetlink query and mutation.
 
+use crate::batch::{BatchOp, Outcome};
 use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
 use crate::filter;
+use crate::flow::DumpFlow;
 use crate::kernel::{Features, KernelVersion};
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, SockOpt, Socket};
 use conntrack_wire::consts::*;
@@ -11,8 +13,9 @@ use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
 use conntrack_wire::stats::{CpuStats, ExpStats, GlobalStats};
 use conntrack_wire::{Conn, ConnLayouts, ConnView, Emitter, Exp, Message, MessageKind, Messages};
 use std::net::IpAddr;
+use std::ops::{ControlFlow, Deref, DerefMut};
 use std::path::PathBuf;
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,18 +23,12 @@ use std::time::Duration;
 /// (`NLMSG_DEFAULT_SIZE`, about 8 KiB), so twice that always holds it.
 const REPLY_LEN: usize = 16 * 1024;
 
-/// Acknowledgements received per `recvmmsg` by a batch, into slots of [`ACK_SLOT`] bytes (an
-/// acknowledgement is 36 bytes with `NETLINK_CAP_ACK`; an error's extended ack adds a message
-/// and an offset, far below the slot).
-const ACK_SLOTS: usize = 256;
-const ACK_SLOT: usize = 4096;
-
 /// From this size on, a dump's result vector asks for transparent huge pages.
 const HUGE_RESULT: usize = 8 << 20;
 
-/// Room kept free in a batch's send for the next message: a create with every attribute set
-/// is well under this; a longer one makes the batch retry with fewer messages per send.
-const SOFT_MESSAGE_LEN: usize = 2048;
+/// At most this many entries are reserved ahead of a whole-table owned dump (from the
+/// kernel's entry count); a longer table grows the vector as it comes.
+const PRESIZE_CAP: usize = 1 << 20;
 
 /// An address family selector for dumps and flushes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -106,6 +103,8 @@ pub struct Config {
     /// single-threaded reader's time on one thread and 1.04x with the pipeline. Off,
     /// everything runs on the caller's thread.
     pub pipeline: bool,
+    /// Fault injection for tests (feature `testing`): see [`Config::lose_acks_after`].
+    lose_acks_after: Option<usize>,
 }
 
 impl Default for Config {
@@ -116,6 +115,7 @@ impl Default for Config {
             timeout: Duration::from_secs(30),
             arena_slots: 8,
             pipeline: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            lose_acks_after: None,
         }
     }
 }
@@ -169,81 +169,15 @@ impl Config {
         self.pipeline = on;
         self
     }
-}
 
-/// Builds the sends of a batch: from `plan[start]` on, as many requests as one send may
-/// carry (at most `budget`, within `max_send` bytes).
-struct Chunker<'a> {
-    /// `(index into ops, address family)` of each operation to send.
-    plan: &'a [(usize, u8)],
-    ops: &'a [BatchOp],
-    /// The sequence number of `plan[0]`.
-    base: u32,
-    budget: usize,
-    max_send: usize,
-}
-
-impl Chunker<'_> {
-    /// Builds the send starting at `plan[start]` into `buf`; returns how many requests it holds.
-    fn emit(&self, buf: &mut Vec<u8>, start: usize) -> Result<usize> {
-        let mut take = self.budget.min(self.plan.len() - start);
-        // Room for a whole send, so that `build` emits it once (a buffer shorter than the
-        // send would be grown and the send emitted again).
-        if buf.len() < self.max_send + SOFT_MESSAGE_LEN {
-            buf.resize(self.max_send + SOFT_MESSAGE_LEN, 0);
-        }
-        loop {
-            let emitted = std::cell::Cell::new(0usize);
-            build(buf, |e| {
-                emitted.set(0);
-                for (i, &(idx, af)) in self.plan[start..start + take].iter().enumerate() {
-                    // Stop before a message that may not fit; one always goes.
-                    if i > 0 && e.len() + SOFT_MESSAGE_LEN > self.max_send {
-                        break;
-                    }
-                    let seq = self.base.wrapping_add((start + i) as u32);
-                    match &self.ops[idx] {
-                        BatchOp::Create(c) => request::ct_create(e, seq, af, c),
-                        BatchOp::Update(c) => request::ct_update(e, seq, af, c),
-                        BatchOp::Delete(k) => request::ct_delete(e, seq, af, k),
-                    }
-                    emitted.set(i + 1);
-                }
-            })
-            .map_err(|source| Error::Wire {
-                op: Op::Create,
-                source,
-            })?;
-            let n = emitted.get();
-            if buf.len() > self.max_send && n > 1 {
-                // Messages longer than the soft estimate: send fewer.
-                take = n / 2;
-                continue;
-            }
-            return Ok(n);
-        }
-    }
-}
-
-/// One mutation of a [`Nfct::batch`].
-#[derive(Debug, Clone)]
-pub enum BatchOp {
-    /// Create an entry.
-    Create(Conn),
-    /// Update an entry.
-    Update(Conn),
-    /// Delete the entry named by a key.
-    Delete(Key),
-}
-
-impl BatchOp {
-    /// The operation, for errors.
-    fn op(&self) -> Op {
-        match self {
-            BatchOp::Create(_) => Op::Create,
-            BatchOp::Update(_) => Op::Update,
-            BatchOp::Delete(_) => Op::Delete,
-        }
+    /// Test hook: a [`Nfct::batch`] reads `n` acknowledgement datagrams, then drops every
+    /// further one unread, as if the kernel's acknowledgements were lost; the batch then
+    /// meets its receive timeout with operations sent and unanswered. For fault tests only.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn lose_acks_after(mut self, n: usize) -> Self {
+        self.lose_acks_after = Some(n);
+        self
     }
 }
 
@@ -258,8 +192,8 @@ pub struct Diff {
     pub removed: Vec<Conn>,
 }
 
-struct Inner {
-    sock: Socket,
+pub(crate) struct Inner {
+    pub(crate) sock: Socket,
     arena: Arena,
     /// The arenas of [`crate::pipeline`], kept between dumps.
     pipeline: Vec<Arena>,
@@ -268,9 +202,13 @@ struct Inner {
     reply: Vec<u8>,
     /// Receives a batch's acknowledgements (one datagram each), [`ACK_SLOTS`] per
     /// `recvmmsg`; allocated on the first batch.
-    acks: Option<Arena>,
-    seq: u32,
-    req: Vec<u8>,
+    pub(crate) acks: Option<Arena>,
+    pub(crate) seq: u32,
+    pub(crate) req: Vec<u8>,
+    /// An exchange was left before its end (an error, an early stop, a panic in a callback):
+    /// the socket may still hold its replies, or the kernel may still be producing a dump.
+    /// The next call drains them first.
+    pub(crate) dirty: bool,
     /// The layouts of the conntrack messages received last (see [`ConnLayouts`]).
     layouts: Box<ConnLayouts>,
 }
@@ -291,9 +229,14 @@ struct Inner {
 /// ```
 pub struct Nfct {
     inner: Mutex<Inner>,
+    /// The thread holding `inner` (its [`thread_token`]), 0 when none: a call from inside a
+    /// callback of the same handle, on the same thread, is refused instead of deadlocking.
+    owner: AtomicUsize,
     /// Slots per arena and whether long dumps are pipelined (from the [`Config`]).
     slots: usize,
-    pipeline: bool,
+    pub(crate) pipeline: bool,
+    /// Test hook (feature `testing`): a batch drops acknowledgements after this many.
+    pub(crate) lose_acks_after: Option<usize>,
     features: Features,
     port_id: u32,
     filter_zone: std::sync::OnceLock<bool>,
@@ -308,7 +251,7 @@ impl std::fmt::Debug for Nfct {
     }
 }
 
-fn build(
+pub(crate) fn build(
     req: &mut Vec<u8>,
     f: impl Fn(&mut Emitter<'_>),
 ) -> std::result::Result<(), conntrack_wire::Error> {
@@ -323,6 +266,61 @@ fn build(
             Err(conntrack_wire::Error::BufferTooSmall { need }) => req.resize(need, 0),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// A token for the calling thread, unique among live threads: the address of a thread-local.
+fn thread_token() -> usize {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|t| t as *const u8 as usize)
+}
+
+/// The handle's socket state, held by one call; records which thread holds it.
+pub(crate) struct Held<'a> {
+    guard: MutexGuard<'a, Inner>,
+    owner: &'a AtomicUsize,
+}
+
+impl Deref for Held<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.guard
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Before the guard unlocks (fields drop after this).
+        self.owner.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Inner {
+    /// Reads and drops whatever an exchange left before its end left in the socket. While
+    /// the kernel is producing a dump for this socket, its receive queue is never empty (each
+    /// read makes the kernel queue the next part, or `NLMSG_DONE`), so reading without
+    /// waiting until the queue is empty also ends an abandoned dump.
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.sock.set_nonblocking(true)?;
+        let read = loop {
+            match self.sock.recv_batch(&mut self.arena) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
+                // Replies lost to a full buffer while nobody read: nothing left to drop.
+                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.sock.set_nonblocking(false)?;
+        read?;
+        self.dirty = false;
+        Ok(())
     }
 }
 
@@ -371,9 +369,12 @@ impl Nfct {
                 seq: 0,
                 req: Vec::with_capacity(512),
                 layouts: Box::new(ConnLayouts::new()),
+                dirty: false,
             }),
+            owner: AtomicUsize::new(0),
             slots: config.arena_slots.max(1),
             pipeline: config.pipeline,
+            lose_acks_after: config.lose_acks_after,
             features: Features::of(version),
             port_id,
             filter_zone: std::sync::OnceLock::new(),
@@ -405,8 +406,26 @@ impl Nfct {
         self.port_id
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Takes the handle's socket for one call of `op`. A call from inside a callback of the
+    /// same handle (same thread, lock held) fails with [`Error::Reentrant`] instead of
+    /// deadlocking. Whatever an abandoned exchange left in the socket is drained first.
+    pub(crate) fn lock(&self, op: Op) -> Result<Held<'_>> {
+        let me = thread_token();
+        if self.owner.load(Ordering::Relaxed) == me {
+            return Err(Error::Reentrant { op });
+        }
+        // A panic in a callback poisons the mutex; the state it guards stays consistent
+        // (the `dirty` flag marks an exchange left midway).
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.owner.store(me, Ordering::Relaxed);
+        let mut held = Held {
+            guard,
+            owner: &self.owner,
+        };
+        if held.dirty {
+            held.drain().map_err(|e| Error::io(op, e))?;
+        }
+        Ok(held)
     }
 
     /// Runs one exchange: builds the request with `f`, sends it, and hands each reply payload to
@@ -417,7 +436,20 @@ impl Nfct {
         f: impl Fn(&mut Emitter<'_>, u32),
         mut on_item: impl FnMut(Message<'_>, &mut ConnLayouts) -> Result<()>,
     ) -> Result<()> {
-        let mut g = self.lock();
+        self.exchange_until(op, f, |m, layouts| {
+            on_item(m, layouts).map(ControlFlow::Continue)
+        })
+    }
+
+    /// [`Nfct::exchange`] whose `on_item` may stop the exchange early (`ControlFlow::Break`):
+    /// the rest of the replies are then left for the next call to drain.
+    fn exchange_until(
+        &self,
+        op: Op,
+        f: impl Fn(&mut Emitter<'_>, u32),
+        mut on_item: impl FnMut(Message<'_>, &mut ConnLayouts) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let mut g = self.lock(op)?;
         let inner = &mut *g;
         inner.seq = inner.seq.wrapping_add(1).max(1);
         let seq = inner.seq;
@@ -427,10 +459,13 @@ impl Nfct {
             .and_then(|m| m.ok())
             .map_or(0, |m| m.flags());
         let mut x = Exchange::new(op, seq, self.port_id, flags);
+        // Until the exchange ends, the socket holds (or the kernel still makes) its replies:
+        // a call that returns early, by error, stop or panic, leaves them to the next drain.
+        inner.dirty = true;
         inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
         let mut result = Ok(());
         let layouts = &mut *inner.layouts;
-        let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| -> Result<()> {
+        let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| -> Result<ControlFlow<()>> {
             if meta.truncated {
                 return Err(Error::Wire {
                     op,
@@ -444,11 +479,12 @@ impl Nfct {
                 let m = m.map_err(|source| Error::Wire { op, source })?;
                 match x.feed(m) {
                     Step::Skip | Step::Done => {}
-                    Step::Item(m) => {
-                        if result.is_ok() {
-                            result = on_item(m, layouts);
-                        }
-                    }
+                    Step::Item(m) if result.is_ok() => match on_item(m, layouts) {
+                        Ok(ControlFlow::Continue(())) => {}
+                        Ok(ControlFlow::Break(())) => return Ok(ControlFlow::Break(())),
+                        Err(e) => result = Err(e),
+                    },
+                    Step::Item(_) => {}
                     Step::Failed(e) => {
                         if result.is_ok() {
                             result = Err(e);
@@ -456,10 +492,10 @@ impl Nfct {
                     }
                 }
             }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         };
         let mut batches = 0;
-        while !x.finished() {
+        'recv: while !x.finished() {
             // A dump longer than one batch: read the rest on a helper thread.
             if batches == 1 && self.pipeline && x.is_dump() {
                 let Inner { sock, pipeline, .. } = inner;
@@ -473,7 +509,9 @@ impl Nfct {
                     .recv(&mut inner.reply)
                     .map_err(|e| Error::io(op, e))?;
                 let d = inner.reply.get(..meta.len).unwrap_or(&[]);
-                feed(d, meta, &mut x)?;
+                if feed(d, meta, &mut x)?.is_break() {
+                    break;
+                }
                 continue;
             }
             inner
@@ -481,9 +519,14 @@ impl Nfct {
                 .recv_batch(&mut inner.arena)
                 .map_err(|e| Error::io(op, e))?;
             for (d, meta) in inner.arena.iter() {
-                feed(d, meta, &mut x)?;
+                if feed(d, meta, &mut x)?.is_break() {
+                    break 'recv;
+                }
             }
         }
+        // A stop leaves the exchange unfinished; a finished one left nothing behind, unless
+        // a later datagram of the same batch was not fed (it was read all the same).
+        inner.dirty = !x.finished();
         result
     }
 
@@ -612,6 +655,11 @@ impl Nfct {
     /// filtered in the kernel where it can, and always checked again in user space, so `f`
     /// sees exactly the matching entries.
     ///
+    /// `f` returns `()` to go on, or a `ControlFlow` whose `Break` stops the dump at that
+    /// entry (see [`DumpFlow`]). `f` must not call this handle: such a call fails with
+    /// [`Error::Reentrant`] (use a second `Nfct`, or act after the dump returns). A panic in
+    /// `f` propagates to the caller; the handle stays usable.
+    ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// let mut tcp = 0;
@@ -620,16 +668,16 @@ impl Nfct {
     /// })?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn dump_each(
+    pub fn dump_each<R: DumpFlow>(
         &self,
         family: Family,
         filter: &DumpFilter,
-        mut f: impl FnMut(&ConnView<'_>),
+        mut f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
         self.check_dump_filter(Op::Dump, filter)?;
         let (kfamily, kf) = self.kernel_filter(family, filter);
         let exact = *filter != DumpFilter::default();
-        self.exchange(
+        self.exchange_until(
             Op::Dump,
             |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
             |m, layouts| {
@@ -639,10 +687,10 @@ impl Nfct {
                         source,
                     })?;
                     if !exact || filter::matches(filter, &v) {
-                        f(&v);
+                        return Ok(f(&v).flow());
                     }
                 }
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             },
         )
     }
@@ -672,17 +720,39 @@ impl Nfct {
     pub fn dump_filtered(&self, family: Family, filter: &DumpFilter) -> Result<Vec<Conn>> {
         // For a whole-table dump, size the vector once from the kernel's entry count (one
         // short round trip): growing it by doubling would copy every entry again and fault in
-        // twice the memory. Capacity nobody writes to costs address space, not memory.
+        // twice the memory. Capacity nobody writes to costs address space, not memory. The
+        // reservation is capped, and every growth is fallible: a table too large for memory
+        // is an error, not an abort.
         let expect = if *filter == DumpFilter::default() {
             self.stats().ok().and_then(|s| s.entries).unwrap_or(0) as usize
         } else {
             0
-        };
-        let mut v = Vec::with_capacity(expect + expect / 32);
-        if std::mem::size_of_val(v.spare_capacity_mut()) >= HUGE_RESULT {
+        }
+        .min(PRESIZE_CAP);
+        let mut v = Vec::new();
+        if v.try_reserve_exact(expect + expect / 32).is_ok()
+            && std::mem::size_of_val(v.spare_capacity_mut()) >= HUGE_RESULT
+        {
             conntrack_sock::advise_huge_pages(v.spare_capacity_mut());
         }
-        self.dump_each(family, filter, |c| v.push(Conn::parse(c)))?;
+        let mut out_of_memory = false;
+        self.dump_each(family, filter, |c| {
+            if v.len() == v.capacity() && v.try_reserve(v.len().max(1024)).is_err() {
+                out_of_memory = true;
+                return ControlFlow::Break(());
+            }
+            v.push(Conn::parse(c));
+            ControlFlow::Continue(())
+        })?;
+        if out_of_memory {
+            return Err(Error::io(
+                Op::Dump,
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!("no memory for more than {} entries", v.len()),
+                ),
+            ));
+        }
         Ok(v)
     }
 
@@ -706,7 +776,7 @@ impl Nfct {
         Ok(n)
     }
 
-    fn check_key(op: Op, k: &Key) -> Result<u8> {
+    pub(crate) fn check_key(op: Op, k: &Key) -> Result<u8> {
         Self::check_tuple(op, &k.tuple)
     }
 
@@ -792,14 +862,16 @@ impl Nfct {
     pub fn get_by_id(&self, id: u32) -> Result<Conn> {
         let mut out = None;
         self.dump_each(Family::Any, &DumpFilter::default(), |c| {
-            if out.is_none() && c.id() == Some(id) {
-                out = Some(Conn::parse(c));
+            if c.id() != Some(id) {
+                return ControlFlow::Continue(());
             }
+            out = Some(Conn::parse(c));
+            ControlFlow::Break(())
         })?;
         out.ok_or(Error::NotFound { op: Op::Get })
     }
 
-    fn check_conn(op: Op, c: &Conn, create: bool) -> Result<u8> {
+    pub(crate) fn check_conn(op: Op, c: &Conn, create: bool) -> Result<u8> {
         let orig = c.tuple_orig.as_ref().or(c.tuple_reply.as_ref());
         let Some(t) = orig else {
             return Err(Error::Invalid {
@@ -990,22 +1062,30 @@ impl Nfct {
     }
 
     /// Deletes every entry of `family` matching `filter`, tuple fields included (which the
-    /// kernel cannot flush by): a filtered dump, then a batch of deletes by tuple and id.
-    /// Returns how many entries were deleted (entries that vanished meanwhile are not counted).
+    /// kernel cannot flush by): a filtered dump, then a batch of deletes by tuple, zone and
+    /// id (so that an entry whose tuple was reused meanwhile is never deleted). Returns each
+    /// selected entry's key with its [`Outcome`]; an entry that vanished between the dump and
+    /// its delete is `Outcome::Failed(Error::NotFound { .. })`. `Err` means nothing was
+    /// deleted (the dump failed, or the batch could not start).
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// let mut t = conntrack::wire::ct::Tuple::default();
     /// t.proto.num = Some(17);
     /// t.proto.dst_port = Some(53);
-    /// let n = Nfct::open()?.flush_matching(Family::Any, &DumpFilter { orig: Some(t), ..Default::default() })?;
+    /// let done = Nfct::open()?.flush_matching(Family::Any, &DumpFilter { orig: Some(t), ..Default::default() })?;
+    /// let deleted = done.iter().filter(|(_, o)| o.is_applied()).count();
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn flush_matching(&self, family: Family, filter: &DumpFilter) -> Result<usize> {
-        let mut keys = Vec::new();
+    pub fn flush_matching(
+        &self,
+        family: Family,
+        filter: &DumpFilter,
+    ) -> Result<Vec<(Key, Outcome)>> {
+        let mut ops = Vec::new();
         self.dump_each(family, filter, |c| {
             if let Some(t) = c.tuple_orig() {
-                keys.push(BatchOp::Delete(Key {
+                ops.push(BatchOp::Delete(Key {
                     tuple: Tuple::parse(&t),
                     zone: c.zone(),
                     id: c.id(),
@@ -1013,186 +1093,24 @@ impl Nfct {
                 }));
             }
         })?;
-        let results = self.batch(&keys)?;
-        let mut n = 0;
-        for r in results {
-            match r {
-                Ok(()) => n += 1,
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+        let report = self.batch(&ops);
+        if report
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::NotSent))
+        {
+            if let Some(e) = report.stopped {
+                return Err(e);
             }
         }
-        Ok(n)
-    }
-
-    /// Applies many creates, updates and deletes with as few `sendmsg` calls as the buffers
-    /// allow (a send must fit the send buffer, its acknowledgements the receive buffer).
-    /// Returns one result per operation, in order; invalid operations fail alone without
-    /// being sent. With [`Config::pipeline`] on, a helper thread builds the next send while
-    /// the kernel applies the previous one. A batch longer than the receive buffer holds
-    /// acknowledgements for grows the buffer to 1 MiB (`SO_RCVBUFFORCE`, which needs
-    /// `CAP_NET_ADMIN`; never shrunk), so that one send carries up to 1,024 requests.
-    ///
-    /// ```no_run
-    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
-    /// let ops: Vec<BatchOp> = (1..=100u8)
-    ///     .map(|i| BatchOp::Create(Conn::udp(std::net::SocketAddr::from(([10, 0, 0, i], 1000)), "10.1.0.1:53".parse().unwrap()).with_timeout(30)))
-    ///     .collect();
-    /// let failed = Nfct::open()?.batch(&ops)?.iter().filter(|r| r.is_err()).count();
-    /// # Ok::<(), conntrack::Error>(())
-    /// ```
-    pub fn batch(&self, ops: &[BatchOp]) -> Result<Vec<Result<()>>> {
-        let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
-        let mut plan = Vec::with_capacity(ops.len());
-        for op in ops {
-            let checked = match op {
-                BatchOp::Create(c) => Self::check_conn(Op::Create, c, true),
-                BatchOp::Update(c) => Self::check_conn(Op::Update, c, false),
-                BatchOp::Delete(k) => Self::check_key(Op::Delete, k),
-            };
-            match checked {
-                Ok(af) => {
-                    plan.push((results.len(), af));
-                    results.push(Ok(()));
-                }
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        let mut g = self.lock();
-        let inner = &mut *g;
-        // Each acknowledgement costs roughly 1 KiB of receive buffer (the skb, not the 36 bytes).
-        let ack_budget =
-            |sock: &Socket| (sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
-        let mut budget = ack_budget(&inner.sock);
-        if plan.len() > budget && budget < 1024 {
-            // A batch longer than the buffer holds acknowledgements for would go out in many
-            // small sends: grow the buffer (only ever grown, and kept for the socket's life) so
-            // that one send carries up to 1,024 requests. Without the privilege to force it
-            // past `net.core.rmem_max`, the smaller sends stay.
-            if inner.sock.set_recv_buffer(1024 * 1024).is_ok() {
-                budget = ack_budget(&inner.sock);
-            }
-        }
-        // And one send must fit in the send buffer (netlink refuses longer with EMSGSIZE).
-        let max_send = inner
-            .sock
-            .send_buffer()
-            .unwrap_or(212_992)
-            .saturating_sub(32)
-            .max(4096);
-        if plan.is_empty() {
-            return Ok(results);
-        }
-        // Operation `plan[i]` is sent with sequence number `base + i`.
-        let base = inner.seq.wrapping_add(1);
-        inner.seq = base.wrapping_add(plan.len() as u32 - 1);
-        let chunker = Chunker {
-            plan: &plan,
-            ops,
-            base,
-            budget,
-            max_send,
-        };
-        let Inner {
-            sock, acks, req, ..
-        } = inner;
-        let acks = match acks {
-            Some(a) => a,
-            empty => {
-                empty.insert(Arena::new(ACK_SLOTS, ACK_SLOT).map_err(|e| Error::io(Op::Create, e))?)
-            }
-        };
-        let port_id = self.port_id;
-        let mut deliver = |buf: &[u8], start: usize, n: usize| -> Result<()> {
-            sock.send(buf).map_err(|e| Error::io(Op::Create, e))?;
-            let chunk = &plan[start..start + n];
-            let first_seq = base.wrapping_add(start as u32);
-            let mut pending = n;
-            while pending > 0 {
-                sock.recv_batch(acks)
-                    .map_err(|e| Error::io(Op::Create, e))?;
-                for (d, _) in acks.iter() {
-                    for m in Messages::new(d).flatten() {
-                        if m.kind() != MessageKind::Error {
-                            continue;
-                        }
-                        let i = m.seq().wrapping_sub(first_seq) as usize;
-                        let Some(&(idx, _)) = chunk.get(i) else {
-                            continue;
-                        };
-                        // The common case, an acknowledgement (errno 0) addressed to us,
-                        // leaves the result as it was filled: Ok.
-                        if (m.pid() == port_id || m.pid() == 0)
-                            && m.error().is_ok_and(|e| e.is_ack())
-                        {
-                            pending -= 1;
-                            continue;
-                        }
-                        let op = ops[idx].op();
-                        let mut x = Exchange::new(op, m.seq(), port_id, NLM_F_REQUEST | NLM_F_ACK);
-                        results[idx] = match x.feed(m) {
-                            Step::Done => Ok(()),
-                            Step::Failed(e) => Err(e),
-                            _ => continue,
-                        };
-                        pending -= 1;
-                    }
-                }
-            }
-            Ok(())
-        };
-        if self.pipeline && plan.len() > budget {
-            // Two threads: a helper builds the next send while this one sends the previous
-            // and reads its acknowledgements (the kernel applies a send inside `sendmsg`).
-            let bufs = [std::mem::take(req), Vec::new()];
-            std::thread::scope(|sc| {
-                let (full_tx, full_rx) = sync_channel::<Result<(Vec<u8>, usize, usize)>>(1);
-                let (free_tx, free_rx) = sync_channel::<Vec<u8>>(bufs.len());
-                for b in bufs {
-                    let _ = free_tx.send(b);
-                }
-                let chunker = &chunker;
-                sc.spawn(move || {
-                    let mut start = 0;
-                    while start < chunker.plan.len() {
-                        let Ok(mut buf) = free_rx.recv() else { return };
-                        let built = chunker.emit(&mut buf, start);
-                        let n = *built.as_ref().unwrap_or(&0);
-                        let stop = built.is_err();
-                        if full_tx.send(built.map(|n| (buf, start, n))).is_err() || stop {
-                            return;
-                        }
-                        start += n;
-                    }
-                });
-                let mut result = Ok(());
-                for built in full_rx.iter() {
-                    let delivered =
-                        built.and_then(|(buf, start, n)| deliver(&buf, start, n).map(|()| buf));
-                    match delivered {
-                        Ok(buf) => {
-                            let _ = free_tx.send(buf);
-                        }
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                // Dropping both ends releases a helper blocked on either channel.
-                drop(full_rx);
-                drop(free_tx);
-                result
-            })?;
-        } else {
-            let mut start = 0;
-            while start < plan.len() {
-                let n = chunker.emit(req, start)?;
-                deliver(req, start, n)?;
-                start += n;
-            }
-        }
-        Ok(results)
+        Ok(ops
+            .into_iter()
+            .zip(report.outcomes)
+            .filter_map(|(op, o)| match op {
+                BatchOp::Delete(k) => Some((k, o)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Dumps `family` and reports what changed since `known` (the caller's last view of the
@@ -1432,18 +1350,41 @@ impl Nfct {
         )
     }
 
-    /// Flushes the expectation table of `family`.
+    /// Flushes the expectation table of `family`. The kernel's expectation flush removes
+    /// every expectation whatever the family it is sent with (a test checks this against the
+    /// running kernel), so for `Family::Any` one flush request empties the table and the
+    /// returned list is empty, while for one family the expectations of that family are
+    /// dumped and deleted one by one (by tuple and zone), and each comes back with its
+    /// [`Outcome`]: the other family's expectations are never touched. An expectation that
+    /// vanished between the dump and its delete is `Outcome::Failed(Error::NotFound { .. })`.
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// Nfct::open()?.exp_flush(Family::Any)?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn exp_flush(&self, family: Family) -> Result<()> {
-        self.exchange(
-            Op::ExpFlush,
-            |e, seq| request::exp_flush(e, seq, family.af()),
-            |_, _| Ok(()),
-        )
+    pub fn exp_flush(&self, family: Family) -> Result<Vec<(Exp, Outcome)>> {
+        if family == Family::Any {
+            self.exchange(
+                Op::ExpFlush,
+                |e, seq| request::exp_flush(e, seq, family.af()),
+                |_, _| Ok(()),
+            )?;
+            return Ok(Vec::new());
+        }
+        let mut done = Vec::new();
+        for x in self.exp_dump(family)? {
+            // The kernel's dump already keeps to the family; check it again all the same.
+            let Some(t) = x.tuple.filter(|t| t.family() == Some(family.af())) else {
+                continue;
+            };
+            let outcome = match self.exp_delete(&t, x.zone) {
+                Ok(()) => Outcome::Applied,
+                Err(e @ Error::Reentrant { .. }) => return Err(e),
+                Err(e) => Outcome::Failed(e),
+            };
+            done.push((x, outcome));
+        }
+        Ok(done)
     }
 }

@@ -16,11 +16,14 @@ use crate::exchange::Exchange;
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, Socket};
 use conntrack_wire::Messages;
 use std::io;
+use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
-/// Feeds one received datagram (its bytes and metadata) to the exchange.
-pub(crate) type Feed<'f> = dyn FnMut(&[u8], RecvMeta, &mut Exchange) -> Result<()> + 'f;
+/// Feeds one received datagram (its bytes and metadata) to the exchange; `Break` stops the
+/// exchange early.
+pub(crate) type Feed<'f> =
+    dyn FnMut(&[u8], RecvMeta, &mut Exchange) -> Result<ControlFlow<()>> + 'f;
 
 /// Arenas in flight: one being filled, one being decoded, one ready in between.
 pub(crate) const DEPTH: usize = 3;
@@ -55,7 +58,11 @@ const SPIN: Duration = Duration::from_millis(1);
 /// of [`DEFAULT_SLOT_LEN`] each); they are allocated on first use.
 ///
 /// Returns the first error: a failed receive, or one returned by `feed` (after which the
-/// rest of the dump is still drained, so that the socket stays usable).
+/// rest of the dump is still read). When `feed` stops the exchange (`Break`) or panics, the
+/// helper stops after its current receive and the rest is left in the socket for the
+/// caller to drain: the channels live inside the thread scope, so a panic unwinding out of
+/// `feed` drops them, which releases the helper, and the scope then joins it and goes on
+/// unwinding (no thread is left blocked, no lock is kept).
 pub(crate) fn finish(
     sock: &Socket,
     pool: &mut Vec<Arena>,
@@ -67,15 +74,14 @@ pub(crate) fn finish(
     while pool.len() < DEPTH {
         pool.push(Arena::new(slots, DEFAULT_SLOT_LEN).map_err(|e| Error::io(op, e))?);
     }
-    let (full_tx, full_rx) = sync_channel::<(Arena, io::Result<usize>)>(DEPTH);
-    let (free_tx, free_rx) = sync_channel::<Arena>(DEPTH);
-    for a in pool.drain(..) {
-        // Capacity DEPTH holds them all: this never blocks, nor fails (the receiver lives).
-        let _ = free_tx.send(a);
-    }
     let mut watch = x.clone();
-    let mut result = Ok(());
     std::thread::scope(|s| {
+        let (full_tx, full_rx) = sync_channel::<(Arena, io::Result<usize>)>(DEPTH);
+        let (free_tx, free_rx) = sync_channel::<Arena>(DEPTH);
+        for a in pool.drain(..) {
+            // Capacity DEPTH holds them all: this never blocks, nor fails (the receiver lives).
+            let _ = free_tx.send(a);
+        }
         let receiver = s.spawn(move || {
             while let Some(mut arena) = spin(&free_rx).or_else(|| free_rx.recv().ok()) {
                 let r = sock.recv_batch(&mut arena);
@@ -92,7 +98,7 @@ pub(crate) fn finish(
                         truncated || watch.finished()
                     }
                 };
-                // The caller stopped taking only if it panicked: stop too.
+                // The caller stopped taking (an early stop, or a panic): stop too.
                 if full_tx.send((arena, r)).is_err() || end {
                     break;
                 }
@@ -100,22 +106,37 @@ pub(crate) fn finish(
             // Hand back the channel, with the arenas never filled again.
             free_rx
         });
+        let mut result = Ok(());
         // Ends when the receiver drops its sender, that is when it has stopped.
         while let Some((arena, r)) = spin(&full_rx).or_else(|| full_rx.recv().ok()) {
             let step = match r {
                 Err(e) => Err(Error::io(op, e)),
-                Ok(_) => arena.iter().try_for_each(|(d, meta)| feed(d, meta, x)),
+                Ok(_) => arena
+                    .iter()
+                    .try_fold(ControlFlow::Continue(()), |flow, (d, meta)| match flow {
+                        ControlFlow::Continue(()) => feed(d, meta, x),
+                        stop => Ok(stop),
+                    }),
             };
-            if result.is_ok() {
-                result = step;
-            }
             if let Err(std::sync::mpsc::SendError(a)) = free_tx.send(arena) {
                 pool.push(a);
             }
+            match step {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => break,
+                Err(e) => {
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+            }
         }
+        // Release a helper blocked on either channel, then take back its arenas.
+        drop(full_rx);
+        drop(free_tx);
         if let Ok(free_rx) = receiver.join() {
             pool.extend(free_rx.try_iter());
         }
-    });
-    result
+        result
+    })
 }

@@ -73,7 +73,7 @@ fn shards_receive_every_event_exactly_once_each_entry_in_order() {
         })
         .collect();
     let creates: Vec<BatchOp> = conns.iter().cloned().map(BatchOp::Create).collect();
-    assert!(nfct.batch(&creates).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&creates).into_result().unwrap();
     let deletes: Vec<BatchOp> = conns
         .iter()
         .map(|c| {
@@ -83,7 +83,7 @@ fn shards_receive_every_event_exactly_once_each_entry_in_order() {
             })
         })
         .collect();
-    assert!(nfct.batch(&deletes).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&deletes).into_result().unwrap();
     let mut got: Vec<Vec<(u32, EventKind)>> = vec![Vec::new(); shards.len()];
     let start = Instant::now();
     while got.iter().map(Vec::len).sum::<usize>() < 4000
@@ -316,7 +316,7 @@ fn burst_every_event_received_or_counted() {
         })
         .collect();
     let t = Instant::now();
-    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&ops).into_result().unwrap();
     let created = t.elapsed();
     assert_eq!(nfct.count(Family::Any).unwrap(), N as usize);
     nfct.flush(Family::Any).unwrap();
@@ -356,7 +356,7 @@ fn event_thread_delivers_in_order_and_counts_every_loss() {
             )
         })
         .collect();
-    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&ops).into_result().unwrap();
     let (mut new, mut lost, mut last_mark) = (0u64, 0u64, None);
     while new + lost < u64::from(N) {
         let Some(got) = ev.recv_timeout(Duration::from_secs(10)).unwrap() else {

@@ -6,7 +6,7 @@ mod common;
 use common::{conntrack, list, list_ids, netns};
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{SctpState, Status, TcpState, Tuple};
-use conntrack::{BatchOp, Conn, DumpFilter, Error, Exp, Family, FlushFilter, Key, Nfct};
+use conntrack::{BatchOp, Conn, DumpFilter, Error, Exp, Family, FlushFilter, Key, Nfct, Outcome};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -467,10 +467,8 @@ fn without_cap_net_admin_everything_is_permission_denied() {
 
 fn populate(nfct: &Nfct) -> Vec<Conn> {
     let all = varied();
-    let r = nfct
-        .batch(&all.iter().cloned().map(BatchOp::Create).collect::<Vec<_>>())
-        .unwrap();
-    assert!(r.iter().all(Result::is_ok), "{r:?}");
+    let r = nfct.batch(&all.iter().cloned().map(BatchOp::Create).collect::<Vec<_>>());
+    assert!(r.all_applied(), "{r:?}");
     all
 }
 
@@ -661,7 +659,8 @@ fn flushes_whole_filtered_and_by_tuple() {
             },
         )
         .unwrap();
-    assert_eq!(deleted, 2, "both SCTP entries, IPv4 and IPv6");
+    assert_eq!(deleted.len(), 2, "both SCTP entries, IPv4 and IPv6");
+    assert!(deleted.iter().all(|(_, o)| o.is_applied()), "{deleted:?}");
     assert!(list(&["-p", "sctp"]).is_empty());
     // family flush: IPv4 goes, IPv6 stays
     nfct.flush(Family::Ipv4).unwrap();
@@ -694,12 +693,14 @@ fn batch_reports_one_result_per_item() {
     // does everything on the caller's: both report the same.
     let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
     for h in [&nfct, &serial] {
-        let r = h.batch(&ops).unwrap();
+        let report = h.batch(&ops);
+        assert!(report.stopped.is_none(), "{:?}", report.stopped);
+        let r = &report.outcomes;
         assert_eq!(r.len(), 3003);
-        assert!(r[..3000].iter().all(Result::is_ok));
-        assert!(matches!(r[3000], Err(Error::Exists { .. })));
-        assert!(matches!(r[3001], Err(Error::Invalid { .. })));
-        assert!(matches!(r[3002], Err(Error::NotFound { .. })));
+        assert!(r[..3000].iter().all(Outcome::is_applied));
+        assert!(matches!(r[3000], Outcome::Failed(Error::Exists { .. })));
+        assert!(matches!(r[3001], Outcome::Failed(Error::Invalid { .. })));
+        assert!(matches!(r[3002], Outcome::Failed(Error::NotFound { .. })));
         assert_eq!(nfct.count(Family::Ipv4).unwrap(), 3000);
         assert_eq!(conntrack(&["-C"]).trim(), "3000");
         nfct.flush(Family::Any).unwrap();
@@ -741,12 +742,7 @@ fn batch_longer_than_the_send_buffer_is_split() {
         "{len}-byte requests fit {sndbuf} bytes"
     );
     let ops: Vec<BatchOp> = (0..5000).map(|i| BatchOp::Create(conn(i))).collect();
-    let r = nfct.batch(&ops).unwrap();
-    assert!(
-        r.iter().all(Result::is_ok),
-        "{:?}",
-        r.iter().find(|r| r.is_err())
-    );
+    nfct.batch(&ops).into_result().unwrap();
     assert_eq!(nfct.count(Family::Ipv6).unwrap(), 5000);
     assert_eq!(conntrack(&["-C"]).trim(), "5000");
     let got = nfct.get(&key_of(&conn(4321))).unwrap();
@@ -864,7 +860,7 @@ fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
             )
         })
         .collect();
-    assert!(nfct.batch(&ops).unwrap().iter().all(Result::is_ok));
+    nfct.batch(&ops).into_result().unwrap();
     let nfct = Nfct::open_with(conntrack::Config::default().pipeline(true)).unwrap();
     let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
     let key = |c: &Conn| (c.id, c.tuple_orig.and_then(|t| t.src), c.mark);

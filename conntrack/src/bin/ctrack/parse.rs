@@ -1,0 +1,129 @@
+//! Parsing of option values, as conntrack-tools spells them.
+
+use crate::args::Filter;
+use crate::{R, bad};
+use conntrack::Family;
+use conntrack::format::Options;
+use conntrack::wire::consts::*;
+use conntrack::wire::ct::{Status, TcpState};
+use std::net::IpAddr;
+
+pub fn proto_num(s: &str) -> R<u8> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "tcp" => IPPROTO_TCP,
+        "udp" => IPPROTO_UDP,
+        "icmp" => IPPROTO_ICMP,
+        "icmpv6" | "ipv6-icmp" => IPPROTO_ICMPV6,
+        "sctp" => IPPROTO_SCTP,
+        "dccp" => IPPROTO_DCCP,
+        "gre" => IPPROTO_GRE,
+        "udplite" => IPPROTO_UDPLITE,
+        n => n.parse().map_err(|_| {
+            bad(format!(
+                "unknown protocol `{s}`: use tcp, udp, icmp, icmpv6, sctp, dccp or a number"
+            ))
+        })?,
+    })
+}
+
+pub fn addr(s: &str, what: &str) -> R<IpAddr> {
+    s.parse()
+        .map_err(|_| bad(format!("invalid {what} address `{s}`")))
+}
+
+pub fn num(s: &str, what: &str) -> R<u32> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| bad(format!("invalid {what} `{s}`")))
+}
+
+pub fn mark(s: &str) -> R<(u32, u32)> {
+    match s.split_once('/') {
+        Some((v, m)) => Ok((num(v, "mark")?, num(m, "mark mask")?)),
+        None => Ok((num(s, "mark")?, u32::MAX)),
+    }
+}
+
+pub fn status(s: &str) -> R<Status> {
+    let mut st = Status::default();
+    for part in s.split(',') {
+        let bit = match part.trim().to_ascii_uppercase().as_str() {
+            "EXPECTED" => Status::EXPECTED,
+            "SEEN_REPLY" => Status::SEEN_REPLY,
+            "ASSURED" => Status::ASSURED,
+            "CONFIRMED" => Status::CONFIRMED,
+            "SRC_NAT" | "SNAT" => Status::SRC_NAT,
+            "DST_NAT" | "DNAT" => Status::DST_NAT,
+            "SEQ_ADJUST" => Status::SEQ_ADJUST,
+            "SRC_NAT_DONE" => Status::SRC_NAT_DONE,
+            "DST_NAT_DONE" => Status::DST_NAT_DONE,
+            "DYING" => Status::DYING,
+            "FIXED_TIMEOUT" => Status::FIXED_TIMEOUT,
+            "TEMPLATE" => Status::TEMPLATE,
+            "HELPER" => Status::HELPER,
+            "OFFLOAD" => Status::OFFLOAD,
+            "HW_OFFLOAD" => Status::HW_OFFLOAD,
+            other => return Err(bad(format!("unknown status `{other}`"))),
+        };
+        st = st | bit;
+    }
+    Ok(st)
+}
+
+pub fn state_num(proto: u8, s: &str) -> R<u8> {
+    let up = s.to_ascii_uppercase();
+    let found = (0u8..=16).find(|&n| match proto {
+        IPPROTO_SCTP => conntrack::wire::ct::SctpState::from(n).name() == up,
+        IPPROTO_DCCP => conntrack::wire::ct::DccpState::from(n).name() == up,
+        _ => TcpState::from(n).name() == up,
+    });
+    found.ok_or_else(|| bad(format!("unknown state `{s}`")))
+}
+
+pub fn labels(s: &str) -> R<Vec<usize>> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            p.strip_prefix("label")
+                .unwrap_or(p)
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n < 128)
+                .ok_or_else(|| bad(format!("invalid label `{p}`: use labelN or N, N < 128")))
+        })
+        .collect()
+}
+
+/// The address family of `-f`; `Family::Any` when not given.
+pub fn family(f: &Filter) -> R<Family> {
+    match f.family.as_deref() {
+        None => Ok(Family::Any),
+        Some("ipv4") | Some("inet") | Some("4") => Ok(Family::Ipv4),
+        Some("ipv6") | Some("inet6") | Some("6") => Ok(Family::Ipv6),
+        Some(o) => Err(bad(format!("unknown family `{o}`: use ipv4 or ipv6"))),
+    }
+}
+
+pub fn options(f: &Filter) -> R<(Options, bool)> {
+    let mut o = Options::default();
+    let mut json = false;
+    if let Some(s) = &f.output {
+        for p in s.split(',') {
+            match p {
+                "extended" => o.extended = true,
+                "id" => o.id = true,
+                "labels" => o.labels = true,
+                "timestamp" => o.timestamp = true,
+                "json" => json = true,
+                other => {
+                    return Err(bad(format!(
+                        "unknown output `{other}`: use extended, id, timestamp, labels or json"
+                    )));
+                }
+            }
+        }
+    }
+    Ok((o, json))
+}

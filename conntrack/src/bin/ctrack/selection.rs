@@ -1,0 +1,285 @@
+//! One selection type: the entries that `list`, `delete`, `update` and `events` select with
+//! the same options, evaluated the same way by all of them (in the kernel where it can, in
+//! user space always, so every command sees exactly the entries `list` shows).
+
+use crate::args::Filter;
+use crate::parse::{addr, family, labels, mark, proto_num, state_num, status};
+use crate::{R, bad};
+use conntrack::events::{EventFilter, Match};
+use conntrack::wire::ConnView;
+use conntrack::wire::consts::*;
+use conntrack::wire::ct::{Labels, Tuple};
+use conntrack::{DumpFilter, Family};
+use std::net::IpAddr;
+
+/// What a command does with the options that can both select and set (mark, status,
+/// protocol state): `list`, `delete` and `events` select by them; `update` sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every option selects.
+    Select,
+    /// Mark, status and state are new values; the rest selects.
+    Target,
+}
+
+/// The entries a command's options select.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `-f`.
+    pub family: Family,
+    /// Tuples, mark, status and zone: filtered by the kernel where it can, and always
+    /// checked again in user space by the library (and by [`Selection::matches`]).
+    pub filter: DumpFilter,
+    /// `--state`: the protocol it was named for, and its number.
+    pub state: Option<(u8, u8)>,
+    /// `-l`: every one of these labels must be set.
+    pub labels: Option<Labels>,
+}
+
+/// Protocols with ports in their tuple.
+fn has_ports(p: u8) -> bool {
+    matches!(
+        p,
+        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE
+    )
+}
+
+/// The original tuple of `-p -s -d --sport --dport --icmp-*`, or `None` when none is given.
+pub fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
+    let proto = f.proto.as_deref().map(proto_num).transpose()?;
+    let mut t = Tuple {
+        src: f.src.as_deref().map(|s| addr(s, "source")).transpose()?,
+        dst: f
+            .dst
+            .as_deref()
+            .map(|s| addr(s, "destination"))
+            .transpose()?,
+        ..Default::default()
+    };
+    t.proto.num = proto;
+    if f.sport.is_some() || f.dport.is_some() {
+        match proto {
+            Some(p) if has_ports(p) => {}
+            _ => {
+                return Err(bad(
+                    "--sport and --dport need a protocol with ports (-p tcp, udp, sctp, dccp or udplite)",
+                ));
+            }
+        }
+    }
+    t.proto.src_port = f.sport;
+    t.proto.dst_port = f.dport;
+    if f.icmp_type.is_some() || f.icmp_code.is_some() || f.icmp_id.is_some() {
+        let v6 = match proto {
+            Some(IPPROTO_ICMP) => false,
+            Some(IPPROTO_ICMPV6) => true,
+            _ => return Err(bad("ICMP fields need -p icmp or -p icmpv6")),
+        };
+        let fields = (f.icmp_type, f.icmp_code, f.icmp_id);
+        if v6 {
+            (t.proto.icmpv6_type, t.proto.icmpv6_code, t.proto.icmpv6_id) = fields;
+        } else {
+            (t.proto.icmp_type, t.proto.icmp_code, t.proto.icmp_id) = fields;
+        }
+    }
+    Ok((t != Tuple::default()).then_some(t))
+}
+
+/// The reply tuple of `-r -q --reply-port-*` (with `-p`), or `None` when none is given.
+pub fn reply_tuple(f: &Filter) -> R<Option<Tuple>> {
+    let mut t = Tuple {
+        src: f
+            .reply_src
+            .as_deref()
+            .map(|s| addr(s, "reply source"))
+            .transpose()?,
+        dst: f
+            .reply_dst
+            .as_deref()
+            .map(|s| addr(s, "reply destination"))
+            .transpose()?,
+        ..Default::default()
+    };
+    t.proto.src_port = f.reply_sport;
+    t.proto.dst_port = f.reply_dport;
+    if t == Tuple::default() {
+        return Ok(None);
+    }
+    t.proto.num = f.proto.as_deref().map(proto_num).transpose()?;
+    if t.proto.src_port.is_some() || t.proto.dst_port.is_some() {
+        match t.proto.num {
+            Some(p) if has_ports(p) => {}
+            _ => return Err(bad("reply ports need a protocol with ports (-p)")),
+        }
+    }
+    Ok(Some(t))
+}
+
+/// `--state`, with the protocol it names a state of (`-p` is required: state numbers mean
+/// different things for TCP, SCTP and DCCP).
+pub fn state(f: &Filter) -> R<Option<(u8, u8)>> {
+    let Some(s) = f.state.as_deref() else {
+        return Ok(None);
+    };
+    let proto = f.proto.as_deref().map(proto_num).transpose()?;
+    match proto {
+        Some(p @ (IPPROTO_TCP | IPPROTO_SCTP | IPPROTO_DCCP)) => Ok(Some((p, state_num(p, s)?))),
+        _ => Err(bad("--state needs -p tcp, sctp or dccp")),
+    }
+}
+
+impl Selection {
+    /// The selection of `f`'s options in `role`.
+    pub fn of(f: &Filter, role: Role) -> R<Self> {
+        let mut filter = DumpFilter {
+            orig: orig_tuple(f)?,
+            reply: reply_tuple(f)?,
+            zone: f.zone,
+            ..Default::default()
+        };
+        let mut sel = Selection {
+            family: family(f)?,
+            labels: f
+                .label
+                .as_deref()
+                .map(labels)
+                .transpose()?
+                .map(|l| Labels::from_labels(&l)),
+            ..Default::default()
+        };
+        for a in [&filter.orig, &filter.reply]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| [t.src, t.dst])
+            .flatten()
+        {
+            if sel.family != Family::Any && sel.family != Family::of(a) {
+                return Err(bad(format!(
+                    "address {a} is not of family {:?}",
+                    sel.family
+                )));
+            }
+        }
+        if role == Role::Select {
+            if let Some(m) = &f.mark {
+                let (v, mask) = mark(m)?;
+                filter.mark = Some((v & mask, mask));
+            }
+            if let Some(s) = &f.status {
+                let st = status(s)?;
+                filter.status = Some((st, st));
+            }
+            sel.state = state(f)?;
+        }
+        sel.filter = filter;
+        Ok(sel)
+    }
+
+    /// Returns whether an entry is selected: the whole selection, evaluated in user space
+    /// (the library's dumps already apply the [`DumpFilter`] part; events apply it here).
+    pub fn matches(&self, c: &ConnView<'_>) -> bool {
+        if self.family != Family::Any
+            && c.tuple_orig().and_then(|t| t.src()).map(Family::of) != Some(self.family)
+        {
+            return false;
+        }
+        if !conntrack::filter::matches(&self.filter, c) {
+            return false;
+        }
+        if let Some((proto, s)) = self.state {
+            let got = c.protoinfo().and_then(|p| match proto {
+                IPPROTO_TCP => p.tcp().and_then(|t| t.state()),
+                IPPROTO_SCTP => p.sctp().and_then(|t| t.state()),
+                _ => p.dccp().and_then(|t| t.state()),
+            });
+            if c.tuple_orig().and_then(|t| t.proto_num()) != Some(proto) || got != Some(s) {
+                return false;
+            }
+        }
+        if let Some(want) = &self.labels {
+            let Some(l) = c.labels() else { return false };
+            if !want.view().iter().all(|n| l.contains(n)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The kernel-side BPF filter of an event stream that delivers every selected event
+    /// (and perhaps more: [`Selection::matches`] decides). Status and labels have no BPF
+    /// test here and are left to user space; a state filter is compiled for TCP only.
+    pub fn event_filter(&self) -> EventFilter {
+        let mut ef = EventFilter::default();
+        let f = &self.filter;
+        if self.family != Family::Any {
+            ef.family = Match::any([self.family.af()]);
+        }
+        let proto = f.orig.or(f.reply).and_then(|t| t.proto.num);
+        if let Some(p) = proto {
+            ef.l4proto = Match::any([p]);
+        }
+        let net = |a: IpAddr,
+                   v4: &mut Match<(std::net::Ipv4Addr, u8)>,
+                   v6: &mut Match<(std::net::Ipv6Addr, u8)>| match a {
+            IpAddr::V4(a) => *v4 = Match::any([(a, 32)]),
+            IpAddr::V6(a) => *v6 = Match::any([(a, 128)]),
+        };
+        if let Some(t) = &f.orig {
+            if let Some(a) = t.src {
+                net(a, &mut ef.orig_src_v4, &mut ef.orig_src_v6);
+            }
+            if let Some(a) = t.dst {
+                net(a, &mut ef.orig_dst_v4, &mut ef.orig_dst_v6);
+            }
+            if let Some(p) = t.proto.src_port {
+                ef.orig_src_port = Match::any([p]);
+            }
+            if let Some(p) = t.proto.dst_port {
+                ef.orig_dst_port = Match::any([p]);
+            }
+            let p = &t.proto;
+            if let Some(v) = p.icmp_type.or(p.icmpv6_type) {
+                ef.icmp_type = Match::any([v]);
+            }
+            if let Some(v) = p.icmp_code.or(p.icmpv6_code) {
+                ef.icmp_code = Match::any([v]);
+            }
+            if let Some(v) = p.icmp_id.or(p.icmpv6_id) {
+                ef.icmp_id = Match::any([v]);
+            }
+        }
+        if let Some(t) = &f.reply {
+            if let Some(a) = t.src {
+                net(a, &mut ef.reply_src_v4, &mut ef.reply_src_v6);
+            }
+            if let Some(a) = t.dst {
+                net(a, &mut ef.reply_dst_v4, &mut ef.reply_dst_v6);
+            }
+            if let Some(p) = t.proto.src_port {
+                ef.reply_src_port = Match::any([p]);
+            }
+            if let Some(p) = t.proto.dst_port {
+                ef.reply_dst_port = Match::any([p]);
+            }
+        }
+        if let Some(m) = f.mark {
+            ef.mark = Match::any([m]);
+        }
+        if let Some(z) = f.zone {
+            ef.zone = Match::any([z]);
+        }
+        if let Some((IPPROTO_TCP, s)) = self.state {
+            ef.tcp_state = Match::any([s]);
+        }
+        // An address names its family: events of the other family must not pass (the
+        // filter's per-family address tests would let them through).
+        let named = [&f.orig, &f.reply]
+            .into_iter()
+            .flatten()
+            .find_map(|t| t.src.or(t.dst));
+        if let (Some(a), Family::Any) = (named, self.family) {
+            ef.family = Match::any([Family::of(a).af()]);
+        }
+        ef
+    }
+}
