@@ -61,3 +61,5 @@ pub fn list_ids(extra: &[&str]) -> std::collections::BTreeSet<u32> {
         .map(|l| l.trailer["id"].parse().unwrap())
         .collect()
 }
+
+pub mod table;

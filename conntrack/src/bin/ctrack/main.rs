@@ -328,6 +328,9 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
         let mut u = Conn {
             tuple_orig: t.tuple_orig,
             zone: t.zone,
+            // Status bits can only be set: the kernel refuses an update that would clear
+            // one (EBUSY), so the new bits are added to the entry's own.
+            status: t.status.filter(|_| f.status.is_some()),
             ..Default::default()
         };
         apply_fields(
