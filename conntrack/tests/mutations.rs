@@ -79,7 +79,10 @@ fn assert_survivors(case: &str, before: &BTreeMap<u32, String>, removed: &BTreeS
         .filter(|(id, _)| !removed.contains(id))
         .map(|(id, l)| (*id, l.clone()))
         .collect();
-    assert_eq!(after, want, "{case}: survivors differ from the table minus the selection");
+    assert_eq!(
+        after, want,
+        "{case}: survivors differ from the table minus the selection"
+    );
 }
 
 /// `ctrack -D`/`-F` with `selection`: the removed entries are exactly those `conntrack -L`
@@ -104,7 +107,10 @@ fn removes_exactly(cmd: &str, selection: &[&str]) {
                 .map(|id| id.parse().unwrap())
         })
         .collect();
-    assert_eq!(listed, selected, "{case}: ctrack -L selects what conntrack -L selects");
+    assert_eq!(
+        listed, selected,
+        "{case}: ctrack -L selects what conntrack -L selects"
+    );
     let mut args = vec![cmd];
     args.extend_from_slice(selection);
     let (ok, err) = ctrack(&args);
@@ -198,7 +204,10 @@ fn refused_commands_change_nothing() {
         let (_, before) = fresh();
         let (ok, err) = ctrack(args);
         assert!(!ok, "ctrack {args:?} must be refused");
-        assert!(err.starts_with("ctrack: ") || err.contains("error:"), "{err}");
+        assert!(
+            err.starts_with("ctrack: ") || err.contains("error:"),
+            "{err}"
+        );
         assert_survivors(&format!("ctrack {args:?}"), &before, &BTreeSet::new());
     }
 }
@@ -214,7 +223,11 @@ fn update_changes_exactly_what_conntrack_lists() {
         (&["-w", "3"], &["-m", "2"], "mark=2"),
         (&["-f", "ipv6"], &["-m", "0x42"], "mark=66"),
         (&["-l", "label1"], &["-m", "4"], "mark=4"),
-        (&["-p", "udp", "--dport", "53"], &["-u", "ASSURED"], "[ASSURED]"),
+        (
+            &["-p", "udp", "--dport", "53"],
+            &["-u", "ASSURED"],
+            "[ASSURED]",
+        ),
         (
             &["-p", "tcp", "--dport", "22"],
             &["--state", "FIN_WAIT"],
@@ -240,7 +253,10 @@ fn update_changes_exactly_what_conntrack_lists() {
             if selected.contains(id) {
                 assert!(line.contains(want), "{case}: {line}");
             } else {
-                assert_eq!(line, &before[id], "{case}: an entry outside the selection changed");
+                assert_eq!(
+                    line, &before[id],
+                    "{case}: an entry outside the selection changed"
+                );
             }
         }
     }
@@ -311,7 +327,10 @@ fn library_mutations_remove_exactly_what_conntrack_lists() {
         let (nfct, before) = fresh();
         let selected = oracle(sel);
         let done = nfct.flush_matching(family, &filter).unwrap();
-        assert!(done.iter().all(|(_, o)| o.is_applied()), "{sel:?}: {done:?}");
+        assert!(
+            done.iter().all(|(_, o)| o.is_applied()),
+            "{sel:?}: {done:?}"
+        );
         assert_eq!(done.len(), selected.len(), "{sel:?}");
         assert_survivors(&format!("flush_matching {sel:?}"), &before, &selected);
     }
