@@ -539,3 +539,105 @@ fn demo_runs_and_leaves_no_namespace_behind() {
     // and the calling namespace's table is untouched
     assert_eq!(conntrack(&["-C"]).trim(), "0");
 }
+
+/// An event line without what differs between two listeners (the countdown, the
+/// requester's port id and program name).
+fn event_key(l: &str) -> String {
+    let mut t: Vec<&str> = l.split_whitespace().collect();
+    if t.len() > 3 && t[3].parse::<u32>().is_ok() {
+        t.remove(3);
+    }
+    t.retain(|x| !x.starts_with("progname=") && !x.starts_with("portid="));
+    t.join(" ")
+}
+
+/// `ctrack -E` with each selection prints exactly the events `conntrack -E` prints with the
+/// same options (status, which conntrack -E does not filter by, against ctrack's own
+/// unfiltered stream), under creates, updates and a flush of a varied table.
+#[test]
+fn event_filters_select_what_conntrack_events_selects() {
+    netns();
+    let selections: &[&[&str]] = &[
+        &[],
+        &["-p", "udp", "--reply-port-src", "53"],
+        &["-p", "tcp", "--reply-port-dst", "2000"],
+        &["-p", "icmp", "--icmp-type", "8"],
+        &["-p", "icmp", "--icmp-id", "78"],
+        &["-p", "tcp", "--state", "ESTABLISHED"],
+        &["-w", "3"],
+        &["-m", "7"],
+        &["-f", "ipv6"],
+        &["-s", "10.0.0.1"],
+        &["-q", "192.168.77.1"],
+        &["-p", "tcp", "--dport", "22", "-f", "ipv4"],
+    ];
+    let spawn = |bin: &str, sel: &[&str], extra: &[&str]| {
+        Command::new(bin)
+            .arg("-E")
+            .args(sel)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let ctrack = env!("CARGO_BIN_EXE_ctrack");
+    let ours: Vec<_> = selections
+        .iter()
+        .map(|s| spawn(ctrack, s, &["--duration", "4"]))
+        .collect();
+    let theirs: Vec<_> = selections
+        .iter()
+        .map(|s| spawn("conntrack", s, &[]))
+        .collect();
+    let assured = spawn(ctrack, &["-u", "ASSURED"], &["--duration", "4"]);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let nfct = conntrack::Nfct::open().unwrap();
+    common::table::fill(&nfct);
+    let updates: Vec<conntrack::BatchOp> = nfct
+        .dump(conntrack::Family::Any)
+        .unwrap()
+        .into_iter()
+        .step_by(3)
+        .map(|c| {
+            conntrack::BatchOp::Update(conntrack::Conn {
+                tuple_orig: c.tuple_orig,
+                zone: c.zone,
+                mark: Some(7),
+                ..Default::default()
+            })
+        })
+        .collect();
+    nfct.batch(&updates).into_result().unwrap();
+    nfct.flush(conntrack::Family::Any).unwrap();
+    let lines = |out: std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(event_key)
+            .collect()
+    };
+    let ours: Vec<Vec<String>> = ours
+        .into_iter()
+        .map(|c| lines(c.wait_with_output().unwrap()))
+        .collect();
+    let theirs: Vec<Vec<String>> = theirs
+        .into_iter()
+        .map(|c| {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            lines(c.wait_with_output().unwrap())
+        })
+        .collect();
+    for ((sel, o), t) in selections.iter().zip(&ours).zip(&theirs) {
+        assert!(!t.is_empty(), "{sel:?}: conntrack -E saw events");
+        assert_eq!(o, t, "ctrack -E {sel:?}");
+    }
+    // -u ASSURED: the events of the unfiltered stream whose status has ASSURED.
+    let all = &ours[0];
+    let want: Vec<&String> = all.iter().filter(|l| l.contains("[ASSURED]")).collect();
+    let got = lines(assured.wait_with_output().unwrap());
+    assert!(!want.is_empty());
+    assert_eq!(got.iter().collect::<Vec<_>>(), want, "ctrack -E -u ASSURED");
+}
