@@ -931,7 +931,7 @@ fn labels_and_nat_round_trip() {
     let got = nfct.get(&key_of(&c)).unwrap();
     let labels = conntrack::wire::ct::LabelsView::new(got.labels.as_deref().unwrap());
     assert_eq!(labels.iter().collect::<Vec<_>>(), [0, 5, 127]);
-    // conntrack-tools names labels through /etc/xtables/connlabel.conf (.ci/run installs the
+    // conntrack-tools names labels through /etc/xtables/connlabel.conf (`cargo xtask ci` installs the
     // identity map `N labelN`).
     let out = conntrack(&["-L", "-o", "labels"]);
     assert!(out.contains("labels=label0,label5,label127"), "{out}");

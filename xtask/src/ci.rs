@@ -15,8 +15,10 @@ fn works(cmd: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Installs what the checks need when it is missing, so that `cargo xtask ci` works on a fresh
-/// machine by itself (`.ci/run` does the same up front).
+/// Installs what the checks need when it is missing, so that `cargo xtask ci` is the one
+/// command that prepares a fresh Debian machine (as root): conntrack-tools (the independent
+/// oracle), nftables and iproute2 (test namespaces), ping, libnetfilter_conntrack (the C
+/// peer the benchmarks link), the label map, the no_std target, nightly miri, cargo-fuzz.
 fn prepare() -> Result<(), String> {
     let apt = [
         "conntrack",
@@ -25,14 +27,23 @@ fn prepare() -> Result<(), String> {
         "iputils-ping",
         "libnetfilter-conntrack-dev",
         "pkg-config",
+        "gcc",
     ];
     if !works("conntrack", &["--version"])
+        || !works("nft", &["--version"])
+        || !works("ip", &["-V"])
+        || !works("ping", &["-V"])
         || !works("pkg-config", &["--exists", "libnetfilter_conntrack"])
     {
+        if sh("apt-get", &["update", "-q"]).is_err() {
+            eprintln!("apt-get update failed; trying the cached package lists");
+        }
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
         args.extend(apt);
-        sh("apt-get", &args)?;
+        sh_env("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])?;
     }
+    // The tests compare label output, which conntrack-tools prints by name only with a map.
+    crate::fixtures::ensure_connlabel_conf()?;
     if !works("rustup", &["target", "list", "--installed"]) {
         return Err("rustup is needed to add the thumbv7em target and nightly miri".into());
     }
@@ -54,6 +65,7 @@ fn prepare() -> Result<(), String> {
             ],
         )?;
     }
+    sh("cargo", &["+nightly", "miri", "setup"])?;
     if !works("cargo", &["fuzz", "--version"]) {
         sh("cargo", &["install", "cargo-fuzz", "--locked"])?;
     }
