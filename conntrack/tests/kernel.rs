@@ -710,7 +710,7 @@ fn batch_reports_one_result_per_item() {
 #[test]
 fn batch_longer_than_the_send_buffer_is_split() {
     netns();
-    add_label_user();
+    common::table::add_label_user();
     let nfct = Nfct::open().unwrap();
     let conn = |i: u32| {
         let mut a = [0u8; 16];
@@ -904,24 +904,10 @@ fn open_in_another_namespace_by_path() {
 }
 
 /// Labels are kept only when the namespace has a label user: an nftables `ct label` rule.
-fn add_label_user() {
-    for cmd in [
-        "add table inet lbl",
-        "add chain inet lbl c { type filter hook output priority 0 ; }",
-        "add rule inet lbl c ct label set 1",
-    ] {
-        let st = std::process::Command::new("nft")
-            .args(cmd.split(' '))
-            .status()
-            .expect("nftables is installed (apt-get install nftables)");
-        assert!(st.success(), "nft {cmd}");
-    }
-}
-
 #[test]
 fn labels_and_nat_round_trip() {
     netns();
-    add_label_user();
+    common::table::add_label_user();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.11.0.1:1000"), sa("10.11.0.2:80"))
         .with_tcp_state(TcpState::Established)

@@ -10,7 +10,7 @@ use conntrack::wire::ConnView;
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Labels, Tuple};
 use conntrack::{DumpFilter, Family};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What a command does with the options that can both select and set (mark, status,
 /// protocol state): `list`, `delete` and `events` select by them; `update` sets them.
@@ -218,25 +218,16 @@ impl Selection {
         if let Some(p) = proto {
             ef.l4proto = Match::any([p]);
         }
-        let net = |a: IpAddr,
-                   v4: &mut Match<(std::net::Ipv4Addr, u8)>,
-                   v6: &mut Match<(std::net::Ipv6Addr, u8)>| match a {
-            IpAddr::V4(a) => *v4 = Match::any([(a, 32)]),
-            IpAddr::V6(a) => *v6 = Match::any([(a, 128)]),
-        };
         if let Some(t) = &f.orig {
-            if let Some(a) = t.src {
-                net(a, &mut ef.orig_src_v4, &mut ef.orig_src_v6);
+            Ends {
+                src_v4: &mut ef.orig_src_v4,
+                src_v6: &mut ef.orig_src_v6,
+                dst_v4: &mut ef.orig_dst_v4,
+                dst_v6: &mut ef.orig_dst_v6,
+                src_port: &mut ef.orig_src_port,
+                dst_port: &mut ef.orig_dst_port,
             }
-            if let Some(a) = t.dst {
-                net(a, &mut ef.orig_dst_v4, &mut ef.orig_dst_v6);
-            }
-            if let Some(p) = t.proto.src_port {
-                ef.orig_src_port = Match::any([p]);
-            }
-            if let Some(p) = t.proto.dst_port {
-                ef.orig_dst_port = Match::any([p]);
-            }
+            .set(t);
             let p = &t.proto;
             if let Some(v) = p.icmp_type.or(p.icmpv6_type) {
                 ef.icmp_type = Match::any([v]);
@@ -249,18 +240,15 @@ impl Selection {
             }
         }
         if let Some(t) = &f.reply {
-            if let Some(a) = t.src {
-                net(a, &mut ef.reply_src_v4, &mut ef.reply_src_v6);
+            Ends {
+                src_v4: &mut ef.reply_src_v4,
+                src_v6: &mut ef.reply_src_v6,
+                dst_v4: &mut ef.reply_dst_v4,
+                dst_v6: &mut ef.reply_dst_v6,
+                src_port: &mut ef.reply_src_port,
+                dst_port: &mut ef.reply_dst_port,
             }
-            if let Some(a) = t.dst {
-                net(a, &mut ef.reply_dst_v4, &mut ef.reply_dst_v6);
-            }
-            if let Some(p) = t.proto.src_port {
-                ef.reply_src_port = Match::any([p]);
-            }
-            if let Some(p) = t.proto.dst_port {
-                ef.reply_dst_port = Match::any([p]);
-            }
+            .set(t);
         }
         if let Some(m) = f.mark {
             ef.mark = Match::any([m]);
@@ -281,5 +269,37 @@ impl Selection {
             ef.family = Match::any([Family::of(a).af()]);
         }
         ef
+    }
+}
+
+/// The address and port tests of one direction of an [`EventFilter`].
+struct Ends<'a> {
+    src_v4: &'a mut Match<(Ipv4Addr, u8)>,
+    src_v6: &'a mut Match<(Ipv6Addr, u8)>,
+    dst_v4: &'a mut Match<(Ipv4Addr, u8)>,
+    dst_v6: &'a mut Match<(Ipv6Addr, u8)>,
+    src_port: &'a mut Match<u16>,
+    dst_port: &'a mut Match<u16>,
+}
+
+impl Ends<'_> {
+    /// Tests for the addresses and ports `t` sets (a whole address: prefix 32 or 128).
+    fn set(self, t: &Tuple) {
+        for (a, v4, v6) in [
+            (t.src, self.src_v4, self.src_v6),
+            (t.dst, self.dst_v4, self.dst_v6),
+        ] {
+            match a {
+                Some(IpAddr::V4(a)) => *v4 = Match::any([(a, 32)]),
+                Some(IpAddr::V6(a)) => *v6 = Match::any([(a, 128)]),
+                None => {}
+            }
+        }
+        if let Some(p) = t.proto.src_port {
+            *self.src_port = Match::any([p]);
+        }
+        if let Some(p) = t.proto.dst_port {
+            *self.dst_port = Match::any([p]);
+        }
     }
 }
