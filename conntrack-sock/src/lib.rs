@@ -17,7 +17,7 @@ mod socket;
 mod sys;
 
 pub use arena::{Arena, DEFAULT_SLOT_LEN, RecvMeta};
-pub use socket::{Group, SockOpt, Socket};
+pub use socket::{Group, MemInfo, SockOpt, Socket};
 
 /// Drops `CAP_NET_ADMIN` from the calling thread only (its effective and permitted sets), for
 /// privilege-separated daemons and for tests of the unprivileged path. Irreversible for the

@@ -81,6 +81,17 @@ impl SockOpt {
     }
 }
 
+/// What [`Socket::meminfo`] reads (`SK_MEMINFO_*` of `SO_MEMINFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemInfo {
+    /// Bytes the receive queue holds, counted as the kernel counts them (each datagram's
+    /// buffer, `truesize`, which is more than its length): `SK_MEMINFO_RMEM_ALLOC`.
+    pub rmem_alloc: u32,
+    /// Datagrams dropped because the receive buffer was full: `SK_MEMINFO_DROPS`.
+    pub drops: u32,
+}
+
 /// A bound `NETLINK_NETFILTER` socket.
 #[derive(Debug)]
 pub struct Socket {
@@ -257,7 +268,22 @@ impl Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn drops(&self) -> io::Result<u32> {
-        sys::meminfo(self.fd.as_fd()).map(|m| m[8])
+        self.meminfo().map(|m| m.drops)
+    }
+
+    /// Returns the receive queue's memory and the drop count, read together (`SO_MEMINFO`).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Socket;
+    /// let m = Socket::open()?.meminfo()?;
+    /// println!("{} bytes queued, {} dropped", m.rmem_alloc, m.drops);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn meminfo(&self) -> io::Result<MemInfo> {
+        sys::meminfo(self.fd.as_fd()).map(|m| MemInfo {
+            rmem_alloc: m[0],
+            drops: m[8],
+        })
     }
 
     /// Attaches a classic BPF program (instructions as `(code, jt, jf, k)`).

@@ -36,6 +36,7 @@ pub mod filter;
 mod flow;
 pub mod format;
 pub mod kernel;
+mod mirror;
 mod nfct;
 mod pipeline;
 #[cfg(feature = "tokio")]
@@ -48,4 +49,5 @@ pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};
 pub use flow::DumpFlow;
+pub use mirror::Mirror;
 pub use nfct::{Config, Diff, Family, Nfct};

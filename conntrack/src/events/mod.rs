@@ -9,7 +9,10 @@ use conntrack_wire::{
 };
 use std::path::PathBuf;
 
+mod loss;
 mod thread;
+
+use loss::Losses;
 pub use thread::{EventThread, Received};
 
 /// Which events to receive.
@@ -279,8 +282,7 @@ impl EventView<'_> {
 pub struct Events {
     sock: Socket,
     arena: Arena,
-    drops: u32,
-    lost_pending: u64,
+    losses: Losses,
     granted: Granted,
 }
 
@@ -342,13 +344,12 @@ impl Events {
         for g in cfg.groups.list() {
             sock.join_group(g).map_err(io)?;
         }
-        let drops = sock.drops().map_err(io)?;
+        let losses = Losses::new(&sock).map_err(io)?;
         let arena = Arena::new(cfg.batch.max(1), EVENT_SLOT).map_err(io)?;
         Ok(Events {
             sock,
             arena,
-            drops,
-            lost_pending: 0,
+            losses,
             granted: Granted {
                 recv_buffer: got,
                 forced,
@@ -443,12 +444,6 @@ impl Events {
             .map_err(|e| Error::io(Op::Open, e))
     }
 
-    fn read_drops(&mut self) -> Result<()> {
-        self.lost_pending +=
-            lost_since(&self.sock, &mut self.drops).map_err(|e| Error::io(Op::Open, e))?;
-        Ok(())
-    }
-
     /// Receives the next batch: blocks for the first event, then takes every event already
     /// queued, up to the batch size, in one `recvmmsg`.
     ///
@@ -460,9 +455,12 @@ impl Events {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn recv(&mut self) -> Result<Batch<'_>> {
-        let n = recv_events(&self.sock, &mut self.arena).map_err(|e| Error::io(Op::Open, e))?;
-        self.read_drops()?;
-        let lost = std::mem::take(&mut self.lost_pending);
+        let io = |e| Error::io(Op::Open, e);
+        let n = recv_events(&self.sock, &mut self.arena).map_err(io)?;
+        let lost = self
+            .losses
+            .after_recv(&self.sock, received_bytes(&self.arena))
+            .map_err(io)?;
         Ok(Batch {
             arena: &self.arena,
             n,
@@ -479,8 +477,9 @@ impl Events {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn pending_loss(&mut self) -> Result<u64> {
-        self.read_drops()?;
-        Ok(self.lost_pending)
+        self.losses
+            .pending(&self.sock)
+            .map_err(|e| Error::io(Op::Open, e))
     }
 }
 
@@ -501,13 +500,9 @@ fn recv_events(sock: &Socket, arena: &mut Arena) -> std::io::Result<usize> {
     }
 }
 
-/// Returns the events the kernel dropped on `sock` since the count `drops` (`SO_MEMINFO`),
-/// and moves `drops` to the current count.
-fn lost_since(sock: &Socket, drops: &mut u32) -> std::io::Result<u64> {
-    let now = sock.drops()?;
-    let lost = u64::from(now.wrapping_sub(*drops));
-    *drops = now;
-    Ok(lost)
+/// The bytes of the datagrams the last receive put in `arena`.
+fn received_bytes(arena: &Arena) -> u64 {
+    arena.iter().map(|(d, _)| d.len() as u64).sum()
 }
 
 /// One batch of events, borrowed from the arena until the next [`Events::recv`].

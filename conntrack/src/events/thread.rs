@@ -6,7 +6,7 @@
 //! moment: the kernel's socket buffer stays as empty as the ring allows, and the ring (three
 //! batches) absorbs the burst before the socket buffer has to.
 
-use super::{Batch, Events, Granted, lost_since, recv_events};
+use super::{Batch, Events, Granted, received_bytes, recv_events};
 use crate::error::{Error, Op, Result};
 use crate::pipeline::spin;
 use conntrack_sock::Arena;
@@ -102,8 +102,7 @@ impl Events {
         let Events {
             mut sock,
             arena,
-            mut drops,
-            lost_pending,
+            mut losses,
             granted,
         } = self;
         sock.set_nonblocking(false).map_err(io)?;
@@ -120,7 +119,7 @@ impl Events {
         let thread = std::thread::Builder::new()
             .name("conntrack-events".into())
             .spawn(move || {
-                let mut lost = lost_pending;
+                let mut lost = 0;
                 let mut arena = None;
                 while !halt.load(Ordering::Relaxed) {
                     let mut a = match arena.take() {
@@ -133,7 +132,7 @@ impl Events {
                         },
                     };
                     let counted = recv_events(&sock, &mut a)
-                        .and_then(|n| Ok((n, lost_since(&sock, &mut drops)?)));
+                        .and_then(|n| Ok((n, losses.after_recv(&sock, received_bytes(&a))?)));
                     let n = match counted {
                         Ok((n, l)) => {
                             lost += l;

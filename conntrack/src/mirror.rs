@@ -1,0 +1,219 @@
+//! [`Mirror`]: a copy of the conntrack table kept from an event stream, resynchronised with a
+//! dump whenever the stream reports a loss.
+
+use crate::error::Result;
+use crate::events::{Batch, EventKind, EventView, Shard};
+use crate::{DumpFilter, Family, Nfct};
+use conntrack_wire::Conn;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// A copy of the conntrack table (or of one [`Shard`] of it), by entry id, kept from an event
+/// stream.
+///
+/// Use: open the event stream first (unfiltered, or one shard of
+/// [`crate::events::Events::open_shards`]), then [`Mirror::resync`] once to load the table,
+/// then hand every received batch to [`Mirror::apply_batch`]. An entry created between the
+/// two steps is both dumped and announced by an event; that is harmless, as is every event
+/// applied after a dump that already showed its effect.
+///
+/// What it guarantees: once every event received so far has been applied and the stream has
+/// reported no loss since the last resynchronisation, the mirror holds exactly the entries
+/// the table held when the last applied event was sent, with their tuples, status, mark,
+/// zone, labels, helper and protocol state as of their last event (or the last dump). A
+/// loss ([`EventView::Overrun`]) makes [`Mirror::apply`] resynchronise at once with a dump;
+/// the stream reports a loss only after every event queued before it (see
+/// [`EventView::Overrun`]), so no event older than the dump is applied after it.
+///
+/// What may lag: timeouts, counters and timestamps change without events, so they are as of
+/// the entry's last event or dump. An UPDATE event carries only the parts that changed (and
+/// a DESTROY event only some), so an event updates the parts it carries and keeps the rest.
+/// While a resynchronising dump runs, entries may change; the events of those changes are
+/// queued and applied after it, in order, so the mirror converges to the table.
+#[derive(Debug, Default, Clone)]
+pub struct Mirror {
+    entries: HashMap<u32, Conn>,
+    shard: Option<Shard>,
+    resyncs: u64,
+    lost: u64,
+}
+
+/// Overwrites the parts of `old` that `new` carries.
+fn merge(old: &mut Conn, new: Conn) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if new.$f.is_some() { old.$f = new.$f; } )* };
+    }
+    take!(
+        tuple_orig,
+        tuple_reply,
+        tuple_master,
+        status,
+        status_mask,
+        protoinfo,
+        helper,
+        nat_src,
+        nat_dst,
+        timeout,
+        mark,
+        mark_mask,
+        counters_orig,
+        counters_reply,
+        use_count,
+        id,
+        seq_adj_orig,
+        seq_adj_reply,
+        secmark,
+        zone,
+        secctx,
+        timestamp,
+        timestamp_event,
+        labels,
+        labels_mask,
+        synproxy,
+        filter
+    );
+    if !new.unknown.is_empty() {
+        old.unknown = new.unknown;
+    }
+}
+
+impl Mirror {
+    /// An empty mirror of the whole table.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, Events};
+    /// use conntrack::{Mirror, Nfct};
+    /// let mut events = Events::open(EventConfig::default())?;
+    /// let nfct = Nfct::open()?;
+    /// let mut mirror = Mirror::new();
+    /// mirror.resync(&nfct)?;
+    /// loop {
+    ///     mirror.apply_batch(&events.recv()?, &nfct)?;
+    ///     println!("{} entries", mirror.len());
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty mirror of one share of the table (the entries whose id `shard` holds), for
+    /// the stream of that share.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, Events, Shard};
+    /// use conntrack::Mirror;
+    /// let mirror = Mirror::for_shard(Shard { count: 2, index: 0 });
+    /// ```
+    pub fn for_shard(shard: Shard) -> Self {
+        Mirror {
+            shard: Some(shard),
+            ..Self::default()
+        }
+    }
+
+    fn holds(&self, id: u32) -> bool {
+        self.shard.is_none_or(|s| s.holds(id))
+    }
+
+    /// Replaces the mirror's content with a dump of the table (its share of it). Called by
+    /// [`Mirror::apply`] on every loss; call it once after opening the stream.
+    ///
+    /// ```no_run
+    /// use conntrack::{Mirror, Nfct};
+    /// let mut mirror = Mirror::new();
+    /// mirror.resync(&Nfct::open()?)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn resync(&mut self, nfct: &Nfct) -> Result<()> {
+        let mut fresh = HashMap::with_capacity(self.entries.len());
+        let shard = self.shard;
+        nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+            if let Some(id) = c.id().filter(|id| shard.is_none_or(|s| s.holds(*id))) {
+                fresh.insert(id, Conn::parse(c));
+            }
+        })?;
+        self.entries = fresh;
+        self.resyncs += 1;
+        Ok(())
+    }
+
+    /// Applies one event: NEW and UPDATE insert or update the entry, DESTROY removes it, a
+    /// loss resynchronises with a dump (through `nfct`). Expectation events and malformed
+    /// datagrams change nothing.
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventConfig, Events};
+    /// use conntrack::{Mirror, Nfct};
+    /// let (mut events, nfct) = (Events::open(EventConfig::default())?, Nfct::open()?);
+    /// let mut mirror = Mirror::new();
+    /// mirror.resync(&nfct)?;
+    /// for ev in events.recv()?.iter() {
+    ///     mirror.apply(&ev, &nfct)?;
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn apply(&mut self, ev: &EventView<'_>, nfct: &Nfct) -> Result<()> {
+        match ev {
+            EventView::Conn {
+                kind, view: Ok(v), ..
+            } => {
+                let Some(id) = v.id().filter(|id| self.holds(*id)) else {
+                    return Ok(());
+                };
+                match kind {
+                    EventKind::Destroy => {
+                        self.entries.remove(&id);
+                    }
+                    _ => match self.entries.entry(id) {
+                        Entry::Occupied(mut e) => merge(e.get_mut(), Conn::parse(v)),
+                        Entry::Vacant(e) => {
+                            e.insert(Conn::parse(v));
+                        }
+                    },
+                }
+            }
+            EventView::Overrun { lost } => {
+                self.lost += lost;
+                self.resync(nfct)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Applies every event of a batch, in order (see [`Mirror::apply`]).
+    pub fn apply_batch(&mut self, batch: &Batch<'_>, nfct: &Nfct) -> Result<()> {
+        batch.iter().try_for_each(|ev| self.apply(&ev, nfct))
+    }
+
+    /// Returns the entry with id `id`.
+    pub fn get(&self, id: u32) -> Option<&Conn> {
+        self.entries.get(&id)
+    }
+
+    /// Returns the number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Returns whether the mirror holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Returns the entries, by id, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
+        self.entries.iter().map(|(id, c)| (*id, c))
+    }
+
+    /// Returns how many times the mirror was loaded from a dump.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
+    }
+
+    /// Returns how many events the stream reported lost.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
