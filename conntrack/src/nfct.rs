@@ -1118,6 +1118,7 @@ impl Nfct {
     /// recovers after an [`crate::events::Event::Overrun`]: every entry created, changed or
     /// destroyed while events were lost shows up in the returned [`Diff`]. Timeouts, counters,
     /// timestamps and the use count change constantly and are not counted as changes.
+    /// [`crate::Mirror`] keeps such a map from a stream and calls this for you.
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};

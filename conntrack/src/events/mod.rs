@@ -167,9 +167,11 @@ pub enum EventView<'a> {
         /// The source namespace id, with `all_namespaces`.
         nsid: Option<i32>,
     },
-    /// Events the kernel dropped because the receive buffer was full: exactly `lost` of them,
-    /// at this point of the stream (after the events before this item, which were queued
-    /// first). Resynchronise with a dump (see [`crate::Nfct::resync`]).
+    /// Events the kernel dropped because the receive buffer was full: exactly `lost` of them.
+    /// The item comes after every event that was queued before the loss (events queued
+    /// after it may come before or after the item), so a consumer that resynchronises with
+    /// a dump here never applies an event older than the dump afterwards. A
+    /// [`crate::Mirror`] does this; see also [`crate::Nfct::resync`].
     Overrun {
         /// The number of dropped events.
         lost: u64,
