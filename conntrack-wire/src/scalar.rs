@@ -143,8 +143,13 @@ macro_rules! scalar_nest {
         $(#[$rm])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct $repr {
-            $( $(#[$fm])* pub $field: Option<<$codec as $crate::scalar::Codec>::T>, )*
+            $(
+                $(#[$fm])*
+                #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+                pub $field: Option<<$codec as $crate::scalar::Codec>::T>,
+            )*
         }
 
         impl $repr {

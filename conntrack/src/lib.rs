@@ -34,7 +34,6 @@ pub mod events;
 pub mod exchange;
 pub mod filter;
 mod flow;
-pub mod format;
 pub mod kernel;
 mod mirror;
 mod nfct;

@@ -234,41 +234,85 @@ fn list_prints_what_conntrack_prints() {
 #[test]
 fn json_output_holds_the_same_values() {
     netns();
-    fill();
+    common::table::fill(&conntrack::Nfct::open().unwrap());
     let text = ok(&["list", "-o", "json"]);
+    let plain = conntrack(&["-L", "-o", "id,labels"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 8);
-    let plain = ok(&["list", "-o", "id"]);
+    assert_eq!(lines.len(), plain.lines().count());
+    let mut seen = std::collections::BTreeSet::new();
     for l in &lines {
-        assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
-        let id = l
-            .split("\"id\":")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap();
+        // Every field of docs/ctrack-json.md that the entry has, against conntrack -L's line.
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let id = v["id"].as_u64().expect("id");
         let line = plain
             .lines()
-            .find(|p| p.ends_with(&format!("id={id}")))
+            .find(|p| p.split_whitespace().any(|t| t == format!("id={id}")))
             .expect("same ids");
-        let mark = l
-            .split("\"mark\":")
-            .nth(1)
+        let has = |tok: String| {
+            assert!(
+                line.split_whitespace().any(|t| t == tok),
+                "{tok} not in {line} ({l})"
+            );
+        };
+        let family = v["family"].as_str().unwrap();
+        assert!(family == "ipv4" || family == "ipv6", "{l}");
+        assert!(
+            line.starts_with(v["protocol"].as_str().unwrap()),
+            "{l} vs {line}"
+        );
+        has(format!("mark={}", v["mark"].as_u64().unwrap_or(0)));
+        has(format!("src={}", v["tuple_orig"]["src"].as_str().unwrap()));
+        has(format!("dst={}", v["tuple_orig"]["dst"].as_str().unwrap()));
+        has(format!("dst={}", v["tuple_reply"]["dst"].as_str().unwrap()));
+        for k in ["src_port", "dst_port"] {
+            if let Some(p) = v["tuple_orig"]["proto"][k].as_u64() {
+                has(format!(
+                    "{}={p}",
+                    if k == "src_port" { "sport" } else { "dport" }
+                ));
+            }
+        }
+        if let Some(id) = v["tuple_orig"]["proto"]["icmp_id"].as_u64() {
+            has(format!("id={id}"));
+        }
+        if let Some(z) = v["zone"].as_u64() {
+            has(format!("zone={z}"));
+        }
+        assert!(v["timeout"].is_u64(), "{l}");
+        let status: Vec<&str> = v["status"]
+            .as_array()
             .unwrap()
-            .split([',', '}'])
-            .next()
-            .unwrap();
-        assert!(line.contains(&format!("mark={mark} ")), "{l} vs {line}");
-        let src = l
-            .split("\"src\":\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap();
-        assert!(line.contains(&format!("src={src} ")), "{l} vs {line}");
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert!(status.contains(&"CONFIRMED"), "{l}");
+        assert_eq!(
+            status.contains(&"ASSURED"),
+            line.contains("[ASSURED]"),
+            "{l} vs {line}"
+        );
+        assert_eq!(
+            !status.contains(&"SEEN_REPLY"),
+            line.contains("[UNREPLIED]"),
+            "{l}"
+        );
+        if let Some(labels) = v["labels"].as_array() {
+            let names: Vec<String> = labels
+                .iter()
+                .map(|n| format!("label{}", n.as_u64().unwrap()))
+                .collect();
+            has(format!("labels={}", names.join(",")));
+        }
+        if let Some(h) = v["helper"]["name"].as_str() {
+            has(format!("helper={h}"));
+        }
+        if let Some(s) = v["protoinfo"]["tcp"]["state"].as_u64() {
+            let name = conntrack::wire::ct::TcpState::from(s as u8).name();
+            assert!(line.contains(&format!(" {name} ")), "{l} vs {line}");
+        }
+        seen.insert(id);
     }
+    assert_eq!(seen.len(), lines.len());
 }
 
 #[test]
@@ -640,4 +684,200 @@ fn event_filters_select_what_conntrack_events_selects() {
     let got = lines(assured.wait_with_output().unwrap());
     assert!(!want.is_empty());
     assert_eq!(got.iter().collect::<Vec<_>>(), want, "ctrack -E -u ASSURED");
+}
+
+/// Starts `ctrack -E` and `conntrack -E` with the same arguments.
+fn both_listen(args: &[&str]) -> (std::process::Child, std::process::Child) {
+    let spawn = |bin: &str| {
+        Command::new(bin)
+            .arg("-E")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    (spawn(env!("CARGO_BIN_EXE_ctrack")), spawn("conntrack"))
+}
+
+/// Stops a listener and returns its lines, each with the requester's port id and program
+/// name removed (they differ per listener or are racy) and a leading `-o timestamp` time
+/// checked for conntrack-tools' layout and then removed.
+fn stop_listener(c: std::process::Child) -> Vec<String> {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let l = match l.strip_prefix('[') {
+                Some(rest) if rest.contains("]\t") => {
+                    let (time, line) = rest.split_once("]\t").unwrap();
+                    let (sec, usec) = time.split_once('.').unwrap();
+                    assert!(sec.len() >= 8 && usec.len() == 6, "timestamp layout: {l}");
+                    line
+                }
+                _ => l,
+            };
+            l.split_whitespace()
+                .filter(|x| !x.starts_with("progname=") && !x.starts_with("portid="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// `ctrack -E` prints the lines `conntrack -E` prints, in the same order, for creates,
+/// updates, deletes, flushes, expirations and expectations, in plain and in
+/// `-o extended,id,timestamp,labels` output.
+#[test]
+fn event_streams_equal_conntrack_events_for_every_kind() {
+    netns();
+    common::table::add_label_user();
+    let sleep = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
+    let listeners = [
+        both_listen(&[]),
+        both_listen(&["-o", "extended,id,timestamp,labels"]),
+    ];
+    let expect_listeners = both_listen(&["expect"]);
+    sleep(1000);
+    let nfct = conntrack::Nfct::open().unwrap();
+    common::table::fill(&nfct);
+    sleep(100);
+    // conntrack 1.4.7's -U fails on this kernel (EOPNOTSUPP); ctrack's works.
+    ok(&["-U", "-p", "tcp", "-m", "42"]);
+    conntrack(&["-D", "-p", "udp", "--dport", "53"]);
+    conntrack(&[
+        "-I",
+        "-p",
+        "udp",
+        "-s",
+        "10.80.0.1",
+        "-d",
+        "10.80.0.2",
+        "--sport",
+        "1",
+        "--dport",
+        "2",
+        "-t",
+        "1",
+    ]);
+    let master = conntrack::Conn::tcp(
+        "10.81.0.1:40000".parse().unwrap(),
+        "10.81.0.2:21".parse().unwrap(),
+    )
+    .with_tcp_state(conntrack::wire::ct::TcpState::Established)
+    .with_status(conntrack::wire::ct::Status::ASSURED | conntrack::wire::ct::Status::SEEN_REPLY)
+    .with_timeout(300)
+    .with_helper("ftp");
+    nfct.create(&master).unwrap();
+    let x = conntrack::Exp::reverse_to_port(&master.tuple_orig.unwrap(), 50000, 100);
+    nfct.exp_create(&x).unwrap();
+    nfct.exp_delete(&x.tuple.unwrap(), None).unwrap();
+    // The one-second entry expires (the kernel's garbage collection sends its DESTROY).
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(20)
+        && conntrack(&["-L", "-s", "10.80.0.1"]).contains("10.80.0.1")
+    {
+        sleep(200);
+    }
+    sleep(500);
+    conntrack(&["-F"]);
+    sleep(500);
+    for (i, (ours, theirs)) in listeners.into_iter().enumerate() {
+        let (o, t) = (stop_listener(ours), stop_listener(theirs));
+        assert!(t.len() > 60, "conntrack -E saw {} events", t.len());
+        for kind in ["[NEW]", "[UPDATE]", "[DESTROY]"] {
+            assert!(
+                t.iter()
+                    .any(|l| l.starts_with(kind) || l.trim_start().starts_with(kind))
+            );
+        }
+        let first_diff = o.iter().zip(&t).position(|(a, b)| a != b);
+        assert!(
+            o == t,
+            "listener {i}: {} vs {} lines; first difference at {first_diff:?}:\nctrack:    {:?}\nconntrack: {:?}",
+            o.len(),
+            t.len(),
+            first_diff.map(|k| &o[k]),
+            first_diff.map(|k| &t[k]),
+        );
+    }
+    let (o, t) = (
+        stop_listener(expect_listeners.0),
+        stop_listener(expect_listeners.1),
+    );
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!(o, t);
+}
+
+/// A burst of 200,000 events (100,000 creates by a user-space program, then a flush): `ctrack
+/// -E`, in text and in JSON, receives every one under the default settings.
+#[test]
+fn event_burst_is_received_whole_in_text_and_json() {
+    netns();
+    const N: u32 = 100_000;
+    let out_dir = std::env::temp_dir();
+    let listen = |args: &[&str], name: &str| {
+        let path = out_dir.join(format!("ctrack-burst-{name}-{}.txt", std::process::id()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+            .arg("-E")
+            .args(args)
+            .arg("--summary")
+            .stdout(std::fs::File::create(&path).unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, path)
+    };
+    let text = listen(&[], "text");
+    let json = listen(&["-o", "json"], "json");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let nfct = conntrack::Nfct::open().unwrap();
+    for start in (0..N).step_by(10_000) {
+        let ops: Vec<conntrack::BatchOp> = (start..start + 10_000)
+            .map(|i| {
+                conntrack::BatchOp::Create(
+                    conntrack::Conn::udp(
+                        std::net::SocketAddr::new(
+                            std::net::IpAddr::from([10, 90, (i >> 8) as u8, i as u8]),
+                            1000 + (i >> 16) as u16,
+                        ),
+                        "10.91.0.1:53".parse().unwrap(),
+                    )
+                    .with_timeout(600),
+                )
+            })
+            .collect();
+        nfct.batch(&ops).into_result().unwrap();
+    }
+    nfct.flush(conntrack::Family::Any).unwrap();
+    for (child, path) in [text, json] {
+        // Give the listener time to drain, then stop it (its summary goes to stderr).
+        let file = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let mut last = u64::MAX;
+        while file() != last {
+            last = file();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let out = child.wait_with_output().unwrap();
+        let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            summary.contains(&format!(
+                "{} events: {N} new, 0 update, {N} destroy; 0 lost",
+                2 * N
+            )),
+            "{}: {summary}",
+            path.display()
+        );
+        assert_eq!(lines, 2 * N as usize, "{}", path.display());
+    }
 }

@@ -419,63 +419,92 @@ mod owned {
     /// Every field mirrors one `CTA_*` attribute; `unknown` keeps attributes this version does
     /// not know, so that nothing the kernel sent is lost.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct Conn {
         /// `CTA_TUPLE_ORIG`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub tuple_orig: Option<Tuple>,
         /// `CTA_TUPLE_REPLY`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub tuple_reply: Option<Tuple>,
         /// `CTA_TUPLE_MASTER`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub tuple_master: Option<Tuple>,
         /// `CTA_STATUS`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub status: Option<Status>,
         /// `CTA_STATUS_MASK`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub status_mask: Option<Status>,
         /// `CTA_PROTOINFO`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub protoinfo: Option<ProtoInfo>,
         /// `CTA_HELP`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub helper: Option<Helper>,
         /// `CTA_NAT_SRC`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub nat_src: Option<Nat>,
         /// `CTA_NAT_DST`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub nat_dst: Option<Nat>,
         /// `CTA_TIMEOUT`, seconds.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub timeout: Option<u32>,
         /// `CTA_MARK`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub mark: Option<u32>,
         /// `CTA_MARK_MASK`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub mark_mask: Option<u32>,
         /// `CTA_COUNTERS_ORIG`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub counters_orig: Option<Counters>,
         /// `CTA_COUNTERS_REPLY`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub counters_reply: Option<Counters>,
         /// `CTA_USE`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub use_count: Option<u32>,
         /// `CTA_ID`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub id: Option<u32>,
         /// `CTA_SEQ_ADJ_ORIG`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub seq_adj_orig: Option<SeqAdj>,
         /// `CTA_SEQ_ADJ_REPLY`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub seq_adj_reply: Option<SeqAdj>,
         /// `CTA_SECMARK`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub secmark: Option<u32>,
         /// `CTA_ZONE`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub zone: Option<u16>,
         /// `CTA_SECCTX` / `CTA_SECCTX_NAME`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub secctx: Option<String>,
         /// `CTA_TIMESTAMP`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub timestamp: Option<Timestamp>,
         /// `CTA_TIMESTAMP_EVENT`, ns.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub timestamp_event: Option<u64>,
         /// `CTA_LABELS`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
         /// sends, is kept in `unknown` instead).
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub labels: Option<Labels>,
         /// `CTA_LABELS_MASK`, the bitmap (likewise).
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub labels_mask: Option<Labels>,
         /// `CTA_SYNPROXY`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub synproxy: Option<Synproxy>,
         /// `CTA_FILTER`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub filter: Option<Filter>,
         /// Attributes this version does not know: `(type, payload)` in wire order.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
         pub unknown: Vec<(u16, Vec<u8>)>,
     }
 

@@ -54,10 +54,13 @@ impl<'a> HelperView<'a> {
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Helper {
     /// `CTA_HELP_NAME`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub name: Option<alloc::string::String>,
     /// `CTA_HELP_INFO`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub info: Option<alloc::vec::Vec<u8>>,
 }
 

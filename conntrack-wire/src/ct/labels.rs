@@ -156,6 +156,14 @@ pub fn set_label(bitmap: &mut [u8], n: usize) -> bool {
     true
 }
 
+/// Serialised as the list of the label numbers set (`[1, 127]`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.view().iter())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,14 +89,19 @@ fn ip(v4: Option<&[u8]>, v6: Option<&[u8]>) -> Option<IpAddr> {
 
 /// An owned NAT range; see [`NatView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Nat {
     /// Lowest address.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub min_ip: Option<IpAddr>,
     /// Highest address.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub max_ip: Option<IpAddr>,
     /// Lowest port.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub min_port: Option<u16>,
     /// Highest port.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub max_port: Option<u16>,
 }
 

@@ -85,6 +85,7 @@ kernel_enum! {
 /// `struct nf_ct_tcp_flags`: the `IP_CT_TCP_FLAG_*` bits and which of them to change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TcpFlags {
     /// `IP_CT_TCP_FLAG_*` bits.
     pub flags: u8,
@@ -257,12 +258,16 @@ impl<'a> ProtoInfoView<'a> {
 /// Owned `CTA_PROTOINFO`; see [`ProtoInfoView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ProtoInfo {
     /// TCP state.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub tcp: Option<TcpInfo>,
     /// DCCP state.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub dccp: Option<DccpInfo>,
     /// SCTP state.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub sctp: Option<SctpInfo>,
 }
 

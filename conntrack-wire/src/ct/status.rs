@@ -93,6 +93,25 @@ impl core::ops::BitOr for Status {
     }
 }
 
+/// Serialised as the list of the names of the bits set (`["CONFIRMED", "ASSURED"]`, the
+/// names conntrack-tools accepts with `-u`), a set bit without a name as its number.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for bit in 0..32 {
+            if self.0 & (1 << bit) != 0 {
+                match Status(1 << bit).names().next() {
+                    Some(name) => seq.serialize_element(name)?,
+                    None => seq.serialize_element(&bit)?,
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,37 +232,51 @@ impl<'a> TupleView<'a> {
 /// The L4 part of a tuple (`CTA_TUPLE_PROTO`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Proto {
     /// `CTA_PROTO_NUM`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub num: Option<u8>,
     /// `CTA_PROTO_SRC_PORT`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub src_port: Option<u16>,
     /// `CTA_PROTO_DST_PORT`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub dst_port: Option<u16>,
     /// `CTA_PROTO_ICMP_ID`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmp_id: Option<u16>,
     /// `CTA_PROTO_ICMP_TYPE`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmp_type: Option<u8>,
     /// `CTA_PROTO_ICMP_CODE`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmp_code: Option<u8>,
     /// `CTA_PROTO_ICMPV6_ID`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmpv6_id: Option<u16>,
     /// `CTA_PROTO_ICMPV6_TYPE`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmpv6_type: Option<u8>,
     /// `CTA_PROTO_ICMPV6_CODE`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub icmpv6_code: Option<u8>,
 }
 
 /// An owned tuple; see [`TupleView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Tuple {
     /// Source address.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub src: Option<IpAddr>,
     /// Destination address.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub dst: Option<IpAddr>,
     /// L4 protocol, ports and ICMP fields.
     pub proto: Proto,
     /// Per-direction zone (`CTA_TUPLE_ZONE`).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub zone: Option<u16>,
 }
 

@@ -180,40 +180,56 @@ mod owned {
     /// An owned `CTA_EXPECT_NAT`.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct ExpNat {
         /// `CTA_EXPECT_NAT_DIR`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub dir: Option<u32>,
         /// `CTA_EXPECT_NAT_TUPLE`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub tuple: Option<Tuple>,
     }
 
     /// An owned expectation (feature `alloc`); see [`ExpView`].
     #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct Exp {
         /// `CTA_EXPECT_MASTER`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub master: Option<Tuple>,
         /// `CTA_EXPECT_TUPLE`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub tuple: Option<Tuple>,
         /// `CTA_EXPECT_MASK`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub mask: Option<Tuple>,
         /// `CTA_EXPECT_TIMEOUT`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub timeout: Option<u32>,
         /// `CTA_EXPECT_ID`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub id: Option<u32>,
         /// `CTA_EXPECT_HELP_NAME`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub helper_name: Option<String>,
         /// `CTA_EXPECT_ZONE`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub zone: Option<u16>,
         /// `CTA_EXPECT_FLAGS`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub flags: Option<u32>,
         /// `CTA_EXPECT_CLASS`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub class: Option<u32>,
         /// `CTA_EXPECT_NAT`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub nat: Option<ExpNat>,
         /// `CTA_EXPECT_FN`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         pub expect_fn: Option<String>,
         /// Attributes this version does not know: `(type, payload)`.
+        #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
         pub unknown: Vec<(u16, Vec<u8>)>,
     }
 

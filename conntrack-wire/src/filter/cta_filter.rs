@@ -55,10 +55,13 @@ impl<'a> FilterView<'a> {
 /// An owned `CTA_FILTER`; see [`FilterView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Filter {
     /// `CTA_FILTER_ORIG_FLAGS`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub orig_flags: Option<u32>,
     /// `CTA_FILTER_REPLY_FLAGS`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub reply_flags: Option<u32>,
     /// `CTA_FILTER_ZONE`.
     pub zone: bool,

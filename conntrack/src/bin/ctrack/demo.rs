@@ -6,9 +6,9 @@
 //! process alone, so it disappears when the process ends, however it ends (Ctrl-C included).
 
 use crate::args::DemoArgs;
+use crate::format::{self, Options};
 use crate::{R, bad, now_ns};
 use conntrack::events::{EventConfig, EventView, Events, Groups};
-use conntrack::format::{self, Options};
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Status, TcpState, Tuple};
 use conntrack::{Conn, DumpFilter, Exp, Family, Nfct};
@@ -349,16 +349,10 @@ pub fn run(a: &DemoArgs) -> R<()> {
                     kind, view: Ok(v), ..
                 } => {
                     let c = Conn::parse(&v);
-                    println!(
-                        "  {}",
-                        format::event_line(
-                            kind,
-                            &c,
-                            c.family().unwrap_or(0),
-                            Options::default(),
-                            now
-                        )
-                    );
+                    let mut line = String::from("  ");
+                    let fam = c.family().unwrap_or(0);
+                    format::write_event_line(&mut line, kind, &c, fam, Options::default(), now);
+                    println!("{line}");
                     shown += 1;
                 }
                 EventView::Exp { view: Ok(v), .. } => {

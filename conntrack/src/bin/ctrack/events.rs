@@ -1,13 +1,15 @@
 //! `ctrack events` (`-E`): the event stream, filtered by the same selection as `list`.
 
 use crate::args::{EventArgs, Table};
+use crate::format::{self, Options};
 use crate::parse::options;
 use crate::selection::{Role, Selection};
 use crate::{R, bad, netns_path, now_ns};
 use conntrack::Conn;
 use conntrack::events::{EventConfig, EventKind, EventView, Events, Groups};
-use conntrack::format::{self, Options};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -86,10 +88,16 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
         .set_recv_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| bad(e.to_string()))?;
     let start = Instant::now();
-    let mut t = Totals::default();
-    let mut names = ProgNames::default();
+    let mut p = Printer {
+        sel,
+        o,
+        json,
+        line: String::with_capacity(512),
+        t: Totals::default(),
+        names: ProgNames::default(),
+    };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     'outer: loop {
         if stop.load(std::sync::atomic::Ordering::SeqCst)
             || a.duration
@@ -99,14 +107,15 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
         }
         let batch = ev.recv()?;
         for e in batch.iter() {
-            print_event(&mut out, e, &sel, o, json, &mut t, &mut names);
-            if a.count.is_some_and(|c| t.events() >= c) {
+            p.event(&mut out, e);
+            if a.count.is_some_and(|c| p.t.events() >= c) {
                 break 'outer;
             }
         }
         let _ = out.flush();
     }
     let _ = out.flush();
+    let t = &mut p.t;
     t.lost += ev.pending_loss()?;
     if a.summary {
         eprintln!(
@@ -123,101 +132,157 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
     Ok(())
 }
 
-/// Prints one event that the selection selects, and counts it.
-fn print_event(
-    out: &mut impl Write,
-    e: EventView<'_>,
-    sel: &Selection,
+/// What printing an event needs besides the event: the selection, the output options, a
+/// line buffer reused for every event, the totals and the program names.
+struct Printer {
+    sel: Selection,
     o: Options,
     json: bool,
-    t: &mut Totals,
-    names: &mut ProgNames,
-) {
-    match e {
-        EventView::Conn {
-            kind,
-            view: Ok(v),
-            nsid,
-            portid,
-        } => {
-            if !sel.matches(&v) {
-                return;
-            }
-            match kind {
-                EventKind::New => t.new += 1,
-                EventKind::Update => t.update += 1,
-                _ => t.destroy += 1,
-            }
-            let c = Conn::parse(&v);
-            let fam = c.family().unwrap_or(0);
-            let mut line = if json {
-                format::json(&c, fam, Some(kind))
-            } else {
-                format::event_line(kind, &c, fam, o, now_ns())
-            };
-            if portid != 0 && !json {
-                line.push_str(&format!(" [USERSPACE] portid={portid}"));
-                if let Some(name) = names.get(portid) {
-                    line.push_str(&format!(" progname={name}"));
+    line: String,
+    t: Totals,
+    names: ProgNames,
+}
+
+impl Printer {
+    /// Prints one event that the selection selects, and counts it.
+    fn event(&mut self, out: &mut impl Write, e: EventView<'_>) {
+        self.line.clear();
+        match e {
+            EventView::Conn {
+                kind,
+                view: Ok(v),
+                nsid,
+                portid,
+            } => {
+                if !self.sel.matches(&v) {
+                    return;
+                }
+                match kind {
+                    EventKind::New => self.t.new += 1,
+                    EventKind::Update => self.t.update += 1,
+                    _ => self.t.destroy += 1,
+                }
+                let c = Conn::parse(&v);
+                let fam = c.family().unwrap_or(0);
+                if self.json {
+                    let _ = format::write_json(out, &c, fam, Some(kind));
+                    let _ = out.write_all(b"\n");
+                    return;
+                }
+                if self.o.timestamp {
+                    // conntrack -E -o timestamp: the time of printing, then a tab.
+                    let now = now_ns();
+                    let _ = write!(
+                        self.line,
+                        "[{:08}.{:06}]\t",
+                        now / 1_000_000_000,
+                        (now % 1_000_000_000) / 1000
+                    );
+                }
+                format::write_event_line(&mut self.line, kind, &c, fam, self.o, now_ns());
+                if portid != 0 {
+                    let _ = write!(self.line, " [USERSPACE] portid={portid}");
+                    if let Some(name) = self.names.get(portid) {
+                        let _ = write!(self.line, " progname={name}");
+                    }
+                }
+                if let Some(n) = nsid {
+                    let _ = write!(self.line, " nsid={n}");
                 }
             }
-            if let Some(n) = nsid {
-                line.push_str(&format!(" nsid={n}"));
+            EventView::Exp {
+                kind, view: Ok(v), ..
+            } => {
+                if kind == EventKind::ExpNew {
+                    self.t.new += 1;
+                } else {
+                    self.t.destroy += 1;
+                }
+                let x = conntrack::Exp::parse(&v);
+                if self.json {
+                    let _ = format::write_exp_json(out, &x, Some(kind));
+                    let _ = out.write_all(b"\n");
+                    return;
+                }
+                let tag = if kind == EventKind::ExpNew {
+                    "[NEW]"
+                } else {
+                    "[DESTROY]"
+                };
+                let _ = write!(self.line, "{tag:>9} ");
+                format::write_exp_line(&mut self.line, &x, self.o);
             }
-            if o.timestamp {
-                let ts = c.timestamp_event.unwrap_or_else(now_ns);
-                line = format!(
-                    "[{}.{:06}] {line}",
-                    ts / 1_000_000_000,
-                    (ts % 1_000_000_000) / 1000
-                );
+            EventView::Overrun { lost: n } => {
+                self.t.lost += n;
+                if self.json {
+                    let _ = writeln!(out, "{{\"event\":\"OVERRUN\",\"lost\":{n}}}");
+                    return;
+                }
+                let _ = write!(self.line, "[OVERRUN] {n} events lost");
             }
-            let _ = writeln!(out, "{line}");
+            _ => {
+                self.t.malformed += 1;
+                return;
+            }
         }
-        EventView::Exp {
-            kind, view: Ok(v), ..
-        } => {
-            let tag = if kind == EventKind::ExpNew {
-                t.new += 1;
-                "[NEW]"
-            } else {
-                t.destroy += 1;
-                "[DESTROY]"
-            };
-            let x = conntrack::Exp::parse(&v);
-            let _ = writeln!(out, "{tag:>9} {}", format::exp_line(&x, o));
-        }
-        EventView::Overrun { lost: n } => {
-            t.lost += n;
-            let _ = writeln!(out, "[OVERRUN] {n} events lost");
-        }
-        _ => t.malformed += 1,
+        self.line.push('\n');
+        let _ = out.write_all(self.line.as_bytes());
     }
 }
 
-/// The names of the processes owning ctnetlink sockets, by port id, looked up once each.
+/// The names of the processes owning ctnetlink sockets, by port id. A name is looked up
+/// once (a scan of every process's descriptors) and kept while the port id stays with the
+/// same socket: at most once a second per port id, the socket's inode is read again from
+/// /proc/net/netlink (one small file), and only a new inode, a reused port id, costs a new
+/// scan. A burst of events from one requester thus costs one scan, not one per event.
 #[derive(Default)]
-struct ProgNames(HashMap<u32, Option<String>>);
+struct ProgNames(HashMap<u32, Known>);
+
+/// What is known of one port id.
+struct Known {
+    inode: Option<u64>,
+    name: Option<String>,
+    checked: Instant,
+}
 
 impl ProgNames {
     fn get(&mut self, portid: u32) -> Option<&str> {
-        self.0
-            .entry(portid)
-            .or_insert_with(|| progname(portid))
-            .as_deref()
+        let fresh = |inode: Option<u64>| Known {
+            inode,
+            name: inode.and_then(owner_name),
+            checked: Instant::now(),
+        };
+        match self.0.entry(portid) {
+            Entry::Vacant(e) => {
+                e.insert(fresh(netlink_inode(portid)));
+            }
+            Entry::Occupied(mut e) if e.get().checked.elapsed() >= Duration::from_secs(1) => {
+                let inode = netlink_inode(portid);
+                if inode == e.get().inode {
+                    e.get_mut().checked = Instant::now();
+                } else {
+                    e.insert(fresh(inode));
+                }
+            }
+            Entry::Occupied(_) => {}
+        }
+        self.0.get(&portid)?.name.as_deref()
     }
 }
 
-/// The name of the process owning the ctnetlink socket with port id `portid`, found the way
-/// conntrack-tools finds it: the socket's inode from /proc/net/netlink, then the process with
-/// a descriptor on that inode.
-fn progname(portid: u32) -> Option<String> {
+/// The inode of the ctnetlink socket bound to `portid`, from /proc/net/netlink.
+fn netlink_inode(portid: u32) -> Option<u64> {
     let table = std::fs::read_to_string("/proc/net/netlink").ok()?;
-    let inode = table.lines().skip(1).find_map(|l| {
+    table.lines().skip(1).find_map(|l| {
         let t: Vec<&str> = l.split_whitespace().collect();
         (t.get(1) == Some(&"12") && t.get(2).and_then(|p| p.parse::<u32>().ok()) == Some(portid))
-            .then(|| t.get(9).map(|s| s.to_string()))?
-    })?;
+            .then(|| t.get(9).and_then(|s| s.parse().ok()))?
+    })
+}
+
+/// The name of the process with a descriptor on socket `inode`, found the way
+/// conntrack-tools finds it.
+fn owner_name(inode: u64) -> Option<String> {
     let target = format!("socket:[{inode}]");
     for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let pid = proc_entry.file_name();

@@ -3,16 +3,17 @@
 mod args;
 mod demo;
 mod events;
+mod format;
 mod options;
 mod parse;
 mod selection;
 
 use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
-use conntrack::format::{self, Options};
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Labels, Status, TcpState, Tuple};
 use conntrack::{BatchOp, Config, Conn, Error, Key, Nfct, Outcome};
+use format::Options;
 use options::Command;
 use parse::{family, mark, options, state_num, status};
 use selection::{Role, Selection, orig_tuple, reply_tuple};
@@ -109,12 +110,21 @@ pub fn now_ns() -> u64 {
 
 fn print_conn(out: &mut impl Write, c: &Conn, o: Options, json: bool) {
     let fam = c.family().unwrap_or(0);
-    let s = if json {
-        format::json(c, fam, None)
+    if json {
+        let _ = format::write_json(out, c, fam, None);
+        let _ = writeln!(out);
     } else {
-        format::line(c, fam, o, now_ns())
-    };
-    let _ = writeln!(out, "{s}");
+        let _ = writeln!(out, "{}", format::line(c, fam, o, now_ns()));
+    }
+}
+
+fn print_exp(out: &mut impl Write, x: &conntrack::Exp, o: Options, json: bool) {
+    if json {
+        let _ = format::write_exp_json(out, x, None);
+        let _ = writeln!(out);
+    } else {
+        let _ = writeln!(out, "{}", format::exp_line(x, o));
+    }
 }
 
 // ------------------------------------------------------------------ commands
@@ -127,7 +137,7 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
     if f.table == Table::Expect {
         let v = nfct.exp_dump(family(f)?)?;
         for x in &v {
-            let _ = writeln!(out, "{}", format::exp_line(x, o));
+            print_exp(&mut out, x, o, json);
         }
         let _ = out.flush();
         eprintln!("ctrack: {} expectations have been shown.", v.len());
@@ -136,18 +146,22 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
     let sel = Selection::of(f, Role::Select)?;
     let mut n = 0;
     let now = now_ns();
+    let mut line = String::with_capacity(512);
     nfct.dump_each(sel.family, &sel.filter, |c| {
         if !sel.matches(c) {
             return;
         }
         let owned = Conn::parse(c);
         let fam = owned.family().unwrap_or(0);
-        let s = if json {
-            format::json(&owned, fam, None)
+        if json {
+            let _ = format::write_json(&mut out, &owned, fam, None);
+            let _ = out.write_all(b"\n");
         } else {
-            format::line(&owned, fam, o, now)
-        };
-        let _ = writeln!(out, "{s}");
+            line.clear();
+            format::write_line(&mut line, &owned, fam, o, now);
+            line.push('\n');
+            let _ = out.write_all(line.as_bytes());
+        }
         n += 1;
     })?;
     let _ = out.flush();
@@ -161,7 +175,7 @@ fn get(netns: &Option<String>, f: &Filter) -> R<()> {
     let t = orig_tuple(f)?.ok_or_else(|| bad("get needs the original tuple"))?;
     if f.table == Table::Expect {
         let x = nfct.exp_get(&t, f.zone)?;
-        println!("{}", format::exp_line(&x, o));
+        print_exp(&mut std::io::stdout(), &x, o, json);
         return Ok(());
     }
     let c = nfct.get(&Key {

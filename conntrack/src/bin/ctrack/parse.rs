@@ -1,9 +1,9 @@
 //! Parsing of option values, as conntrack-tools spells them.
 
 use crate::args::Filter;
+use crate::format::Options;
 use crate::{R, bad};
 use conntrack::Family;
-use conntrack::format::Options;
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Status, TcpState};
 use std::net::IpAddr;
