@@ -280,6 +280,81 @@ fn conntrack_quiet(flag: &str) {
     assert!(st.success(), "conntrack {flag} failed");
 }
 
+/// The release `ctrack` binary (built here on first use, next to the workspace's targets).
+fn ctrack_bin() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "conntrack",
+                "--features",
+                "cli",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
+        assert!(st.success(), "building ctrack failed");
+        let target = std::env::var("CARGO_TARGET_DIR").map_or(root.join("target"), Into::into);
+        target.join("release").join("ctrack")
+    })
+    .clone()
+}
+
+/// Runs `ctrack args`, output to /dev/null.
+fn ctrack_quiet(args: &[&str]) {
+    let st = Command::new(ctrack_bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ctrack runs");
+    assert!(st.success(), "ctrack {args:?} failed");
+}
+
+/// A `ctrack -E` listening for `n` NEW events (output to /dev/null), stopped (`SIGSTOP`) once
+/// it has subscribed, so that the events of a fill queue up as a backlog for it.
+fn stopped_ctrack_events(n: u32, buffer: usize, json: bool) -> std::process::Child {
+    let count = n.to_string();
+    let buffer = buffer.to_string();
+    let mut args = vec!["-E", "-e", "NEW", "-c", &count, "-b", &buffer, "--summary"];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    let child = Command::new(ctrack_bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctrack runs");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, nix::sys::signal::Signal::SIGSTOP);
+    child
+}
+
+fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+/// Lets a stopped `ctrack -E` drain its backlog; checks that it received all `n` events.
+fn drain_ctrack_events(child: std::process::Child, n: u32) {
+    signal(&child, nix::sys::signal::Signal::SIGCONT);
+    let out = child.wait_with_output().unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains(&format!("{n} events: {n} new, 0 update, 0 destroy; 0 lost")),
+        "{summary}"
+    );
+}
+
 fn offline_decode(
     captured: &[u8],
     n: u64,
@@ -422,6 +497,8 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     let per = |d: Duration, k: u64| Some(d.as_secs_f64() / k.max(1) as f64);
 
+    // Built before anything is timed.
+    let _ = ctrack_bin();
     // ---------------- full dump
     // Side by side: every round runs each case once, in turn, so that a drift of the machine
     // or of the kernel's table affects all cases alike; the median of the rounds is reported.
@@ -466,12 +543,14 @@ fn main() {
         Box::new(|| assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))),
         Box::new(|| conntrack_quiet("-L")),
         Box::new(|| assert_eq!(floor_dump_two_threads(&mut ring), u64::from(n))),
+        Box::new(|| ctrack_quiet(&["-L"])),
+        Box::new(|| ctrack_quiet(&["-L", "-o", "json"])),
     ];
     // The cases the goals judge (both header floors, borrowed and owned with the default
     // configuration) run in every round; the others, slower, in every fourth (the dumps are
     // most of the run's time).
     let dump_rounds = if quick { 1 } else { runs * 3 };
-    let dump = interleaved_every(dump_rounds, cases, &[1, 4, 1, 1, 1, 4, 4, 4, 4, 4, 2]);
+    let dump = interleaved_every(dump_rounds, cases, &[1, 4, 1, 1, 1, 4, 4, 4, 4, 4, 2, 4, 4]);
     let (m, f) = (dump.medians(), dump.fastest());
     let mut fastest = vec![Fastest::new(
         format!("full dump, {n} entries"),
@@ -487,6 +566,8 @@ fn main() {
             "libnetfilter_conntrack",
             "conntrack -L",
             "floor: every TLV, two threads",
+            "ctrack -L",
+            "ctrack -L -o json",
         ],
         &f,
     )];
@@ -534,6 +615,15 @@ fn main() {
             "nfct_query(NFCT_Q_DUMP), same fields read",
         ),
         ("conntrack -L", 9, "process, output to /dev/null"),
+        ("ctrack -L", 11, "process, output to /dev/null"),
+        (
+            "ctrack -L -o json",
+            12,
+            &format!(
+                "process, output to /dev/null; {:.2}x the text output's time",
+                dump.ratio(12, 11)
+            ),
+        ),
     ] {
         rows.push(Row {
             op: format!("full dump, {n} entries"),
@@ -773,7 +863,7 @@ fn main() {
     // between two sockets by a kernel-side BPF filter (`Shard`) and drain them on two threads.
     let backlog: u32 = if quick { 1_000 } else { 100_000 };
     let drain_buffer = 256 << 20;
-    const DRAINS: usize = 7;
+    const DRAINS: usize = 9;
     let mut drains: [Vec<Duration>; DRAINS] = Default::default();
     for round in 0..runs {
         let cfg = EventConfig {
@@ -816,6 +906,8 @@ fn main() {
         };
         let mut raw_shards = Some(raw_shard_pair());
         let mut tlv_shards = Some(raw_shard_pair());
+        let mut cli_text = Some(stopped_ctrack_events(backlog, drain_buffer, false));
+        let mut cli_json = Some(stopped_ctrack_events(backlog, drain_buffer, true));
         fill_varied(&nfct, 0, backlog);
         for i in 0..DRAINS {
             let case = (round + i) % DRAINS;
@@ -896,6 +988,8 @@ fn main() {
                     assert_eq!(k, u64::from(backlog), "drained {k}");
                     continue;
                 }
+                7 => drain_ctrack_events(cli_text.take().unwrap(), backlog),
+                8 => drain_ctrack_events(cli_json.take().unwrap(), backlog),
                 6 => {
                     // A Mirror kept from the stream: every NEW event inserted into its map.
                     let mut mirror = conntrack::Mirror::new();
@@ -931,6 +1025,8 @@ fn main() {
             "Events::open_shards(2)",
             "raw recvmmsg, 2 shards, every TLV",
             "Events into a Mirror",
+            "ctrack -E",
+            "ctrack -E -o json",
         ],
         &f,
     ));
@@ -980,6 +1076,24 @@ fn main() {
             per: per(m[i], backlog.into()),
             ratio: Some(drain.ratio(i, 0)),
             note: format!("{:.2} M events/s{note}", eps(m[i]) / 1e6),
+        });
+    }
+    for (i, who, how) in [
+        (7, "ctrack -E", "text"),
+        (8, "ctrack -E -o json", "JSON lines"),
+    ] {
+        rows.push(Row {
+            op: format!("event backlog drain, {backlog} NEW events"),
+            who: who.into(),
+            median: m[i],
+            per: per(m[i], backlog.into()),
+            ratio: Some(drain.ratio(i, 0)),
+            note: format!(
+                "{:.2} M events/s; a process stopped while the backlog queued, timed from SIGCONT \
+                 to its exit, {how} to /dev/null; {:.2}x the one-thread decoded drain's time",
+                eps(m[i]) / 1e6,
+                drain.ratio(i, 1)
+            ),
         });
     }
     // ---------------- offline decode of a captured event stream (the same backlog's datagrams)

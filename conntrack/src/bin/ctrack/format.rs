@@ -365,6 +365,9 @@ mod tests {
             "{j}"
         );
         assert!(j.contains("\"mark\":5"), "{j}");
-        assert!(j.contains("\"status\":[\"SEEN_REPLY\",\"ASSURED\",\"CONFIRMED\"]"), "{j}");
+        assert!(
+            j.contains("\"status\":[\"SEEN_REPLY\",\"ASSURED\",\"CONFIRMED\"]"),
+            "{j}"
+        );
     }
 }
