@@ -5,11 +5,16 @@ use crate::error::Result;
 use crate::events::{Batch, EventKind, EventView, Shard};
 use crate::{DumpFilter, Family, Nfct};
 use conntrack_wire::Conn;
+use conntrack_wire::ConnView;
+use conntrack_wire::ct::Tuple;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-/// A copy of the conntrack table (or of one [`Shard`] of it), by entry id, kept from an event
-/// stream.
+/// A copy of the conntrack table (or of one [`Shard`] of it), kept from an event stream.
+///
+/// Entries are keyed by their original tuple and zone, which the table keeps unique, and not
+/// by their id: `CTA_ID` is a 32-bit hash, and two live entries share one often enough (about
+/// one pair in 100,000 entries, about a hundred pairs in a million).
 ///
 /// Use: open the event stream first (unfiltered, or one shard of
 /// [`crate::events::Events::open_shards`]), then [`Mirror::resync`] once to load the table,
@@ -32,7 +37,7 @@ use std::collections::hash_map::Entry;
 /// queued and applied after it, in order, so the mirror converges to the table.
 #[derive(Debug, Default, Clone)]
 pub struct Mirror {
-    entries: HashMap<u32, Conn>,
+    entries: HashMap<(Tuple, u16), Conn>,
     shard: Option<Shard>,
     resyncs: u64,
     lost: u64,
@@ -77,6 +82,11 @@ fn merge(old: &mut Conn, new: Conn) {
     }
 }
 
+/// The key of an entry: its original tuple and its zone (0 when absent).
+fn key(c: &ConnView<'_>) -> Option<(Tuple, u16)> {
+    Some((Tuple::parse(&c.tuple_orig()?), c.zone().unwrap_or(0)))
+}
+
 impl Mirror {
     /// An empty mirror of the whole table.
     ///
@@ -112,8 +122,8 @@ impl Mirror {
         }
     }
 
-    fn holds(&self, id: u32) -> bool {
-        self.shard.is_none_or(|s| s.holds(id))
+    fn holds(&self, c: &ConnView<'_>) -> bool {
+        self.shard.is_none_or(|s| s.holds(c.id().unwrap_or(0)))
     }
 
     /// Replaces the mirror's content with a dump of the table (its share of it). Called by
@@ -127,10 +137,9 @@ impl Mirror {
     /// ```
     pub fn resync(&mut self, nfct: &Nfct) -> Result<()> {
         let mut fresh = HashMap::with_capacity(self.entries.len());
-        let shard = self.shard;
         nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
-            if let Some(id) = c.id().filter(|id| shard.is_none_or(|s| s.holds(*id))) {
-                fresh.insert(id, Conn::parse(c));
+            if let Some(k) = key(c).filter(|_| self.holds(c)) {
+                fresh.insert(k, Conn::parse(c));
             }
         })?;
         self.entries = fresh;
@@ -158,14 +167,14 @@ impl Mirror {
             EventView::Conn {
                 kind, view: Ok(v), ..
             } => {
-                let Some(id) = v.id().filter(|id| self.holds(*id)) else {
+                let Some(k) = key(v).filter(|_| self.holds(v)) else {
                     return Ok(());
                 };
                 match kind {
                     EventKind::Destroy => {
-                        self.entries.remove(&id);
+                        self.entries.remove(&k);
                     }
-                    _ => match self.entries.entry(id) {
+                    _ => match self.entries.entry(k) {
                         Entry::Occupied(mut e) => merge(e.get_mut(), Conn::parse(v)),
                         Entry::Vacant(e) => {
                             e.insert(Conn::parse(v));
@@ -187,9 +196,9 @@ impl Mirror {
         batch.iter().try_for_each(|ev| self.apply(&ev, nfct))
     }
 
-    /// Returns the entry with id `id`.
-    pub fn get(&self, id: u32) -> Option<&Conn> {
-        self.entries.get(&id)
+    /// Returns the entry with original tuple `tuple` in zone `zone` (0: the default zone).
+    pub fn get(&self, tuple: &Tuple, zone: u16) -> Option<&Conn> {
+        self.entries.get(&(*tuple, zone))
     }
 
     /// Returns the number of entries.
@@ -202,9 +211,9 @@ impl Mirror {
         self.entries.is_empty()
     }
 
-    /// Returns the entries, by id, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
-        self.entries.iter().map(|(id, c)| (*id, c))
+    /// Returns the entries, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+        self.entries.values()
     }
 
     /// Returns how many times the mirror was loaded from a dump.

@@ -1118,7 +1118,9 @@ impl Nfct {
     /// recovers after an [`crate::events::Event::Overrun`]: every entry created, changed or
     /// destroyed while events were lost shows up in the returned [`Diff`]. Timeouts, counters,
     /// timestamps and the use count change constantly and are not counted as changes.
-    /// [`crate::Mirror`] keeps such a map from a stream and calls this for you.
+    /// [`crate::Mirror`] keeps such a map from a stream and calls this for you; it keys entries
+    /// by tuple and zone, since ids are 32-bit hashes that two live entries may share (about
+    /// one pair in 100,000 entries), in which case `known` holds only one of them.
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};

@@ -3,9 +3,9 @@
 //! borrowed lookup (`get_with`) allocates nothing. Neither does receiving and reading event
 //! batches through borrowed views.
 
+#[macro_use]
 mod common;
 
-use common::netns;
 use conntrack::events::{EventConfig, EventView, Events, Groups};
 use conntrack::wire::request::DumpFilter;
 use conntrack::{BatchOp, Conn, Family, Nfct};
@@ -48,7 +48,7 @@ fn stream(nfct: &Nfct) -> (u64, u64) {
 
 #[test]
 fn streamed_dump_allocations_do_not_grow_with_the_table() {
-    netns();
+    netns!();
     // One thread first (the pipeline is on by default where there are two CPUs).
     let nfct = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
     fill(&nfct, 0, 25_000);
@@ -108,7 +108,7 @@ fn drain(ev: &mut Events) -> (u64, u64) {
 
 #[test]
 fn event_batches_allocate_nothing() {
-    netns();
+    netns!();
     let mut ev = Events::open(EventConfig {
         groups: Groups {
             new: true,

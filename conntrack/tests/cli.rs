@@ -1,9 +1,10 @@
 //! `ctrack` against conntrack-tools, each test in its own network namespace.
 #![cfg(feature = "cli")]
 
+#[macro_use]
 mod common;
 
-use common::{conntrack, netns};
+use common::conntrack;
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -202,7 +203,7 @@ fn fill() {
 
 #[test]
 fn list_prints_what_conntrack_prints() {
-    netns();
+    netns!();
     fill();
     for (flags, extended) in [
         (vec![], false),
@@ -233,7 +234,7 @@ fn list_prints_what_conntrack_prints() {
 
 #[test]
 fn json_output_holds_the_same_values() {
-    netns();
+    netns!();
     common::table::fill(&conntrack::Nfct::open().unwrap());
     let text = ok(&["list", "-o", "json"]);
     let plain = conntrack(&["-L", "-o", "id,labels"]);
@@ -317,7 +318,7 @@ fn json_output_holds_the_same_values() {
 
 #[test]
 fn mutations_change_the_table_like_conntrack_tools() {
-    netns();
+    netns!();
     // create
     ok(&[
         "create",
@@ -432,7 +433,7 @@ fn mutations_change_the_table_like_conntrack_tools() {
 
 #[test]
 fn count_and_stats_agree_with_conntrack() {
-    netns();
+    netns!();
     fill();
     assert_eq!(ok(&["-C"]).trim(), conntrack(&["-C"]).trim());
     let ours = ok(&["-S"]);
@@ -446,7 +447,7 @@ fn count_and_stats_agree_with_conntrack() {
 
 #[test]
 fn events_print_what_conntrack_events_prints() {
-    netns();
+    netns!();
     let ours = Command::new(env!("CARGO_BIN_EXE_ctrack"))
         .args(["-E", "--duration", "3", "--summary"])
         .stdout(std::process::Stdio::piped())
@@ -553,7 +554,7 @@ fn events_print_what_conntrack_events_prints() {
 
 #[test]
 fn demo_runs_and_leaves_no_namespace_behind() {
-    netns();
+    netns!();
     let before = std::fs::read_dir("/var/run/netns")
         .map(|d| d.count())
         .unwrap_or(0);
@@ -600,7 +601,7 @@ fn event_key(l: &str) -> String {
 /// unfiltered stream), under creates, updates and a flush of a varied table.
 #[test]
 fn event_filters_select_what_conntrack_events_selects() {
-    netns();
+    netns!();
     let selections: &[&[&str]] = &[
         &[],
         &["-p", "udp", "--reply-port-src", "53"],
@@ -734,7 +735,7 @@ fn stop_listener(c: std::process::Child) -> Vec<String> {
 /// `-o extended,id,timestamp,labels` output.
 #[test]
 fn event_streams_equal_conntrack_events_for_every_kind() {
-    netns();
+    netns!();
     common::table::add_label_user();
     let sleep = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
     let listeners = [
@@ -817,7 +818,7 @@ fn event_streams_equal_conntrack_events_for_every_kind() {
 /// -E`, in text and in JSON, receives every one under the default settings.
 #[test]
 fn event_burst_is_received_whole_in_text_and_json() {
-    netns();
+    netns!();
     const N: u32 = 100_000;
     let out_dir = std::env::temp_dir();
     let listen = |args: &[&str], name: &str| {

@@ -1,5 +1,6 @@
 //! Event streams against the real kernel, each test in its own network namespace.
 
+#[macro_use]
 mod common;
 
 use common::{conntrack, netns};
@@ -40,7 +41,7 @@ fn kinds(v: &[Event]) -> Vec<EventKind> {
 
 #[test]
 fn a_stream_without_groups_is_refused() {
-    netns();
+    netns!();
     let err = Events::open(EventConfig {
         groups: Groups::NONE,
         ..Default::default()
@@ -63,7 +64,7 @@ fn a_stream_without_groups_is_refused() {
 
 #[test]
 fn shards_receive_every_event_exactly_once_each_entry_in_order() {
-    netns();
+    netns!();
     let mut shards = Events::open_shards(EventConfig::default(), 2).unwrap();
     let nfct = Nfct::open().unwrap();
     let conns: Vec<Conn> = (0..2000u32)
@@ -133,7 +134,7 @@ fn shards_receive_every_event_exactly_once_each_entry_in_order() {
 
 #[test]
 fn library_mutations_yield_their_events_in_order() {
-    netns();
+    netns!();
     let mut ev = Events::open(EventConfig::default()).unwrap();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.20.0.1:1000"), sa("10.20.0.2:80"))
@@ -181,7 +182,7 @@ fn library_mutations_yield_their_events_in_order() {
 
 #[test]
 fn conntrack_tools_mutations_yield_the_same_events() {
-    netns();
+    netns!();
     let mut ev = Events::open(EventConfig::default()).unwrap();
     conntrack(&[
         "-I",
@@ -230,7 +231,7 @@ fn conntrack_tools_mutations_yield_the_same_events() {
 
 #[test]
 fn expectation_events() {
-    netns();
+    netns!();
     let cfg = EventConfig {
         groups: Groups::ALL,
         ..Default::default()
@@ -264,6 +265,7 @@ fn expectation_events() {
 /// and received + lost equals what the kernel generated.
 #[test]
 fn burst_every_event_received_or_counted() {
+    userns!();
     const N: u32 = 200_000;
     netns();
     let ev = Events::open(EventConfig::default()).unwrap();
@@ -335,6 +337,7 @@ fn burst_every_event_received_or_counted() {
 
 #[test]
 fn event_thread_delivers_in_order_and_counts_every_loss() {
+    userns!();
     const N: u32 = 20_000;
     netns();
     // A small buffer and a consumer that does not read during the burst: the helper thread
@@ -399,7 +402,7 @@ fn event_thread_delivers_in_order_and_counts_every_loss() {
 
 #[test]
 fn events_from_another_namespace_carry_its_id() {
-    netns();
+    netns!();
     let cfg = EventConfig {
         all_namespaces: true,
         ..Default::default()
@@ -460,7 +463,7 @@ fn events_from_another_namespace_carry_its_id() {
 
 #[test]
 fn resync_reports_what_changed() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let a = Conn::udp(sa("10.24.0.1:1"), sa("10.24.0.2:2")).with_timeout(100);
     let b = Conn::udp(sa("10.24.0.3:1"), sa("10.24.0.4:2")).with_timeout(100);
@@ -499,6 +502,7 @@ fn resync_reports_what_changed() {
 /// user-space evaluation of the same filter over an unfiltered stream of the same workload.
 #[test]
 fn bpf_filters_deliver_exactly_the_userspace_matches() {
+    userns!();
     use conntrack::events::{EventFilter, Match};
     use conntrack::wire::Messages;
     use conntrack::wire::consts::*;
@@ -663,6 +667,7 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
 #[cfg(feature = "tokio")]
 #[test]
 fn tokio_stream_yields_batches() {
+    userns!();
     use conntrack::stream::EventStream;
     use futures_core::Stream;
     use std::future::poll_fn;

@@ -2,9 +2,10 @@
 //! network namespace: every batch operation gets its outcome whatever fails midway, and no
 //! failure hangs, deadlocks or leaves the handle unusable.
 
+#[macro_use]
 mod common;
 
-use common::{conntrack, netns};
+use common::conntrack;
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Status, TcpState};
 use conntrack::{BatchOp, Config, Conn, DumpFilter, Error, Exp, Family, Key, Nfct, Outcome};
@@ -36,7 +37,7 @@ fn fill(nfct: &Nfct, n: u32) {
 
 #[test]
 fn a_request_the_kernel_rejects_midway_fails_alone() {
-    netns();
+    netns!();
     for pipeline in [false, true] {
         let nfct = Nfct::open_with(Config::default().pipeline(pipeline)).unwrap();
         let mut ops: Vec<BatchOp> = (0..2000).map(|i| BatchOp::Create(udp(i))).collect();
@@ -64,7 +65,7 @@ fn a_request_the_kernel_rejects_midway_fails_alone() {
 
 #[test]
 fn an_item_too_large_to_encode_fails_before_anything_is_sent() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let mut ops: Vec<BatchOp> = (0..10).map(|i| BatchOp::Create(udp(i))).collect();
     // A helper name longer than an attribute can hold (u16 length).
@@ -95,7 +96,7 @@ fn an_item_too_large_to_encode_fails_before_anything_is_sent() {
 #[cfg(feature = "testing")]
 #[test]
 fn a_receive_timeout_after_some_sends_reports_applied_unknown_and_unsent() {
-    netns();
+    netns!();
     // Acknowledgements lost after the 1,500th: the second send's later requests are
     // applied by the kernel but never acknowledged; the batch meets its receive timeout.
     let cfg = Config::default()
@@ -137,7 +138,7 @@ fn key(c: &Conn) -> Key {
 
 #[test]
 fn a_panicking_dump_callback_returns_and_the_handle_stays_usable() {
-    netns();
+    netns!();
     let setup = Nfct::open().unwrap();
     // Several arenas' worth of datagrams (an arena holds 8, a datagram about 140 entries).
     fill(&setup, 3000);
@@ -167,7 +168,7 @@ fn a_panicking_dump_callback_returns_and_the_handle_stays_usable() {
 
 #[test]
 fn calling_the_handle_from_its_own_callback_is_an_error() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     fill(&nfct, 300);
     let mut inner = Vec::new();
@@ -198,7 +199,7 @@ fn calling_the_handle_from_its_own_callback_is_an_error() {
 
 #[test]
 fn an_early_stop_leaves_nothing_behind() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     fill(&nfct, 3000);
     for pipeline in [true, false] {
@@ -230,7 +231,7 @@ fn an_early_stop_leaves_nothing_behind() {
 /// family must leave the other family's expectations in place.
 #[test]
 fn expectation_flush_of_one_family_keeps_the_other() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let masters = [
         Conn::tcp(

@@ -1,6 +1,7 @@
 //! `Nfct` against the real kernel, each test in its own network namespace, cross-checked with
 //! conntrack-tools.
 
+#[macro_use]
 mod common;
 
 use common::{conntrack, list, list_ids, netns};
@@ -131,7 +132,7 @@ fn same_flow(l: &common::ctlist::Line, c: &Conn) -> bool {
 
 #[test]
 fn what_we_create_conntrack_lists() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let all = varied();
     for c in &all {
@@ -166,7 +167,7 @@ fn what_we_create_conntrack_lists() {
 
 #[test]
 fn what_conntrack_inserts_we_read_back() {
-    netns();
+    netns!();
     for args in [
         &[
             "-I",
@@ -282,7 +283,7 @@ fn what_conntrack_inserts_we_read_back() {
 
 #[test]
 fn get_update_delete_by_tuple_and_id() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     for c in varied() {
         nfct.create(&c).unwrap();
@@ -330,7 +331,7 @@ fn get_update_delete_by_tuple_and_id() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.2.0.1:1"), sa("10.2.0.2:2"))
         .with_tcp_state(TcpState::Established)
@@ -433,7 +434,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 
 #[test]
 fn without_cap_net_admin_everything_is_permission_denied() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let c = Conn::udp(sa("10.3.0.1:1"), sa("10.3.0.2:2")).with_timeout(100);
     nfct.create(&c).unwrap();
@@ -478,7 +479,7 @@ fn ids(v: &[Conn]) -> BTreeSet<u32> {
 
 #[test]
 fn filtered_dumps_equal_conntrack_tools_filters() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     populate(&nfct);
     let t = |src: Option<&str>, dst: Option<&str>, proto: Option<u8>, dport: Option<u16>| {
@@ -609,7 +610,7 @@ fn filtered_dumps_equal_conntrack_tools_filters() {
 
 #[test]
 fn flushes_whole_filtered_and_by_tuple() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     populate(&nfct);
     let n = nfct.dump(Family::Any).unwrap().len();
@@ -672,7 +673,7 @@ fn flushes_whole_filtered_and_by_tuple() {
 
 #[test]
 fn batch_reports_one_result_per_item() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let mut ops: Vec<BatchOp> = (0..3000u32)
         .map(|i| {
@@ -709,7 +710,7 @@ fn batch_reports_one_result_per_item() {
 
 #[test]
 fn batch_longer_than_the_send_buffer_is_split() {
-    netns();
+    netns!();
     common::table::add_label_user();
     let nfct = Nfct::open().unwrap();
     let conn = |i: u32| {
@@ -753,7 +754,7 @@ fn batch_longer_than_the_send_buffer_is_split() {
 
 #[test]
 fn statistics_agree_with_the_table() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     populate(&nfct);
     let g = nfct.stats().unwrap();
@@ -776,7 +777,7 @@ fn statistics_agree_with_the_table() {
 
 #[test]
 fn expectations_create_get_delete_flush() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let master = Conn::tcp(sa("10.8.0.1:40000"), sa("10.8.0.2:21"))
         .with_tcp_state(TcpState::Established)
@@ -815,7 +816,7 @@ fn expectations_create_get_delete_flush() {
 
 #[test]
 fn one_handle_many_threads_never_cross_replies() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     let conns: Vec<Conn> = (0..8u8)
         .map(|i| {
@@ -846,7 +847,7 @@ fn one_handle_many_threads_never_cross_replies() {
 
 #[test]
 fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
-    netns();
+    netns!();
     let nfct = Nfct::open().unwrap();
     // 20,000 entries: about a hundred datagrams, many batches, so the pipeline takes over.
     let ops: Vec<BatchOp> = (0..20_000u32)
@@ -885,7 +886,7 @@ fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
 
 #[test]
 fn open_in_another_namespace_by_path() {
-    netns();
+    netns!();
     let path = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
     let here = Nfct::open().unwrap();
     here.create(&Conn::udp(sa("10.10.0.1:1"), sa("10.10.0.2:2")).with_timeout(100))
@@ -906,7 +907,7 @@ fn open_in_another_namespace_by_path() {
 /// Labels are kept only when the namespace has a label user: an nftables `ct label` rule.
 #[test]
 fn labels_and_nat_round_trip() {
-    netns();
+    netns!();
     common::table::add_label_user();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.11.0.1:1000"), sa("10.11.0.2:80"))
@@ -968,6 +969,7 @@ fn labels_and_nat_round_trip() {
 /// user space instead.
 #[test]
 fn ipv6_cta_filter_inversion_is_detected_correctly() {
+    userns!();
     use conntrack::wire::request::{self, DumpFilter};
     use conntrack::wire::{MessageKind, Messages};
     netns();

@@ -2,6 +2,7 @@
 //! stalled, slow, threaded and sharded readers under creates, deletes (by conntrack-tools),
 //! updates and flushes that overrun a small receive buffer. Each run in a fresh namespace.
 
+#[macro_use]
 mod common;
 
 use common::{conntrack, netns};
@@ -33,19 +34,28 @@ fn stable(c: &Conn) -> Stable {
     )
 }
 
-fn table(nfct: &Nfct) -> BTreeMap<u32, Stable> {
+/// An entry's identity: its original tuple and zone (ids are 32-bit hashes, and collide).
+fn key(c: &Conn) -> String {
+    format!("{:?} zone {:?}", c.tuple_orig, c.zone)
+}
+
+fn table(nfct: &Nfct) -> BTreeMap<String, Stable> {
     nfct.dump(Family::Any)
         .unwrap()
         .iter()
-        .map(|c| (c.id.unwrap(), stable(c)))
+        .map(|c| (key(c), stable(c)))
         .collect()
 }
 
-fn mirrored<'a>(mirrors: impl IntoIterator<Item = &'a Mirror>) -> BTreeMap<u32, Stable> {
-    mirrors
-        .into_iter()
-        .flat_map(|m| m.iter().map(|(id, c)| (id, stable(c))))
-        .collect()
+fn mirrored<'a>(mirrors: impl IntoIterator<Item = &'a Mirror>) -> BTreeMap<String, Stable> {
+    let mut all = BTreeMap::new();
+    let mut n = 0;
+    for m in mirrors {
+        n += m.len();
+        all.extend(m.iter().map(|c| (key(c), stable(c))));
+    }
+    assert_eq!(all.len(), n, "an entry is in two shards' mirrors");
+    all
 }
 
 /// Entry `i` of a generation: TCP for even `i`, UDP for odd.
@@ -222,8 +232,8 @@ fn run(reader: Reader, generate: fn(&Nfct, u32), scale: u32) -> (u64, u64) {
     });
     let want = table(&nfct);
     let got = mirrored(&mirrors);
-    let ghosts: Vec<_> = got.keys().filter(|id| !want.contains_key(id)).collect();
-    let missed: Vec<_> = want.keys().filter(|id| !got.contains_key(id)).collect();
+    let ghosts: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    let missed: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
     assert!(
         ghosts.is_empty() && missed.is_empty(),
         "{reader:?}: {} ghost entries, {} missed (table {}, mirror {})",
@@ -240,6 +250,7 @@ fn run(reader: Reader, generate: fn(&Nfct, u32), scale: u32) -> (u64, u64) {
 
 #[test]
 fn a_stalled_reader_recovers_exactly_ten_times() {
+    userns!();
     let (lost, resyncs) = run(Reader::Stalled, creates_deletes_creates, 10_000);
     assert!(lost > 0, "the scenario overruns the buffer");
     assert!(resyncs >= 2, "the initial load and at least one resync");
@@ -250,12 +261,14 @@ fn a_stalled_reader_recovers_exactly_ten_times() {
 
 #[test]
 fn deletes_updates_and_flushes_while_stalled() {
+    userns!();
     let (lost, _) = run(Reader::Stalled, deletes_updates_flushes, 5_000);
     assert!(lost > 0);
 }
 
 #[test]
 fn a_slow_reader_and_a_stuttering_one_recover_exactly() {
+    userns!();
     run(Reader::Slow, creates_deletes_creates, 6_000);
     let (lost, resyncs) = run(Reader::Stuttering, deletes_updates_flushes, 6_000);
     assert!(lost > 0, "stutters overrun");
@@ -264,6 +277,7 @@ fn a_slow_reader_and_a_stuttering_one_recover_exactly() {
 
 #[test]
 fn threaded_and_sharded_streams_recover_exactly() {
+    userns!();
     let (lost, _) = run(Reader::Threaded, creates_deletes_creates, 6_000);
     assert!(lost > 0);
     let (lost, _) = run(Reader::Sharded, deletes_updates_flushes, 6_000);

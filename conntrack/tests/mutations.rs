@@ -4,6 +4,7 @@
 //! varied table (`common::table`), for `ctrack` and for the library calls behind it.
 #![cfg(feature = "cli")]
 
+#[macro_use]
 mod common;
 
 use common::{conntrack, netns, table};
@@ -120,6 +121,7 @@ fn removes_exactly(cmd: &str, selection: &[&str]) {
 
 #[test]
 fn delete_removes_exactly_what_conntrack_lists() {
+    userns!();
     for sel in [
         &[][..],
         &["-p", "tcp"],
@@ -156,6 +158,7 @@ fn delete_removes_exactly_what_conntrack_lists() {
 
 #[test]
 fn flush_removes_exactly_what_conntrack_lists() {
+    userns!();
     for sel in [
         &[][..],
         &["-f", "ipv4"],
@@ -173,6 +176,7 @@ fn flush_removes_exactly_what_conntrack_lists() {
 /// Options each destructive command must refuse: the command fails and the table is whole.
 #[test]
 fn refused_commands_change_nothing() {
+    userns!();
     for args in [
         &["-F", "--dport", "22"][..],
         &["-F", "-p", "tcp"],
@@ -216,6 +220,7 @@ fn refused_commands_change_nothing() {
 /// values; every other entry is unchanged.
 #[test]
 fn update_changes_exactly_what_conntrack_lists() {
+    userns!();
     // (selecting options, value options, what the updated line must contain)
     for (sel, set, want) in [
         (&["-p", "tcp"][..], &["-m", "9"][..], "mark=9"),
@@ -266,6 +271,7 @@ fn update_changes_exactly_what_conntrack_lists() {
 /// and `flush_filtered` remove exactly what `conntrack -L` selects.
 #[test]
 fn library_mutations_remove_exactly_what_conntrack_lists() {
+    userns!();
     let tuple = |proto: Option<u8>, dport: Option<u16>, src: Option<&str>| {
         let mut t = Tuple::default();
         t.proto.num = proto;

@@ -2,18 +2,76 @@
 //! independent oracle.
 #![allow(dead_code)]
 
+/// Starts a kernel test in a fresh network namespace: as root directly, as an ordinary user
+/// by running the test again inside a user namespace (see `rerun_in_user_namespace`).
+#[allow(unused_macros)]
+macro_rules! netns {
+    () => {
+        if common::rerun_in_user_namespace() {
+            return;
+        }
+        common::netns();
+    };
+}
+
+/// Starts a kernel test whose helpers make their own namespaces: as an ordinary user, the
+/// test runs again inside a user namespace.
+#[allow(unused_macros)]
+macro_rules! userns {
+    () => {
+        if common::rerun_in_user_namespace() {
+            return;
+        }
+    };
+}
+
 #[path = "../../../conntrack-wire/tests/ctlist/mod.rs"]
 pub mod ctlist;
 
 use std::process::Command;
 
-/// Moves the calling test thread into a new, empty network namespace (its own conntrack
-/// table). Fails loudly when not root: a kernel test must never pass without the kernel.
-pub fn netns() {
+/// Starts a kernel test: as root, goes on in the test's own thread; as an ordinary user, runs
+/// this very test again in a child process inside a new user namespace (`unshare --user
+/// --map-root-user --net`), where it is root over its own network namespaces, and returns
+/// `true`: the caller then returns, with the child's verdict already asserted.
+pub fn rerun_in_user_namespace() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    let name = std::thread::current()
+        .name()
+        .expect("libtest names each test's thread after the test")
+        .to_string();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--net", "--"])
+        .arg(exe)
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .status()
+        .expect("unshare (util-linux) runs");
+    assert!(
+        status.success(),
+        "{name} failed in its user namespace (or unprivileged user namespaces are switched \
+         off: sysctl kernel.unprivileged_userns_clone / kernel.apparmor_restrict_unprivileged_userns)"
+    );
+    true
+}
+
+/// Starts a kernel test that needs privileges in the initial user namespace (for example
+/// `SO_RCVBUFFORCE` beyond `net.core.rmem_max`): as an ordinary user it fails at once,
+/// saying so, rather than pass without testing anything. Such tests end in `_needs_root`;
+/// `cargo test -- --skip needs_root` leaves them out.
+pub fn needs_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
-        "kernel tests need root (CAP_SYS_ADMIN for unshare, CAP_NET_ADMIN for ctnetlink): run them as root"
+        "this test needs root in the initial user namespace (run the suite as root, as \
+         `cargo xtask ci` does, or skip these with `cargo test -- --skip needs_root`)"
     );
+}
+
+/// Moves the calling test thread into a new, empty network namespace (its own conntrack
+/// table). Must follow [`rerun_in_user_namespace`] (the `netns!` macro does both).
+pub fn netns() {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .expect("unshare(CLONE_NEWNET) on the test thread");
 }

@@ -1,6 +1,7 @@
 //! `ctrack demo`: a self-contained tour in a private network namespace.
 //!
-//! The process moves into a new network namespace (its own, empty conntrack table), brings up
+//! The process moves into a new network namespace (its own, empty conntrack table; started
+//! by an ordinary user, inside a new user namespace in which it is root), brings up
 //! loopback, makes real TCP, UDP and ICMP traffic, adds an FTP-style expectation, and shows
 //! the table, a filtered view, live events and statistics. The namespace belongs to this
 //! process alone, so it disappears when the process ends, however it ends (Ctrl-C included).
@@ -274,13 +275,8 @@ fn print_table(nfct: &Nfct, f: &DumpFilter, o: Options) -> R<usize> {
 }
 
 pub fn run(a: &DemoArgs) -> R<()> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(bad(
-            "the demo needs root (to make a private network namespace and use ctnetlink): run it with sudo",
-        ));
-    }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| bad(format!("cannot make a network namespace: {e}")))?;
+    // As root, a new network namespace; as anyone else, a user namespace with it.
+    crate::userns::private_netns()?;
     loopback_up()?;
     enable_tracking()?;
     sysctl("net.netfilter.nf_conntrack_acct", "1");

@@ -7,6 +7,7 @@ mod format;
 mod options;
 mod parse;
 mod selection;
+mod userns;
 
 use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
