@@ -882,3 +882,39 @@ fn event_burst_is_received_whole_in_text_and_json() {
         assert_eq!(lines, 2 * N as usize, "{}", path.display());
     }
 }
+
+/// `ctrack demo` started by an ordinary user (uid 65534 when the suite runs as root) makes a
+/// user namespace of its own and shows every section the demo shows as root.
+#[test]
+fn demo_runs_as_an_ordinary_user() {
+    let bin = env!("CARGO_BIN_EXE_ctrack");
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("the demo runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sections: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("== "))
+            .map(String::from)
+            .collect();
+        (sections, text)
+    };
+    let demo = ["demo", "--seconds", "1"];
+    let (user, text) = if nix::unistd::geteuid().is_root() {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin])
+            .args(demo))
+    } else {
+        run(Command::new(bin).args(demo))
+    };
+    assert!(user.len() >= 5, "{text}");
+    assert!(text.contains("icmp") && text.contains("[EXPECT]"), "{text}");
+    if nix::unistd::geteuid().is_root() {
+        let (root, _) = run(Command::new(bin).args(demo));
+        assert_eq!(user, root, "the same sections as root's demo");
+    }
+}

@@ -400,8 +400,11 @@ fn event_thread_delivers_in_order_and_counts_every_loss() {
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
+/// Needs root: `ip netns attach` names the peer namespace under /var/run/netns, which only
+/// the initial namespace's root may mount.
 #[test]
-fn events_from_another_namespace_carry_its_id() {
+fn events_from_another_namespace_carry_its_id_needs_root() {
+    common::needs_root();
     netns!();
     let cfg = EventConfig {
         all_namespaces: true,

@@ -453,9 +453,28 @@ pub(crate) fn ensure_connlabel_conf() -> Result<(), String> {
     if p.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all("/etc/xtables").map_err(|e| e.to_string())?;
     let map: String = (0..128).map(|i| format!("{i} label{i}\n")).collect();
-    std::fs::write(p, map).map_err(|e| e.to_string())
+    if nix::unistd::geteuid().is_root() {
+        std::fs::create_dir_all("/etc/xtables").map_err(|e| e.to_string())?;
+        return std::fs::write(p, map).map_err(|e| e.to_string());
+    }
+    // An ordinary user: write it aside, and install it with sudo.
+    let tmp = std::env::temp_dir().join(format!("connlabel-{}.conf", std::process::id()));
+    std::fs::write(&tmp, map).map_err(|e| e.to_string())?;
+    let tmp_path = tmp.to_string_lossy().into_owned();
+    let r = crate::sh(
+        "sudo",
+        &[
+            "install",
+            "-D",
+            "-m",
+            "644",
+            &tmp_path,
+            "/etc/xtables/connlabel.conf",
+        ],
+    );
+    let _ = std::fs::remove_file(&tmp);
+    r
 }
 
 fn write_readme(_lo: &IpAddr) -> Result<(), String> {

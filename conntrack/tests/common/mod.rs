@@ -44,6 +44,7 @@ pub fn rerun_in_user_namespace() -> bool {
         .to_string();
     let exe = std::env::current_exe().expect("the test binary's path");
     let status = Command::new("unshare")
+        .env(IN_USER_NAMESPACE, "1")
         .args(["--user", "--map-root-user", "--net", "--"])
         .arg(exe)
         .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
@@ -57,13 +58,16 @@ pub fn rerun_in_user_namespace() -> bool {
     true
 }
 
+/// Set in the environment of a test run again inside a user namespace.
+const IN_USER_NAMESPACE: &str = "CONNTRACK_TEST_IN_USER_NAMESPACE";
+
 /// Starts a kernel test that needs privileges in the initial user namespace (for example
 /// `SO_RCVBUFFORCE` beyond `net.core.rmem_max`): as an ordinary user it fails at once,
 /// saying so, rather than pass without testing anything. Such tests end in `_needs_root`;
 /// `cargo test -- --skip needs_root` leaves them out.
 pub fn needs_root() {
     assert!(
-        nix::unistd::geteuid().is_root(),
+        nix::unistd::geteuid().is_root() && std::env::var_os(IN_USER_NAMESPACE).is_none(),
         "this test needs root in the initial user namespace (run the suite as root, as \
          `cargo xtask ci` does, or skip these with `cargo test -- --skip needs_root`)"
     );

@@ -160,8 +160,9 @@ fn enable_tracking() -> R<()> {
     Ok(())
 }
 
-fn sysctl(name: &str, v: &str) {
-    let _ = std::fs::write(format!("/proc/sys/{}", name.replace('.', "/")), v);
+/// Sets a sysctl of the namespace; returns whether it took.
+fn sysctl(name: &str, v: &str) -> bool {
+    std::fs::write(format!("/proc/sys/{}", name.replace('.', "/")), v).is_ok()
 }
 
 /// One ICMP echo through an unprivileged ICMP datagram socket (allowed for our group by the
@@ -279,9 +280,13 @@ pub fn run(a: &DemoArgs) -> R<()> {
     crate::userns::private_netns()?;
     loopback_up()?;
     enable_tracking()?;
-    sysctl("net.netfilter.nf_conntrack_acct", "1");
-    sysctl("net.netfilter.nf_conntrack_timestamp", "1");
-    sysctl("net.ipv4.ping_group_range", "0 2147483647");
+    let _ = sysctl("net.netfilter.nf_conntrack_acct", "1");
+    let _ = sysctl("net.netfilter.nf_conntrack_timestamp", "1");
+    // Every group may ping; in a user namespace only the groups mapped there can be named
+    // (the caller's, as 0), so the wide range is tried first and the narrow one after.
+    if !sysctl("net.ipv4.ping_group_range", "0 2147483647") {
+        let _ = sysctl("net.ipv4.ping_group_range", "0 0");
+    }
     println!("== ctrack demo: a private network namespace with its own, empty conntrack table");
     let nfct = Nfct::open()?;
     let mut events = Events::open(EventConfig {
