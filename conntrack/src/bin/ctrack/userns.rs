@@ -8,10 +8,11 @@ use nix::unistd::{getegid, geteuid};
 
 /// What to do where unprivileged user namespaces are switched off.
 const USERNS_OFF: &str = "unprivileged user namespaces are switched off on this machine \
-(sysctl kernel.unprivileged_userns_clone=0, or AppArmor's \
-kernel.apparmor_restrict_unprivileged_userns=1): run it with sudo, or allow them with \
-`sudo sysctl -w kernel.unprivileged_userns_clone=1` (Debian) or \
-`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu)";
+(sysctl kernel.unprivileged_userns_clone=0, AppArmor's \
+kernel.apparmor_restrict_unprivileged_userns=1, or user.max_user_namespaces=0): run it with \
+sudo, or allow them with `sudo sysctl -w kernel.unprivileged_userns_clone=1` (Debian), \
+`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu) or \
+`sudo sysctl -w user.max_user_namespaces=15000`";
 
 /// Moves the calling process into a new network namespace of its own: directly as root, and
 /// inside a new user namespace that maps the caller to root otherwise. Must be called while
