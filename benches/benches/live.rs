@@ -268,16 +268,16 @@ fn rss_child(netns: &str) {
 /// ways in interleaved rounds: the TLV-walking floor, our borrowed views (every field read)
 /// and owned values, libnetfilter_conntrack and netlink-packet-netfilter. Adds a row per case
 /// and a fastest-round line; returns the rounds.
-/// Runs conntrack-tools' `conntrack` with one command flag, output discarded; panics unless
-/// it succeeds.
-fn conntrack_quiet(flag: &str) {
-    let st = Command::new("conntrack")
-        .arg(flag)
+/// Runs a command, output discarded; panics unless it succeeds.
+fn quiet(cmd: impl AsRef<std::ffi::OsStr>, args: &[&str]) {
+    let cmd = cmd.as_ref();
+    let st = Command::new(cmd)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .expect("conntrack-tools installed");
-    assert!(st.success(), "conntrack {flag} failed");
+        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
+    assert!(st.success(), "{cmd:?} {args:?} failed");
 }
 
 /// The release `ctrack` binary (built here on first use, next to the workspace's targets).
@@ -307,17 +307,6 @@ fn ctrack_bin() -> std::path::PathBuf {
         target.join("release").join("ctrack")
     })
     .clone()
-}
-
-/// Runs `ctrack args`, output to /dev/null.
-fn ctrack_quiet(args: &[&str]) {
-    let st = Command::new(ctrack_bin())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("ctrack runs");
-    assert!(st.success(), "ctrack {args:?} failed");
 }
 
 /// A `ctrack -E` listening for `n` NEW events (output to /dev/null), stopped (`SIGSTOP`) once
@@ -541,10 +530,10 @@ fn main() {
             );
         }),
         Box::new(|| assert_eq!(peer_dump(AF_UNSPEC), Some(u64::from(n)))),
-        Box::new(|| conntrack_quiet("-L")),
+        Box::new(|| quiet("conntrack", &["-L"])),
         Box::new(|| assert_eq!(floor_dump_two_threads(&mut ring), u64::from(n))),
-        Box::new(|| ctrack_quiet(&["-L"])),
-        Box::new(|| ctrack_quiet(&["-L", "-o", "json"])),
+        Box::new(|| quiet(ctrack_bin(), &["-L"])),
+        Box::new(|| quiet(ctrack_bin(), &["-L", "-o", "json"])),
     ];
     // The cases the goals judge (both header floors, borrowed and owned with the default
     // configuration) run in every round; the others, slower, in every fourth (the dumps are
@@ -745,7 +734,7 @@ fn main() {
     let mut flushers: Vec<Box<dyn FnMut() + '_>> = vec![
         Box::new(|| raw_get(&rawf, &flush_req, &mut flush_buf)),
         Box::new(|| nfct.flush(Family::Any).unwrap()),
-        Box::new(|| conntrack_quiet("-F")),
+        Box::new(|| quiet("conntrack", &["-F"])),
     ];
     let mut flush_times: [Vec<Duration>; 3] = Default::default();
     let mut flushes = 0;
