@@ -530,42 +530,6 @@ impl Nfct {
         result
     }
 
-    fn check_dump_filter(&self, op: Op, f: &DumpFilter) -> Result<()> {
-        let ft = self.features;
-        let need = |ok: bool, what: &str| -> Result<()> {
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::Unsupported {
-                    op,
-                    what: format!("{what} (kernel {})", ft.version),
-                })
-            }
-        };
-        if f.mark.is_some() {
-            need(ft.dump_mark, "mark filter needs Linux 3.4")?;
-        }
-        if f.status.is_some() {
-            need(ft.dump_status, "status filter needs Linux 5.15")?;
-        }
-        if f.zone.is_some() {
-            need(ft.dump_zone, "zone filter needs Linux 6.8")?;
-        }
-        if f.orig.is_some() || f.reply.is_some() {
-            need(ft.dump_tuple, "tuple filter (CTA_FILTER) needs Linux 5.8")?;
-        }
-        if f.filter_zone && !self.probe_filter_zone()? {
-            return Err(Error::Unsupported {
-                op,
-                what: format!(
-                    "CTA_FILTER_ZONE (zone matching inside CTA_FILTER): kernel {} rejects it under NETLINK_GET_STRICT_CHK",
-                    ft.version
-                ),
-            });
-        }
-        Ok(())
-    }
-
     /// Probes whether the kernel knows `CTA_FILTER_ZONE`: with `NETLINK_GET_STRICT_CHK`, the
     /// kernel rejects unknown attributes inside `CTA_FILTER`, so a filtered dump either starts
     /// (known) or fails at once (unknown). The answer is cached.
@@ -608,13 +572,30 @@ impl Nfct {
         Ok(known)
     }
 
-    /// Returns the filter as sent to the kernel and the family to dump: IPv6 address matches
-    /// are left to user space where the kernel inverts them, and tuple filters, which the
-    /// kernel accepts only for one address family, are left to user space for `Family::Any`
-    /// unless the filter's addresses name the family.
+    /// Returns the filter as sent to the kernel and the family to dump. A dump is never
+    /// refused: every part of the filter the running kernel cannot apply is left out of the
+    /// request and applied in user space (every filtered dump is checked there anyway), so
+    /// the result is exact on any kernel. IPv6 address matches are left to user space where
+    /// the kernel inverts them, and tuple filters, which the kernel accepts only for one
+    /// address family, are left to user space for `Family::Any` unless the filter's addresses
+    /// name the family.
     fn kernel_filter(&self, family: Family, f: &DumpFilter) -> (Family, DumpFilter) {
         let mut k = *f;
         let mut family = family;
+        let ft = self.features;
+        if !ft.dump_mark {
+            k.mark = None;
+        }
+        if !ft.dump_status {
+            k.status = None;
+        }
+        if !ft.dump_zone {
+            k.zone = None;
+        }
+        if !ft.dump_tuple {
+            k.orig = None;
+            k.reply = None;
+        }
         if family == Family::Any && (k.orig.is_some() || k.reply.is_some()) {
             let named = [&k.orig, &k.reply]
                 .into_iter()
@@ -674,7 +655,16 @@ impl Nfct {
         filter: &DumpFilter,
         mut f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
-        self.check_dump_filter(Op::Dump, filter)?;
+        if filter.filter_zone && !self.probe_filter_zone()? {
+            // The one filter not evaluated in user space: which zone a tuple's direction
+            // has when the entry carries no per-direction zone is the kernel's to say.
+            return Err(Error::Unsupported {
+                op: Op::Dump,
+                what: "CTA_FILTER_ZONE (zone matching inside CTA_FILTER): the running kernel \
+                       rejects it under NETLINK_GET_STRICT_CHK"
+                    .into(),
+            });
+        }
         let (kfamily, kf) = self.kernel_filter(family, filter);
         let exact = *filter != DumpFilter::default();
         self.exchange_until(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 fn ctrack(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+    let out = Command::new(common::ctrack_bin())
         .args(args)
         .output()
         .expect("ctrack runs");
@@ -448,7 +448,7 @@ fn count_and_stats_agree_with_conntrack() {
 #[test]
 fn events_print_what_conntrack_events_prints() {
     netns!();
-    let ours = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+    let ours = Command::new(common::ctrack_bin())
         .args(["-E", "--duration", "3", "--summary"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -525,7 +525,7 @@ fn events_print_what_conntrack_events_prints() {
     );
 
     // A long-lived requester (this test process) is named.
-    let ev = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+    let ev = Command::new(common::ctrack_bin())
         .args(["-E", "--duration", "1.5"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -626,7 +626,7 @@ fn event_filters_select_what_conntrack_events_selects() {
             .spawn()
             .unwrap()
     };
-    let ctrack = env!("CARGO_BIN_EXE_ctrack");
+    let ctrack = &common::ctrack_bin();
     let ours: Vec<_> = selections
         .iter()
         .map(|s| spawn(ctrack, s, &["--duration", "4"]))
@@ -698,7 +698,7 @@ fn both_listen(args: &[&str]) -> (std::process::Child, std::process::Child) {
             .spawn()
             .unwrap()
     };
-    (spawn(env!("CARGO_BIN_EXE_ctrack")), spawn("conntrack"))
+    (spawn(&common::ctrack_bin()), spawn("conntrack"))
 }
 
 /// Stops a listener and returns its lines, each with the requester's port id and program
@@ -823,7 +823,7 @@ fn event_burst_is_received_whole_in_text_and_json() {
     let out_dir = std::env::temp_dir();
     let listen = |args: &[&str], name: &str| {
         let path = out_dir.join(format!("ctrack-burst-{name}-{}.txt", std::process::id()));
-        let child = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+        let child = Command::new(common::ctrack_bin())
             .arg("-E")
             .args(args)
             .arg("--summary")
@@ -887,7 +887,7 @@ fn event_burst_is_received_whole_in_text_and_json() {
 /// user namespace of its own and shows every section the demo shows as root.
 #[test]
 fn demo_runs_as_an_ordinary_user() {
-    let bin = env!("CARGO_BIN_EXE_ctrack");
+    let bin = &common::ctrack_bin();
     let run = |cmd: &mut Command| {
         let out = cmd.output().expect("the demo runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -409,7 +409,8 @@ fn bad_input_is_refused_and_changes_nothing() {
         nfct.flush_filtered(Family::Any, &FlushFilter::default()),
         Err(Error::Invalid { .. })
     ));
-    // a filter the running kernel may not know: probed, and refused with the reason if unknown
+    // CTA_FILTER_ZONE, which the running kernel may not know: probed, and refused with the
+    // reason if unknown (every other dump filter the kernel lacks is applied in user space)
     let zt = Tuple {
         zone: Some(0),
         ..Default::default()

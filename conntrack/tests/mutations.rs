@@ -52,7 +52,7 @@ fn oracle(selection: &[&str]) -> BTreeSet<u32> {
 
 /// Runs `ctrack` in the calling thread's namespace: (success, stderr).
 fn ctrack(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+    let out = Command::new(common::ctrack_bin())
         .args(args)
         .output()
         .expect("ctrack runs");
@@ -94,7 +94,7 @@ fn removes_exactly(cmd: &str, selection: &[&str]) {
     let selected = oracle(selection);
     let mut list = vec!["-L", "-o", "id"];
     list.extend_from_slice(selection);
-    let out = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+    let out = Command::new(common::ctrack_bin())
         .args(&list)
         .output()
         .unwrap();

@@ -101,6 +101,9 @@ pub(crate) fn run() -> Result<(), String> {
     let root = nix::unistd::geteuid().is_root();
     if root {
         sh("cargo", &["test", "--workspace", "--all-features"])?;
+        // And the kernel tests once more as an ordinary user (uid 65534), where each runs
+        // itself inside a user namespace: nothing but the *_needs_root tests may need root.
+        unprivileged_kernel_tests()?;
     } else {
         // Each kernel test runs in a user namespace of its own; the few that need the
         // initial namespace's root (named *_needs_root) are left out, and said so.
@@ -177,6 +180,59 @@ pub(crate) fn run() -> Result<(), String> {
         &[("MIRIFLAGS", "-Zmiri-disable-isolation")],
     )?;
     fuzz(30)
+}
+
+/// Runs the `conntrack` crate's test binaries as uid 65534 (with `setpriv`), leaving out the
+/// tests named `*_needs_root`.
+fn unprivileged_kernel_tests() -> Result<(), String> {
+    let out = std::process::Command::new("cargo")
+        .args(["test", "-p", "conntrack", "--all-features", "--no-run"])
+        .current_dir(crate::root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err("cargo test --no-run failed".into());
+    }
+    // "  Executable tests/kernel.rs (target/debug/deps/kernel-0123abcd)"
+    let listing = String::from_utf8_lossy(&out.stderr);
+    let binaries: Vec<String> = listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Executable tests/"))
+        .filter_map(|l| l.rsplit_once('(')?.1.strip_suffix(')').map(String::from))
+        .collect();
+    if binaries.is_empty() {
+        return Err("no kernel test binaries found".into());
+    }
+    // Copied, with ctrack, where uid 65534 can reach them whatever the checkout's path.
+    let dir = std::env::temp_dir().join(format!("conntrack-unprivileged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let copy = |from: &std::path::Path| -> Result<String, String> {
+        let to = dir.join(from.file_name().unwrap_or_default());
+        std::fs::copy(from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+        Ok(to.to_string_lossy().into_owned())
+    };
+    let run = (|| -> Result<(), String> {
+        let ctrack = copy(&crate::root().join("target/debug/ctrack"))?;
+        sh("chmod", &["-R", "a+rX", &dir.to_string_lossy()])?;
+        for b in &binaries {
+            let exe = copy(&crate::root().join(b))?;
+            sh_env(
+                "setpriv",
+                &[
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    &exe,
+                    "--skip",
+                    "needs_root",
+                ],
+                &[("CTRACK_BIN", &ctrack)],
+            )?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    run
 }
 
 pub(crate) fn fuzz(seconds: u32) -> Result<(), String> {

@@ -80,6 +80,13 @@ pub fn netns() {
         .expect("unshare(CLONE_NEWNET) on the test thread");
 }
 
+/// The `ctrack` binary under test: `CTRACK_BIN` when set (`cargo xtask ci` copies the binaries
+/// where an unprivileged user can reach them), else the one cargo built.
+#[cfg(feature = "cli")]
+pub fn ctrack_bin() -> String {
+    std::env::var("CTRACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ctrack").to_string())
+}
+
 /// Runs conntrack-tools with `args` in the calling thread's namespace, returning stdout.
 pub fn conntrack(args: &[&str]) -> String {
     let out = Command::new("conntrack")
