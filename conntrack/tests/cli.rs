@@ -918,3 +918,88 @@ fn demo_runs_as_an_ordinary_user() {
         assert_eq!(user, root, "the same sections as root's demo");
     }
 }
+
+/// Where user namespaces cannot be made (here a seccomp filter makes `unshare` with
+/// `CLONE_NEWUSER` fail with EPERM, as the AppArmor restriction does), the demo started by an
+/// ordinary user says why in one line, with the fix.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn demo_explains_when_user_namespaces_are_off_needs_root() {
+    use std::os::unix::process::CommandExt;
+    common::needs_root();
+    let bin = common::ctrack_bin();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", &bin])
+        .args(["demo", "--seconds", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec; it only builds a program on
+    // its stack and makes two prctl calls, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // unshare(flags) with CLONE_NEWUSER set: EPERM; everything else: allowed.
+            let prog = [
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 0,
+                }, // ld [nr]
+                libc::sock_filter {
+                    code: 0x15,
+                    jt: 0,
+                    jf: 3,
+                    k: libc::SYS_unshare as u32,
+                }, // jeq unshare
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 16,
+                }, // ld [args[0] low]
+                libc::sock_filter {
+                    code: 0x45,
+                    jt: 0,
+                    jf: 1,
+                    k: libc::CLONE_NEWUSER as u32,
+                }, // jset CLONE_NEWUSER
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: libc::SECCOMP_RET_ALLOW,
+                },
+            ];
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("setpriv runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("ctrack: cannot make a user namespace")
+            && err.contains("switched off")
+            && err.contains("sysctl"),
+        "{err}"
+    );
+}
