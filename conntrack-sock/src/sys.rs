@@ -168,14 +168,23 @@ pub(crate) struct RawMeta {
     pub(crate) nsid: Option<i32>,
 }
 
-const CMSG_SPACE_INT: usize = 24; // CMSG_SPACE(sizeof(int)) on 64-bit Linux
+/// Room for one control message carrying an `int` (the namespace id of
+/// `NETLINK_LISTEN_ALL_NSID`): `CMSG_SPACE(sizeof(int))` is 24 bytes on 64-bit Linux and 16 on
+/// 32-bit; 32 bytes, 8-aligned, hold it everywhere (checked at run time in `MmsgState::new`).
+type CmsgBuf = [u64; 4];
+
+/// `CMSG_SPACE(sizeof(int))` for this target.
+fn cmsg_space_int() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size from its argument.
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize }
+}
 
 /// The `recvmmsg` headers of an arena, allocated once. The raw pointers inside are rewritten
 /// before every call, so a stale pointer is never read.
 pub(crate) struct MmsgState {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
-    cmsgs: Vec<[u8; CMSG_SPACE_INT]>,
+    cmsgs: Vec<CmsgBuf>,
 }
 
 // SAFETY: the pointers stored in `hdrs` and `iovs` point into buffers owned by the caller of
@@ -195,10 +204,11 @@ impl MmsgState {
                 iov_len: 0,
             })
             .collect();
+        debug_assert!(cmsg_space_int() <= std::mem::size_of::<CmsgBuf>());
         MmsgState {
             hdrs,
             iovs,
-            cmsgs: vec![[0u8; CMSG_SPACE_INT]; n],
+            cmsgs: vec![[0u64; 4]; n],
         }
     }
 }
@@ -236,7 +246,8 @@ pub(crate) fn recvmmsg(
         hdr.msg_hdr.msg_iov = iov;
         hdr.msg_hdr.msg_iovlen = 1;
         hdr.msg_hdr.msg_control = cmsg.as_mut_ptr().cast();
-        hdr.msg_hdr.msg_controllen = CMSG_SPACE_INT;
+        // The field's type differs between C libraries (size_t in glibc, socklen_t in musl).
+        hdr.msg_hdr.msg_controllen = cmsg_space_int().min(std::mem::size_of::<CmsgBuf>()) as _;
         hdr.msg_hdr.msg_flags = 0;
         hdr.msg_len = 0;
     }
@@ -249,8 +260,9 @@ pub(crate) fn recvmmsg(
             libc::recvmmsg(
                 fd.as_raw_fd(),
                 st.hdrs.as_mut_ptr(),
-                n as u32,
-                flags,
+                n as _,
+                // int in glibc, unsigned in musl
+                flags as _,
                 std::ptr::null_mut(),
             )
         };
@@ -263,21 +275,8 @@ pub(crate) fn recvmmsg(
         }
         break r as usize;
     };
-    for ((h, c), m) in st
-        .hdrs
-        .iter()
-        .zip(st.cmsgs.iter())
-        .zip(metas.iter_mut())
-        .take(r)
-    {
-        let mut nsid = None;
-        if h.msg_hdr.msg_controllen >= 16 + 4 {
-            let level = i32::from_ne_bytes([c[8], c[9], c[10], c[11]]);
-            let ty = i32::from_ne_bytes([c[12], c[13], c[14], c[15]]);
-            if level == libc::SOL_NETLINK && ty == libc::NETLINK_LISTEN_ALL_NSID {
-                nsid = Some(i32::from_ne_bytes([c[16], c[17], c[18], c[19]]));
-            }
-        }
+    for (h, m) in st.hdrs.iter().zip(metas.iter_mut()).take(r) {
+        let nsid = control_nsid(&h.msg_hdr);
         *m = RawMeta {
             len: h.msg_len as usize,
             flags: h.msg_hdr.msg_flags,
@@ -285,6 +284,33 @@ pub(crate) fn recvmmsg(
         };
     }
     Ok(r)
+}
+
+/// The namespace id of a `NETLINK_LISTEN_ALL_NSID` control message, if the kernel wrote one,
+/// walked with the C library's own `CMSG_*` macros (the layout differs between 32-bit and
+/// 64-bit targets and between C libraries).
+fn control_nsid(h: &libc::msghdr) -> Option<i32> {
+    // SAFETY: `h` was filled by recvmmsg: msg_control points at our live control buffer and
+    // msg_controllen says how much of it the kernel wrote, which is what CMSG_FIRSTHDR and
+    // CMSG_NXTHDR check every header against; CMSG_DATA of a header they return lies inside
+    // the buffer, and the reads are unaligned-safe.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let hdr = std::ptr::read_unaligned(c);
+            let need = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            if hdr.cmsg_level == libc::SOL_NETLINK
+                && hdr.cmsg_type == libc::NETLINK_LISTEN_ALL_NSID
+                && hdr.cmsg_len as usize >= need
+            {
+                return Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                ));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
 }
 
 #[repr(C)]

@@ -58,7 +58,17 @@ fn prepare() -> Result<(), String> {
     if !works("rustup", &["target", "list", "--installed"]) {
         return Err("rustup is needed to add the thumbv7em target and nightly miri".into());
     }
-    sh("rustup", &["target", "add", "thumbv7em-none-eabihf"])?;
+    // The no_std codec for a microcontroller; the static musl builds, 64-bit and 32-bit.
+    sh(
+        "rustup",
+        &[
+            "target",
+            "add",
+            "thumbv7em-none-eabihf",
+            "x86_64-unknown-linux-musl",
+            "i686-unknown-linux-musl",
+        ],
+    )?;
     if !works("cargo", &["+nightly", "miri", "--version"]) {
         sh(
             "rustup",
@@ -123,6 +133,38 @@ pub(crate) fn run() -> Result<(), String> {
              namespace): run `sudo cargo xtask ci` or `cargo test -- needs_root` as root to include them"
         );
     }
+    // Static musl builds (small containers), and the kernel tests on 32-bit (i686 musl: the
+    // control-message layout, the C library's types and 32-bit arithmetic differ there).
+    sh(
+        "cargo",
+        &[
+            "build",
+            "-p",
+            "conntrack",
+            "--features",
+            "cli,tokio",
+            "--target",
+            "x86_64-unknown-linux-musl",
+        ],
+    )?;
+    let mut t32 = vec![
+        "test",
+        "-p",
+        "conntrack",
+        "--all-features",
+        "--target",
+        "i686-unknown-linux-musl",
+        "--test",
+        "kernel",
+        "--test",
+        "events",
+        "--test",
+        "faults",
+    ];
+    if !root {
+        t32.extend(["--", "--skip", "needs_root"]);
+    }
+    sh("cargo", &t32)?;
     // every benchmark once, on a small table, so none can rot (no timing is checked)
     if root {
         sh(
