@@ -50,3 +50,8 @@ pub use error::{Error, Op, Result};
 pub use flow::DumpFlow;
 pub use mirror::Mirror;
 pub use nfct::{Config, Diff, Family, Nfct};
+
+/// The README's examples, compiled as doctests so that they keep up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
