@@ -27,6 +27,7 @@
 //! # Ok::<(), conntrack::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod batch;
 mod error;
