@@ -217,7 +217,11 @@ pub(crate) struct Inner {
 ///
 /// Every method is one request/reply exchange, matched by sequence number and port id; the
 /// handle may be shared between threads (exchanges are serialised, so no caller ever sees
-/// another's reply).
+/// another's reply). A call made from inside one of the handle's own callbacks (a dump
+/// closure), on the thread running the outer call, fails with [`Error::Reentrant`] instead
+/// of deadlocking. A call that ends early (an error, a stop, a panic in a callback) leaves
+/// the handle usable: whatever the kernel still had to send is read and dropped before the
+/// next request.
 ///
 /// ```no_run
 /// use conntrack::{Family, Nfct};
