@@ -158,6 +158,27 @@ impl Socket {
         })
     }
 
+    /// Opens a socket in a new, empty network namespace of its own (a scratch table: the
+    /// namespace lives as long as the socket). A short-lived helper thread unshares its
+    /// network namespace and opens the socket; the caller's thread is not moved. Needs
+    /// `CAP_SYS_ADMIN` in the caller's user namespace (`EPERM` otherwise).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
+    /// let scratch = Socket::open_in_new_netns()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open_in_new_netns() -> io::Result<Self> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+                Socket::open()
+            })
+            .join()
+            .map_err(|_| io::Error::other("namespace helper thread panicked"))?
+        })
+    }
+
     /// Returns the port id the kernel bound this socket to.
     ///
     /// ```no_run

@@ -76,13 +76,17 @@ pub struct DumpFilter {
     pub mark: Option<(u32, u32)>,
     /// `CTA_STATUS` and `CTA_STATUS_MASK` (Linux 5.15+).
     pub status: Option<(Status, Status)>,
-    /// `CTA_ZONE` (Linux 6.8+ for dumps).
+    /// `CTA_ZONE`: the entry's zone id, whichever directions the zone applies to (as the
+    /// kernel compares it; Linux 6.8+ for dumps).
     pub zone: Option<u16>,
     /// Original-direction tuple fields to match, via `CTA_FILTER` (Linux 5.8+).
     pub orig: Option<Tuple>,
     /// Reply-direction tuple fields to match, via `CTA_FILTER` (Linux 5.8+).
     pub reply: Option<Tuple>,
-    /// Also match the tuple zone (`CTA_FILTER_ZONE`, 2026 kernels).
+    /// `CTA_FILTER_ZONE`: a hint that `zone` is meant even when it is the default zone 0
+    /// (kernels that know this attribute refuse nothing else with it; those that do not
+    /// refuse the request). `conntrack` evaluates the zone in user space either way and sends
+    /// this only where the kernel knows it.
     pub filter_zone: bool,
 }
 
@@ -93,7 +97,8 @@ pub struct FlushFilter {
     pub mark: Option<(u32, u32)>,
     /// `CTA_STATUS` and `CTA_STATUS_MASK` (Linux 5.15+ for flush).
     pub status: Option<(Status, Status)>,
-    /// `CTA_ZONE` (Linux 6.8+ for flush).
+    /// `CTA_ZONE`: the entry's zone id, whichever directions it applies to (Linux 6.8+ for
+    /// flush).
     pub zone: Option<u16>,
 }
 

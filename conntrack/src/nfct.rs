@@ -5,7 +5,7 @@ use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
 use crate::filter;
 use crate::flow::DumpFlow;
-use crate::kernel::{Features, KernelVersion};
+use crate::kernel::Features;
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, SockOpt, Socket};
 use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
@@ -241,16 +241,13 @@ pub struct Nfct {
     pub(crate) pipeline: bool,
     /// Test hook (feature `testing`): a batch drops acknowledgements after this many.
     pub(crate) lose_acks_after: Option<usize>,
-    features: Features,
     port_id: u32,
-    filter_zone: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for Nfct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Nfct")
             .field("port_id", &self.port_id)
-            .field("features", &self.features)
             .finish()
     }
 }
@@ -353,6 +350,13 @@ impl Nfct {
             Some(p) => Socket::open_in_netns(p).map_err(io)?,
             None => Socket::open().map_err(io)?,
         };
+        Self::from_socket(sock, config)
+    }
+
+    /// Makes a handle of an open socket (`config.netns` is not used: the socket's namespace
+    /// is the handle's).
+    pub(crate) fn from_socket(sock: Socket, config: Config) -> Result<Self> {
+        let io = |e| Error::io(Op::Open, e);
         if let Some(b) = config.recv_buffer {
             sock.set_recv_buffer(b).map_err(io)?;
         }
@@ -361,7 +365,6 @@ impl Nfct {
         let _ = sock.set_option(SockOpt::CapAck, true);
         sock.set_recv_timeout(Some(config.timeout)).map_err(io)?;
         let arena = Arena::new(config.arena_slots.max(1), DEFAULT_SLOT_LEN).map_err(io)?;
-        let version = KernelVersion::running().unwrap_or(KernelVersion { major: 0, minor: 0 });
         let port_id = sock.port_id();
         Ok(Nfct {
             inner: Mutex::new(Inner {
@@ -379,24 +382,26 @@ impl Nfct {
             slots: config.arena_slots.max(1),
             pipeline: config.pipeline,
             lose_acks_after: config.lose_acks_after,
-            features: Features::of(version),
             port_id,
-            filter_zone: std::sync::OnceLock::new(),
         })
     }
 
-    /// Returns what the running kernel supports.
+    /// Returns which ctnetlink filters the running kernel applies, found by trying each on
+    /// a scratch table in a network namespace of the probe's own (see [`crate::kernel`]),
+    /// never from the kernel's release number. The first call probes (a few milliseconds)
+    /// and the answer is kept for the process; without `CAP_SYS_ADMIN` the probe cannot run,
+    /// nothing is kept, and every feature reads as absent ([`Features::probed`] is false).
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// let nfct = Nfct::open()?;
-    /// if !nfct.features().dump_zone {
-    ///     eprintln!("this kernel cannot filter dumps by zone");
+    /// if !nfct.features().flush_zone {
+    ///     eprintln!("this kernel cannot flush by zone: flush_matching will dump and delete");
     /// }
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn features(&self) -> Features {
-        self.features
+        crate::kernel::features()
     }
 
     /// Returns the socket's port id.
@@ -434,7 +439,7 @@ impl Nfct {
 
     /// Runs one exchange: builds the request with `f`, sends it, and hands each reply payload to
     /// `on_item` until the kernel ends the exchange.
-    fn exchange(
+    pub(crate) fn exchange(
         &self,
         op: Op,
         f: impl Fn(&mut Emitter<'_>, u32),
@@ -534,48 +539,6 @@ impl Nfct {
         result
     }
 
-    /// Probes whether the kernel knows `CTA_FILTER_ZONE`: with `NETLINK_GET_STRICT_CHK`, the
-    /// kernel rejects unknown attributes inside `CTA_FILTER`, so a filtered dump either starts
-    /// (known) or fails at once (unknown). The answer is cached.
-    pub fn probe_filter_zone(&self) -> Result<bool> {
-        if let Some(v) = self.filter_zone.get() {
-            return Ok(*v);
-        }
-        let op = Op::Probe;
-        let sock = Socket::open().map_err(|e| Error::io(op, e))?;
-        sock.set_option(SockOpt::GetStrictChk, true)
-            .map_err(|e| Error::io(op, e))?;
-        sock.set_recv_timeout(Some(Duration::from_secs(5)))
-            .map_err(|e| Error::io(op, e))?;
-        let t = Tuple {
-            zone: Some(0),
-            ..Default::default()
-        };
-        let f = DumpFilter {
-            orig: Some(t),
-            filter_zone: true,
-            ..Default::default()
-        };
-        let mut req = Vec::new();
-        build(&mut req, |e| request::ct_dump(e, 1, AF_INET, &f))
-            .map_err(|source| Error::Wire { op, source })?;
-        sock.send(&req).map_err(|e| Error::io(op, e))?;
-        let mut x = Exchange::new(op, 1, sock.port_id(), NLM_F_REQUEST | NLM_F_DUMP);
-        let mut buf = vec![0u8; DEFAULT_SLOT_LEN];
-        let mut known = true;
-        while !x.finished() {
-            let m = sock.recv(&mut buf).map_err(|e| Error::io(op, e))?;
-            for msg in Messages::new(buf.get(..m.len).unwrap_or(&[])) {
-                let msg = msg.map_err(|source| Error::Wire { op, source })?;
-                if let Step::Failed(_) = x.feed(msg) {
-                    known = false;
-                }
-            }
-        }
-        let _ = self.filter_zone.set(known);
-        Ok(known)
-    }
-
     /// Returns the filter as sent to the kernel and the family to dump. A dump is never
     /// refused: every part of the filter the running kernel cannot apply is left out of the
     /// request and applied in user space (every filtered dump is checked there anyway), so
@@ -586,19 +549,28 @@ impl Nfct {
     fn kernel_filter(&self, family: Family, f: &DumpFilter) -> (Family, DumpFilter) {
         let mut k = *f;
         let mut family = family;
-        let ft = self.features;
+        let ft = self.features();
         if !ft.dump_mark {
             k.mark = None;
         }
         if !ft.dump_status {
             k.status = None;
         }
-        if !ft.dump_zone {
-            k.zone = None;
-        }
+        k.zone = k.zone.filter(|&z| {
+            if z == 0 {
+                ft.dump_zone_default
+            } else {
+                ft.dump_zone
+            }
+        });
         if !ft.dump_tuple {
             k.orig = None;
             k.reply = None;
+        }
+        // Tuple zones: what the kernel compares there has changed between releases, and a
+        // tuple zone next to `CTA_ZONE` is refused (EINVAL); they are matched in user space.
+        for t in [&mut k.orig, &mut k.reply].into_iter().flatten() {
+            t.zone = None;
         }
         if family == Family::Any && (k.orig.is_some() || k.reply.is_some()) {
             let named = [&k.orig, &k.reply]
@@ -613,7 +585,7 @@ impl Nfct {
                 }
             }
         }
-        if self.features.ipv6_filter_inverted {
+        if !ft.dump_tuple_ipv6 {
             for t in [&mut k.orig, &mut k.reply].into_iter().flatten() {
                 if t.src.is_some_and(|a| a.is_ipv6()) {
                     t.src = None;
@@ -629,8 +601,12 @@ impl Nfct {
                 *t = None;
             }
         }
-        if k.orig.is_none() && k.reply.is_none() {
-            k.filter_zone = false;
+        // `CTA_FILTER_ZONE` only where the kernel knows it (it refuses it otherwise).
+        k.filter_zone &= ft.filter_zone_attr && k.zone.is_some();
+        for t in [&mut k.orig, &mut k.reply] {
+            if *t == Some(Tuple::default()) {
+                *t = None;
+            }
         }
         (family, k)
     }
@@ -659,16 +635,6 @@ impl Nfct {
         filter: &DumpFilter,
         mut f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
-        if filter.filter_zone && !self.probe_filter_zone()? {
-            // The one filter not evaluated in user space: which zone a tuple's direction
-            // has when the entry carries no per-direction zone is the kernel's to say.
-            return Err(Error::Unsupported {
-                op: Op::Dump,
-                what: "CTA_FILTER_ZONE (zone matching inside CTA_FILTER): the running kernel \
-                       rejects it under NETLINK_GET_STRICT_CHK"
-                    .into(),
-            });
-        }
         let (kfamily, kf) = self.kernel_filter(family, filter);
         let exact = *filter != DumpFilter::default();
         self.exchange_until(
@@ -980,20 +946,29 @@ impl Nfct {
         })
     }
 
-    fn check_flush_family(&self, family: Family) -> Result<()> {
-        if family != Family::Any && !self.features.flush_family {
-            return Err(Error::Unsupported {
+    /// Refuses a flush the running kernel would widen (see [`Features::flush_honours`]).
+    fn check_flush(&self, family: Family, filter: &FlushFilter) -> Result<()> {
+        let ft = self.features();
+        ft.flush_honours(family, filter)
+            .map_err(|part| Error::Unsupported {
                 op: Op::Flush,
-                what: format!(
-                    "a flush of one family (kernel {}): the kernel would flush every family",
-                    self.features.version
-                ),
-            });
-        }
-        Ok(())
+                what: if ft.probed {
+                    format!(
+                        "{part}: the running kernel ignores that filter and would flush more; \
+                     Nfct::flush_matching deletes exactly the selection"
+                    )
+                } else {
+                    format!(
+                        "{part}: the kernel's flush filters could not be probed (the probe needs \
+                     CAP_SYS_ADMIN); Nfct::flush_matching deletes exactly the selection"
+                    )
+                },
+            })
     }
 
-    /// Flushes every entry of `family` (`Family::Any`: the whole table).
+    /// Flushes every entry of `family` (`Family::Any`: the whole table). A flush of one
+    /// family is refused with [`Error::Unsupported`] where the kernel would flush every family
+    /// (see [`Nfct::features`]); [`Nfct::flush_matching`] is exact on every kernel.
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
@@ -1001,8 +976,8 @@ impl Nfct {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn flush(&self, family: Family) -> Result<()> {
-        self.check_flush_family(family)?;
         let f = FlushFilter::default();
+        self.check_flush(family, &f)?;
         self.exchange(
             Op::Flush,
             |e, seq| request::ct_flush(e, seq, family.af(), &f),
@@ -1010,10 +985,13 @@ impl Nfct {
         )
     }
 
-    /// Flushes the entries of `family` that match `filter` in the kernel. A filter the running
-    /// kernel would ignore (and so widen into a full flush) is refused with
-    /// [`Error::Unsupported`]; an empty filter is refused with [`Error::Invalid`] (use
-    /// [`Nfct::flush`]).
+    /// Flushes the entries of `family` that match `filter` in the kernel, in one request. A
+    /// filter part the running kernel does not honour on a flush (it would flush more: see
+    /// [`Nfct::features`]) is refused with [`Error::Unsupported`], and so is every filter when
+    /// the kernel could not be probed; [`Nfct::flush_matching`] deletes the same selection
+    /// exactly on every kernel, entry by entry. An empty filter is refused with
+    /// [`Error::Invalid`] (use [`Nfct::flush`]). The zone is the entry's zone id whichever
+    /// directions it applies to, as for [`DumpFilter::zone`].
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
@@ -1028,26 +1006,7 @@ impl Nfct {
                 what: "an empty flush filter would flush everything; call flush()".into(),
             });
         }
-        self.check_flush_family(family)?;
-        let ft = self.features;
-        let refuse = |what: &str| {
-            Err(Error::Unsupported {
-                op,
-                what: format!(
-                    "{what} (kernel {}): the kernel would flush everything",
-                    ft.version
-                ),
-            })
-        };
-        if filter.mark.is_some() && !ft.flush_mark {
-            return refuse("mark-filtered flush needs Linux 5.9");
-        }
-        if filter.status.is_some() && !ft.flush_status {
-            return refuse("status-filtered flush needs Linux 5.15");
-        }
-        if filter.zone.is_some() && !ft.flush_zone {
-            return refuse("zone-filtered flush needs Linux 6.8");
-        }
+        self.check_flush(family, filter)?;
         self.exchange(
             op,
             |e, seq| request::ct_flush(e, seq, family.af(), filter),

@@ -166,6 +166,8 @@ fn flush_removes_exactly_what_conntrack_lists() {
         &["-m", "7"],
         &["-m", "0x100/0xf00"],
         &["-w", "3"],
+        &["-w", "0"],
+        &["-w", "3", "-m", "0x100/0xf00"],
         &["-u", "ASSURED"],
         &["-m", "7", "-f", "ipv6"],
     ] {
@@ -331,7 +333,12 @@ fn library_mutations_remove_exactly_what_conntrack_lists() {
     ];
     for (family, filter, sel) in matching {
         let (nfct, before) = fresh();
-        let selected = oracle(sel);
+        let mut selected = oracle(sel);
+        if filter.zone.is_some() {
+            // The library's zone is the kernel's: a zone applying to one direction counts.
+            selected.extend(oracle(&["--orig-zone", "3"]));
+            selected.extend(oracle(&["--reply-zone", "3"]));
+        }
         let done = nfct.flush_matching(family, &filter).unwrap();
         assert!(
             done.iter().all(|(_, o)| o.is_applied()),
@@ -370,6 +377,10 @@ fn library_mutations_remove_exactly_what_conntrack_lists() {
     for (family, filter, sel) in filtered {
         let (nfct, before) = fresh();
         let selected = oracle(sel);
+        assert!(
+            nfct.features().probed,
+            "the kernel's flush filters were not probed"
+        );
         if filter.is_empty() {
             nfct.flush(family).unwrap();
         } else {

@@ -108,6 +108,21 @@ pub fn entries() -> Vec<Conn> {
         });
         v.push(n);
     }
+    // Zones that apply to one direction only (zone-orig=3, zone-reply=3): the kernel's zone
+    // filter counts them as zone 3, conntrack-tools' `-w` as zone 0.
+    for (i, reply) in [(1u8, false), (2, true)] {
+        let mut c =
+            Conn::udp(SocketAddr::from(([10, 0, 5, i], 9000)), sa("10.0.5.9:53")).with_timeout(60);
+        let t = if reply {
+            c.tuple_reply.as_mut()
+        } else {
+            c.tuple_orig.as_mut()
+        };
+        if let Some(t) = t {
+            t.zone = Some(3);
+        }
+        v.push(c);
+    }
     // Zones and marks on more of each kind.
     for i in 0..6u16 {
         v.push(

@@ -4,14 +4,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ctrack: list, change and watch the kernel's connection-tracking table.
 #[derive(Debug, Parser)]
-#[command(name = "ctrack", version, about, long_about = None)]
+#[command(name = "ctrack", about, long_about = None, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version and the kernel features found by probing, then exit.
+    #[arg(short = 'V', long = "version", global = true)]
+    pub version: bool,
     /// Act inside another network namespace: a name under /var/run/netns or a path.
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub netns: Option<String>,
     /// The command.
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 /// The table a command works on.
@@ -56,6 +59,9 @@ pub enum Cmd {
     Count(Filter),
     /// Run a self-contained demonstration in a private network namespace.
     Demo(DemoArgs),
+    /// Print which ctnetlink filters the running kernel applies, as probed (also printed by
+    /// `--version`).
+    Features,
 }
 
 /// Entry selection and fields, as conntrack-tools spells them.

@@ -72,10 +72,28 @@ fn open(netns: &Option<String>) -> R<Nfct> {
     Ok(Nfct::open_with(cfg)?)
 }
 
+/// `--version` and `features`: the version, then what the probe found.
+fn features(netns: &Option<String>, version: bool) -> R<()> {
+    if version {
+        println!("ctrack {}", env!("CARGO_PKG_VERSION"));
+    }
+    print!("{}", open(netns)?.features());
+    Ok(())
+}
+
 fn run(cli: Cli) -> R<()> {
+    let Some(cmd) = &cli.cmd else {
+        if cli.version {
+            return features(&cli.netns, true);
+        }
+        return Err(bad("a command is needed (see ctrack --help)"));
+    };
+    if cli.version {
+        return features(&cli.netns, true);
+    }
     // Every command's options are checked against the commands x options table before
     // anything is opened or sent.
-    let (cmd, f) = match &cli.cmd {
+    let (cmd, f) = match cmd {
         Cmd::List(f) => (Command::List, f),
         Cmd::Get(f) => (Command::Get, f),
         Cmd::Create(f) => (Command::Create, f),
@@ -86,9 +104,11 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Stats(f) => (Command::Stats, f),
         Cmd::Count(f) => (Command::Count, f),
         Cmd::Demo(d) => return demo::run(d),
+        Cmd::Features => return features(&cli.netns, false),
     };
     options::check(cmd, f.table, f).map_err(Fail)?;
-    match cli.cmd {
+    let Some(cmd) = cli.cmd else { return Ok(()) };
+    match cmd {
         Cmd::List(f) => list(&cli.netns, &f),
         Cmd::Get(f) => get(&cli.netns, &f),
         Cmd::Create(f) => create(&cli.netns, &f),
@@ -98,7 +118,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Events(e) => events::run(&cli.netns, &e),
         Cmd::Stats(f) => stats(&cli.netns, &f),
         Cmd::Count(f) => count(&cli.netns, &f),
-        Cmd::Demo(_) => Ok(()),
+        Cmd::Demo(_) | Cmd::Features => Ok(()),
     }
 }
 
@@ -424,17 +444,36 @@ fn flush(netns: &Option<String>, f: &Filter) -> R<()> {
             .transpose()?
             .map(|(v, m)| (v & m, m)),
         status: f.status.as_deref().map(status).transpose()?.map(|s| (s, s)),
-        zone: f.zone,
+        zone: None,
     };
     let nfct = open(netns)?;
-    if ff.is_empty() {
-        nfct.flush(fam)?;
-        eprintln!("ctrack: connection tracking table has been emptied.");
-    } else {
-        nfct.flush_filtered(fam, &ff)?;
-        eprintln!("ctrack: the selected entries have been flushed.");
+    // One kernel request where the kernel honours every part of the filter; otherwise (and
+    // for `-w`, whose conntrack-tools meaning is not the kernel's) the entries `-L` selects
+    // with the same options, deleted one by one with their tuple and id.
+    if f.zone.is_none() && nfct.features().flush_honours(fam, &ff).is_ok() {
+        if ff.is_empty() {
+            nfct.flush(fam)?;
+            eprintln!("ctrack: connection tracking table has been emptied.");
+        } else {
+            nfct.flush_filtered(fam, &ff)?;
+            eprintln!("ctrack: the selected entries have been flushed.");
+        }
+        return Ok(());
     }
-    Ok(())
+    let sel = Selection::of(f, Role::Select)?;
+    let ops: Vec<BatchOp> = select(&nfct, &sel)?
+        .iter()
+        .map(|c| {
+            BatchOp::Delete(Key {
+                tuple: c.tuple_orig.unwrap_or_default(),
+                zone: c.zone,
+                id: c.id,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let r = nfct.batch(&ops);
+    report("flow entries", "flushed", &r.outcomes, r.stopped)
 }
 
 fn stats(netns: &Option<String>, f: &Filter) -> R<()> {

@@ -34,6 +34,11 @@ pub struct Selection {
     pub state: Option<(u8, u8)>,
     /// `-l`: every one of these labels must be set.
     pub labels: Option<Labels>,
+    /// `-w`: the entry's `CTA_ZONE`, 0 without one, as conntrack-tools compares it. A zone
+    /// that applies to one direction only (`zone-orig=`, `zone-reply=`) is not the entry's
+    /// zone here, so `-w 7` does not select it and `-w 0` does; the kernel's zone filter
+    /// (the library's [`DumpFilter::zone`]) compares the zone id whatever its directions.
+    pub zone: Option<u16>,
 }
 
 /// Protocols with ports in their tuple.
@@ -134,7 +139,9 @@ impl Selection {
         let mut filter = DumpFilter {
             orig: orig_tuple(f)?,
             reply: reply_tuple(f)?,
-            zone: f.zone,
+            // For a zone other than 0 the kernel's filter selects a superset (it also has
+            // the entries zoned in one direction); for 0 it would select fewer.
+            zone: f.zone.filter(|&z| z != 0),
             ..Default::default()
         };
         let mut sel = Selection {
@@ -145,6 +152,7 @@ impl Selection {
                 .map(labels)
                 .transpose()?
                 .map(|l| Labels::from_labels(&l)),
+            zone: f.zone,
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -184,6 +192,9 @@ impl Selection {
             return false;
         }
         if !conntrack::filter::matches(&self.filter, c) {
+            return false;
+        }
+        if self.zone.is_some_and(|z| c.zone().unwrap_or(0) != z) {
             return false;
         }
         if let Some((proto, s)) = self.state {
@@ -253,7 +264,7 @@ impl Selection {
         if let Some(m) = f.mark {
             ef.mark = Match::any([m]);
         }
-        if let Some(z) = f.zone {
+        if let Some(z) = self.zone {
             ef.zone = Match::any([z]);
         }
         if let Some((IPPROTO_TCP, s)) = self.state {
