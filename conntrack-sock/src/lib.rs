@@ -30,8 +30,9 @@ pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
 }
 
 /// Makes SIGINT and SIGTERM set the returned flag instead of ending the process, so a
-/// long-running listener can print its summary and clean up. Blocking receives are then
-/// interrupted (`EINTR`) and callers should check the flag.
+/// long-running listener can print its summary and clean up. The socket calls of this crate
+/// retry after a signal (`EINTR` never reaches the caller), so a listener that must notice
+/// the flag gives its socket a receive timeout and checks the flag after each timeout.
 pub fn catch_interrupts() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
     sys::catch_interrupts()
 }

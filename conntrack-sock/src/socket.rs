@@ -397,7 +397,8 @@ impl Socket {
     }
 
     /// Receives one datagram into `buf`. A datagram larger than `buf` is reported with
-    /// `truncated` set and its full length.
+    /// `truncated` set and its full length. A call interrupted by a signal is retried
+    /// (`EINTR` is never returned; use a receive timeout to wake up periodically).
     ///
     /// ```no_run
     /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
@@ -429,7 +430,8 @@ impl Socket {
 
     /// Receives a batch of datagrams into `arena` with one `recvmmsg(MSG_WAITFORONE)`: blocks
     /// for the first (unless non-blocking), then takes whatever else is queued. Returns the
-    /// number received; read them with [`Arena::iter`]. `ENOBUFS` is returned as an error.
+    /// number received; read them with [`Arena::iter`]. `ENOBUFS` is returned as an error; a
+    /// call interrupted by a signal is retried (`EINTR` is never returned).
     ///
     /// ```no_run
     /// use conntrack_sock::{Arena, Group, SockOpt, Socket};

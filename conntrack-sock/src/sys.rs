@@ -70,10 +70,17 @@ pub(crate) fn meminfo(fd: BorrowedFd<'_>) -> io::Result<[u32; 9]> {
         )
     };
     if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(v)
+        return Err(io::Error::last_os_error());
     }
+    // A kernel that reports fewer words has no drop counter: reading it as 0 would hide
+    // every loss.
+    if (len as usize) < std::mem::size_of_val(&v) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("SO_MEMINFO returned {len} bytes: this kernel reports no drop count"),
+        ));
+    }
+    Ok(v)
 }
 
 /// Attaches a classic BPF program (`SO_ATTACH_FILTER`).

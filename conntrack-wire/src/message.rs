@@ -450,7 +450,7 @@ impl<'a> ErrorMsg<'a> {
         let Ok((e, rest)) = NlMsgErr::ref_from_prefix(p) else {
             return Err(Error::Truncated {
                 need: NLMSG_HDRLEN + 20,
-                have: NLMSG_HDRLEN + p.len(),
+                have: NLMSG_HDRLEN.saturating_add(p.len()),
             });
         };
         let (request_payload, tlvs) = if flags & NLM_F_CAPPED != 0 {
@@ -459,8 +459,9 @@ impl<'a> ErrorMsg<'a> {
             let n = (e.msg.nlmsg_len.get() as usize).saturating_sub(NLMSG_HDRLEN);
             let Some(req) = rest.get(..n) else {
                 return Err(Error::Truncated {
-                    need: NLMSG_HDRLEN + 20 + n,
-                    have: NLMSG_HDRLEN + p.len(),
+                    // `n` comes from the wire: saturate rather than overflow on 32-bit.
+                    need: (NLMSG_HDRLEN + 20).saturating_add(n),
+                    have: NLMSG_HDRLEN.saturating_add(p.len()),
                 });
             };
             (req, rest.get(align(n)..).unwrap_or(&[]))

@@ -53,7 +53,7 @@ pub fn dir_zone_id(c: &ConnView<'_>, tuple: Option<TupleView<'_>>) -> u16 {
 }
 
 /// Returns whether every address and protocol field set in `want` has the same value in
-/// `got` (the zone is compared by [`matches`], which sees the whole entry).
+/// `got` (the zone is compared by [`matches()`], which sees the whole entry).
 pub fn tuple_matches(want: &Tuple, got: Option<TupleView<'_>>) -> bool {
     let Some(g) = got else { return false };
     fn eq<T: PartialEq>(w: Option<T>, g: Option<T>) -> bool {

@@ -28,7 +28,16 @@ use std::time::Duration;
 
 /// The ctnetlink filters the running kernel applies, as found by [`Nfct::features`].
 ///
-/// Every field is `false` when [`Features::probed`] is: unknown is treated as absent.
+/// A kernel that does not know a filter attribute ignores it: a dump then returns more
+/// entries than asked (harmless: every filtered dump is checked again in user space), but a
+/// flush would delete more than asked. So each filter is tried on a scratch table: a new,
+/// empty network namespace of the probe's own, where four entries are created, each filter
+/// is dumped and flushed, and the survivors are compared with what the filter selects. The
+/// kernel's code is the same in every namespace, so the answer holds for every handle of the
+/// process and is kept once found. Creating the namespace needs `CAP_SYS_ADMIN`: without it
+/// nothing is kept and every field is `false` (unknown is treated as absent, which is always
+/// safe: dump filters then run in user space, and [`Nfct::flush_filtered`] refuses;
+/// [`Nfct::flush_matching`] is exact on every kernel).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Features {

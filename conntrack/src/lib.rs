@@ -35,7 +35,7 @@ pub mod events;
 pub mod exchange;
 pub mod filter;
 mod flow;
-pub mod kernel;
+mod kernel;
 mod mirror;
 mod nfct;
 mod pipeline;
@@ -49,6 +49,7 @@ pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};
 pub use flow::DumpFlow;
+pub use kernel::Features;
 pub use mirror::Mirror;
 pub use nfct::{Config, Diff, Family, Nfct};
 

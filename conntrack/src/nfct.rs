@@ -387,7 +387,7 @@ impl Nfct {
     }
 
     /// Returns which ctnetlink filters the running kernel applies, found by trying each on
-    /// a scratch table in a network namespace of the probe's own (see [`crate::kernel`]),
+    /// a scratch table in a network namespace of the probe's own (see [`Features`]),
     /// never from the kernel's release number. The first call probes (a few milliseconds)
     /// and the answer is kept for the process; without `CAP_SYS_ADMIN` the probe cannot run,
     /// nothing is kept, and every feature reads as absent ([`Features::probed`] is false).

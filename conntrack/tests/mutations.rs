@@ -9,7 +9,7 @@ mod common;
 
 use common::{conntrack, netns, table};
 use conntrack::wire::ct::{Status, Tuple};
-use conntrack::{DumpFilter, Family, FlushFilter, Nfct};
+use conntrack::{DumpFilter, Error, Family, FlushFilter, Nfct};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
@@ -381,7 +381,27 @@ fn library_mutations_remove_exactly_what_conntrack_lists() {
             nfct.features().probed,
             "the kernel's flush filters were not probed"
         );
-        if filter.is_empty() {
+        if nfct.features().flush_honours(family, &filter).is_err() {
+            // The documented refusal where the kernel would flush more (zones before 6.8):
+            // nothing changes, and flush_matching deletes the selection exactly.
+            let r = nfct.flush_filtered(family, &filter);
+            assert!(
+                matches!(r, Err(Error::Unsupported { .. })),
+                "{sel:?}: {r:?}"
+            );
+            assert_survivors(&format!("refused {sel:?}"), &before, &BTreeSet::new());
+            let df = DumpFilter {
+                mark: filter.mark,
+                status: filter.status,
+                zone: filter.zone,
+                ..Default::default()
+            };
+            let done = nfct.flush_matching(family, &df).unwrap();
+            assert!(
+                done.iter().all(|(_, o)| o.is_applied()),
+                "{sel:?}: {done:?}"
+            );
+        } else if filter.is_empty() {
             nfct.flush(family).unwrap();
         } else {
             nfct.flush_filtered(family, &filter).unwrap();

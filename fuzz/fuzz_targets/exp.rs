@@ -1,11 +1,7 @@
-//! Any attribute bytes as an expectation: the checked view, every getter, the owned copy.
+//! Fuzz target `exp`: see `bodies::exp` (`fuzz/bodies/mod.rs`), shared with the corpus
+//! replay test of `conntrack-wire`.
 #![no_main]
-use conntrack_wire::{Exp, ExpView};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/mod.rs"]
+mod bodies;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(v) = ExpView::new_checked(data) {
-        let _ = (v.helper_name(), v.expect_fn(), v.nat().map(|n| n.tuple()));
-        let _ = Exp::parse(&v);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::exp(data));

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's own tooling.
 //!
-//! * `cargo xtask ci` — everything CI checks (fmt, clippy, tests, docs, no_std build, miri,
-//!   fuzz smoke).
+//! * `cargo xtask ci` — everything CI checks (fmt, clippy, tests on this kernel and on Debian
+//!   12's kernels in a VM, 32-bit and musl tests, docs, no_std build, miri, fuzz smoke).
+//! * `cargo xtask vm` — only the kernel tests on Debian 12's 6.1 and 6.12 kernels, in qemu.
 //! * `cargo xtask fixtures` — captures real kernel replies into `conntrack-wire/tests/fixtures`.
 //! * `cargo xtask fuzz [SECONDS]` — runs every fuzz target.
 //! * `cargo xtask bench` — installs the peers, runs the benchmarks, writes BENCHMARKS.md.
@@ -10,6 +11,7 @@
 mod bench;
 mod ci;
 mod fixtures;
+mod vm;
 
 use std::process::{Command, ExitCode};
 
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let r = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("fixtures") => fixtures::run(),
+        Some("vm") => ci::vm(),
         Some("fuzz") => ci::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         Some("bench") => bench::run(),
         Some("demo") => sh(
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
             ],
         ),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fixtures | fuzz [SECONDS] | bench | demo>");
+            eprintln!("usage: cargo xtask <ci | vm | fixtures | fuzz [SECONDS] | bench | demo>");
             return ExitCode::from(2);
         }
     };

@@ -281,7 +281,8 @@ fn words(a: Ipv6Addr) -> [u32; 4] {
 
 /// Reads a `N`-byte array at `off`, if the slice is long enough.
 fn arr<const N: usize>(p: &[u8], off: usize) -> Option<[u8; N]> {
-    p.get(off..off + N).and_then(|b| b.try_into().ok())
+    p.get(off..off.checked_add(N)?)
+        .and_then(|b| b.try_into().ok())
 }
 
 fn crit<T>(m: &Match<T>, value: Option<impl Fn(&T) -> bool>) -> bool {

@@ -1,0 +1,171 @@
+//! The kernel tests on Debian 12's kernels (6.1 LTS, and 6.12 from its security updates),
+//! booted in qemu with this machine's root file system through virtme-ng, under software
+//! emulation (`/dev/kvm` is not usable for a stock kernel here).
+//!
+//! The guest sees the host's root read-only, with throw-away layers over /tmp, /var and
+//! /etc, so the test binaries run from the checkout's `target/`, and the guest script lives
+//! there too. The guest prints one `vm-result: N failed` line that decides the outcome.
+
+use crate::{root, sh, sh_env};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The Debian kernels tested: an `apt-cache search` pattern for each, newest build taken.
+const KERNELS: &[(&str, &str)] = &[
+    ("6.1 LTS (Debian 12)", r"^linux-image-6\.1\.0-[0-9]+-amd64$"),
+    (
+        "6.12 (Debian 12 security updates)",
+        r"^linux-image-6\.12\.[0-9]+\+deb12-amd64$",
+    ),
+];
+
+/// Modules the tests use; on a stock kernel they are modules, loaded on demand or here.
+const MODULES: &[&str] = &[
+    "nf_conntrack_netlink",
+    "nf_nat",
+    "nf_conntrack_ftp",
+    "nf_nat_ftp",
+    "nf_conntrack_sip",
+    "nf_tables",
+    "nft_ct",
+    "nft_nat",
+];
+
+/// Output of a command, or an error naming it.
+fn output(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{cmd} {}` failed", args.join(" ")));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Installs qemu, busybox, the kernels and virtme-ng (in a venv under `target/`); returns
+/// each kernel's label and image path.
+fn prepare() -> Result<Vec<(String, PathBuf)>, String> {
+    let mut packages = vec!["qemu-system-x86".to_string(), "busybox-static".to_string()];
+    let mut images = Vec::new();
+    for (label, pattern) in KERNELS {
+        let found = output("apt-cache", &["search", "--names-only", pattern])?;
+        let newest = found
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .max_by(|a, b| version_key(a).cmp(&version_key(b)))
+            .ok_or_else(|| format!("no Debian package matches {pattern}"))?
+            .to_string();
+        let release = newest.trim_start_matches("linux-image-").to_string();
+        images.push((
+            label.to_string(),
+            PathBuf::from(format!("/boot/vmlinuz-{release}")),
+        ));
+        packages.push(newest);
+    }
+    if !Path::new("/usr/bin/qemu-system-x86_64").exists()
+        || images.iter().any(|(_, p)| !p.exists())
+        || !Path::new("/bin/busybox").exists()
+    {
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(packages.iter().map(String::as_str));
+        // virtme-ng boots the image without an initramfs: skip building one (minutes).
+        sh_env(
+            "apt-get",
+            &args,
+            &[("DEBIAN_FRONTEND", "noninteractive"), ("INITRD", "No")],
+        )?;
+    }
+    let venv = root().join("target/vng-venv");
+    if !venv.join("bin/vng").exists() {
+        sh("python3", &["-m", "venv", &venv.to_string_lossy()])?;
+        sh(
+            &venv.join("bin/pip").to_string_lossy(),
+            &["install", "-q", "virtme-ng"],
+        )?;
+    }
+    Ok(images)
+}
+
+/// Orders `linux-image-6.1.0-57-amd64` after `-9-`: the numbers compared as numbers.
+fn version_key(name: &str) -> Vec<u64> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Runs `binaries` (paths relative to the checkout) and `ctrack --version` as root on each
+/// Debian kernel, in a VM. Needs root (to install the packages).
+pub(crate) fn run(binaries: &[String]) -> Result<(), String> {
+    let kernels = prepare()?;
+    let dir = root().join("target/vm");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let r = root();
+    let mut script =
+        String::from("#!/bin/bash\n# Written by cargo xtask ci: runs inside the VM.\n");
+    script += &format!("cd '{}'\n", r.display());
+    script += &format!(
+        "for m in {}; do modprobe \"$m\" || echo \"no module $m\"; done\n",
+        MODULES.join(" ")
+    );
+    // The table's limit scales with the guest's memory; the burst tests create 250,000.
+    script += "sysctl -qw net.netfilter.nf_conntrack_max=1048576\n";
+    script += "failed=0\nexport CTRACK_BIN=\"$PWD/target/debug/ctrack\"\n";
+    script += "uname -r\n\"$CTRACK_BIN\" --version | tee /tmp/features\n";
+    script += "grep -q '^flush by zone: ' /tmp/features || failed=$((failed+1))\n";
+    for b in binaries {
+        script += &format!("echo \"== {b}\"\n'{b}' --test-threads=2 || failed=$((failed+1))\n");
+    }
+    script += "echo \"vm-result: $failed failed\"\n";
+    let guest = dir.join("guest.sh");
+    std::fs::write(&guest, script).map_err(|e| e.to_string())?;
+    let vng = root().join("target/vng-venv/bin");
+    let path = format!(
+        "{}:{}",
+        vng.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut failures = Vec::new();
+    for (label, image) in kernels {
+        eprintln!("== the kernel tests on {label}: {}", image.display());
+        let mut child = Command::new("vng")
+            .args([
+                "--run",
+                &image.to_string_lossy(),
+                "--disable-kvm",
+                "--force-9p",
+                "--memory",
+                "4G",
+                "--cpus",
+                "2",
+                "--exec",
+                &format!("bash {}", guest.display()),
+            ])
+            .env("PATH", &path)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run vng: {e}"))?;
+        // Echoed line by line as the guest prints (a run takes minutes under emulation).
+        let mut text = String::new();
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        let _ = child.wait();
+        match text.lines().find_map(|l| l.strip_prefix("vm-result: ")) {
+            Some("0 failed") => eprintln!("== {label}: every test passed"),
+            Some(r) => failures.push(format!("{label}: {r}")),
+            None => failures.push(format!("{label}: the VM printed no result")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("kernel tests in the VM: {}", failures.join("; ")))
+    }
+}
