@@ -135,6 +135,11 @@ impl fmt::Display for Features {
 /// The probe's answer, once found.
 static PROBED: OnceLock<Features> = OnceLock::new();
 
+/// Returns the answer if a probe already found it (never probes).
+pub(crate) fn cached() -> Option<Features> {
+    PROBED.get().copied()
+}
+
 /// Returns the cached answer, probing first if none is cached. A probe that cannot run
 /// (no `CAP_SYS_ADMIN`, say) is not cached: the next call tries again.
 pub(crate) fn features() -> Features {

@@ -540,32 +540,24 @@ impl Nfct {
     }
 
     /// Returns the filter as sent to the kernel and the family to dump. A dump is never
-    /// refused: every part of the filter the running kernel cannot apply is left out of the
-    /// request and applied in user space (every filtered dump is checked there anyway), so
-    /// the result is exact on any kernel. IPv6 address matches are left to user space where
-    /// the kernel inverts them, and tuple filters, which the kernel accepts only for one
-    /// address family, are left to user space for `Family::Any` unless the filter's addresses
-    /// name the family.
+    /// refused and never probes: every filtered dump is checked again in user space, so a
+    /// filter the kernel ignores costs only speed, and the result is exact on any kernel. IPv6
+    /// address matches are left to user space unless a probe found them right (some kernels
+    /// invert them), and tuple filters, which the kernel accepts only for one address family,
+    /// are left to user space for `Family::Any` unless the filter's addresses name the family.
     fn kernel_filter(&self, family: Family, f: &DumpFilter) -> (Family, DumpFilter) {
+        if *f == DumpFilter::default() {
+            return (family, *f);
+        }
         let mut k = *f;
         let mut family = family;
-        let ft = self.features();
-        if !ft.dump_mark {
-            k.mark = None;
-        }
-        if !ft.dump_status {
-            k.status = None;
-        }
-        k.zone = k.zone.filter(|&z| {
-            if z == 0 {
-                ft.dump_zone_default
-            } else {
-                ft.dump_zone
-            }
-        });
-        if !ft.dump_tuple {
-            k.orig = None;
-            k.reply = None;
+        // Mark, status, zone and tuple fields are sent whatever the kernel: one that does not
+        // know a filter ignores it and returns more, which the user-space check removes. So a
+        // dump needs no probe; a probe already made (for a flush) is used for the two cases
+        // where sending would return less or fail.
+        let ft = crate::kernel::cached().unwrap_or_default();
+        if k.status.is_some_and(|(_, m)| m.bits() == 0) {
+            k.status = None; // the kernel refuses an empty status mask (EINVAL)
         }
         // Tuple zones: what the kernel compares there has changed between releases, and a
         // tuple zone next to `CTA_ZONE` is refused (EINVAL); they are matched in user space.
@@ -585,6 +577,7 @@ impl Nfct {
                 }
             }
         }
+        // IPv6 addresses: some kernels invert the match (they would return less).
         if !ft.dump_tuple_ipv6 {
             for t in [&mut k.orig, &mut k.reply].into_iter().flatten() {
                 if t.src.is_some_and(|a| a.is_ipv6()) {

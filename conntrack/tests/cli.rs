@@ -449,7 +449,7 @@ fn count_and_stats_agree_with_conntrack() {
 fn events_print_what_conntrack_events_prints() {
     netns!();
     let ours = Command::new(common::ctrack_bin())
-        .args(["-E", "--duration", "3", "--summary"])
+        .args(["-E", "--summary"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -460,7 +460,7 @@ fn events_print_what_conntrack_events_prints() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    common::wait_for_listeners(2);
     conntrack(&[
         "-I",
         "-p",
@@ -482,13 +482,14 @@ fn events_print_what_conntrack_events_prints() {
     conntrack(&["-U", "-p", "udp", "-s", "10.70.0.1", "-m", "2"]);
     std::thread::sleep(std::time::Duration::from_millis(100));
     conntrack(&["-D", "-p", "udp", "-s", "10.70.0.1"]);
-    let ours = ours.wait_with_output().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(theirs.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    );
-    let theirs = theirs.wait_with_output().unwrap();
+    common::wait_until_drained();
+    let [ours, theirs] = [ours, theirs].map(|c| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        c.wait_with_output().unwrap()
+    });
     let strip = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| {
@@ -526,11 +527,11 @@ fn events_print_what_conntrack_events_prints() {
 
     // A long-lived requester (this test process) is named.
     let ev = Command::new(common::ctrack_bin())
-        .args(["-E", "--duration", "1.5"])
+        .args(["-E"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    common::wait_for_listeners(1);
     let nfct = conntrack::Nfct::open().unwrap();
     nfct.create(
         &conntrack::Conn::udp(
@@ -540,6 +541,11 @@ fn events_print_what_conntrack_events_prints() {
         .with_timeout(50),
     )
     .unwrap();
+    common::wait_until_drained();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ev.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
     let out = String::from_utf8_lossy(&ev.wait_with_output().unwrap().stdout).into_owned();
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
     assert!(
@@ -627,16 +633,13 @@ fn event_filters_select_what_conntrack_events_selects() {
             .unwrap()
     };
     let ctrack = &common::ctrack_bin();
-    let ours: Vec<_> = selections
-        .iter()
-        .map(|s| spawn(ctrack, s, &["--duration", "4"]))
-        .collect();
+    let ours: Vec<_> = selections.iter().map(|s| spawn(ctrack, s, &[])).collect();
     let theirs: Vec<_> = selections
         .iter()
         .map(|s| spawn("conntrack", s, &[]))
         .collect();
-    let assured = spawn(ctrack, &["-u", "ASSURED"], &["--duration", "4"]);
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let assured = spawn(ctrack, &["-u", "ASSURED"], &[]);
+    common::wait_for_listeners(2 * selections.len() + 1);
     let nfct = conntrack::Nfct::open().unwrap();
     common::table::fill(&nfct);
     let updates: Vec<conntrack::BatchOp> = nfct
@@ -655,26 +658,22 @@ fn event_filters_select_what_conntrack_events_selects() {
         .collect();
     nfct.batch(&updates).into_result().unwrap();
     nfct.flush(conntrack::Family::Any).unwrap();
+    common::wait_until_drained();
+    let stop = |c: std::process::Child| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        c.wait_with_output().unwrap()
+    };
     let lines = |out: std::process::Output| -> Vec<String> {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(event_key)
             .collect()
     };
-    let ours: Vec<Vec<String>> = ours
-        .into_iter()
-        .map(|c| lines(c.wait_with_output().unwrap()))
-        .collect();
-    let theirs: Vec<Vec<String>> = theirs
-        .into_iter()
-        .map(|c| {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGINT,
-            );
-            lines(c.wait_with_output().unwrap())
-        })
-        .collect();
+    let ours: Vec<Vec<String>> = ours.into_iter().map(|c| lines(stop(c))).collect();
+    let theirs: Vec<Vec<String>> = theirs.into_iter().map(|c| lines(stop(c))).collect();
     for ((sel, o), t) in selections.iter().zip(&ours).zip(&theirs) {
         assert!(!t.is_empty(), "{sel:?}: conntrack -E saw events");
         assert_eq!(o, t, "ctrack -E {sel:?}");
@@ -682,7 +681,7 @@ fn event_filters_select_what_conntrack_events_selects() {
     // -u ASSURED: the events of the unfiltered stream whose status has ASSURED.
     let all = &ours[0];
     let want: Vec<&String> = all.iter().filter(|l| l.contains("[ASSURED]")).collect();
-    let got = lines(assured.wait_with_output().unwrap());
+    let got = lines(stop(assured));
     assert!(!want.is_empty());
     assert_eq!(got.iter().collect::<Vec<_>>(), want, "ctrack -E -u ASSURED");
 }
@@ -743,7 +742,7 @@ fn event_streams_equal_conntrack_events_for_every_kind() {
         both_listen(&["-o", "extended,id,timestamp,labels"]),
     ];
     let expect_listeners = both_listen(&["expect"]);
-    sleep(1000);
+    common::wait_for_listeners(6);
     let nfct = conntrack::Nfct::open().unwrap();
     common::table::fill(&nfct);
     sleep(100);
@@ -784,9 +783,9 @@ fn event_streams_equal_conntrack_events_for_every_kind() {
     {
         sleep(200);
     }
-    sleep(500);
+    common::wait_until_drained();
     conntrack(&["-F"]);
-    sleep(500);
+    common::wait_until_drained();
     for (i, (ours, theirs)) in listeners.into_iter().enumerate() {
         let (o, t) = (stop_listener(ours), stop_listener(theirs));
         assert!(t.len() > 60, "conntrack -E saw {} events", t.len());
@@ -839,7 +838,7 @@ fn event_burst_is_received_whole_in_text_and_json_needs_root() {
     };
     let text = listen(&[], "text");
     let json = listen(&["-o", "json"], "json");
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    common::wait_for_listeners(2);
     let nfct = conntrack::Nfct::open().unwrap();
     for start in (0..N).step_by(10_000) {
         let ops: Vec<conntrack::BatchOp> = (start..start + 10_000)
@@ -859,14 +858,9 @@ fn event_burst_is_received_whole_in_text_and_json_needs_root() {
         nfct.batch(&ops).into_result().unwrap();
     }
     nfct.flush(conntrack::Family::Any).unwrap();
+    common::wait_until_drained();
     for (child, path) in [text, json] {
-        // Give the listener time to drain, then stop it (its summary goes to stderr).
-        let file = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let mut last = u64::MAX;
-        while file() != last {
-            last = file();
-            std::thread::sleep(std::time::Duration::from_millis(1500));
-        }
+        // Every event was read: stop the listener (its summary goes to stderr).
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGINT,

@@ -132,3 +132,55 @@ pub fn list_ids(extra: &[&str]) -> std::collections::BTreeSet<u32> {
 }
 
 pub mod table;
+
+/// The event listeners of the calling thread's network namespace (`NETLINK_NETFILTER`
+/// sockets subscribed to a group, from `/proc/thread-self/net/netlink`), each with the bytes
+/// its receive queue holds.
+pub fn listeners() -> Vec<u64> {
+    let t = std::fs::read_to_string("/proc/thread-self/net/netlink").unwrap_or_default();
+    t.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (proto, groups, rmem) = (f.get(1)?, f.get(3)?, f.get(4)?);
+            (*proto == "12" && u64::from_str_radix(groups, 16).ok()? != 0)
+                .then(|| rmem.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Waits until at least `n` listeners have subscribed (instead of sleeping a guess: under
+/// emulation, starting a listener can take seconds). Panics after a minute.
+pub fn wait_for_listeners(n: usize) {
+    let t = std::time::Instant::now();
+    while listeners().len() < n {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "only {} of {n} listeners subscribed",
+            listeners().len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits until every listener has read everything queued for it (each receive queue empty
+/// twice in a row, 50 ms apart): the kernel queues an event while the change happens, so
+/// after this a listener has received every event so far. Panics after a minute.
+pub fn wait_until_drained() {
+    let t = std::time::Instant::now();
+    let mut quiet = 0;
+    while quiet < 2 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "listeners still hold {:?} bytes",
+            listeners()
+        );
+        quiet = if listeners().iter().all(|&b| b == 0) {
+            quiet + 1
+        } else {
+            0
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
