@@ -142,14 +142,17 @@ pub(crate) fn cached() -> Option<Features> {
 
 /// Returns the cached answer, probing first if none is cached. A probe that cannot run
 /// (no `CAP_SYS_ADMIN`, say) is not cached: the next call tries again.
-pub(crate) fn features() -> Features {
+pub(crate) fn probed() -> Result<Features> {
     if let Some(f) = PROBED.get() {
-        return *f;
+        return Ok(*f);
     }
-    match probe() {
-        Ok(f) => *PROBED.get_or_init(|| f),
-        Err(_) => Features::default(),
-    }
+    let f = probe()?;
+    Ok(*PROBED.get_or_init(|| f))
+}
+
+/// Like [`probed`], with every feature absent when the probe cannot run.
+pub(crate) fn features() -> Features {
+    probed().unwrap_or_default()
 }
 
 /// Returns the scratch table's error, or runs every probe.

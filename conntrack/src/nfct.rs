@@ -939,22 +939,29 @@ impl Nfct {
         })
     }
 
-    /// Refuses a flush the running kernel would widen (see [`Features::flush_honours`]).
+    /// Refuses a flush the running kernel would widen (see [`Features::flush_honours`]). A
+    /// flush of everything needs no probe.
     fn check_flush(&self, family: Family, filter: &FlushFilter) -> Result<()> {
-        let ft = self.features();
+        if family == Family::Any && filter.is_empty() {
+            return Ok(());
+        }
+        let (ft, why) = match crate::kernel::probed() {
+            Ok(ft) => (ft, None),
+            Err(e) => (Features::default(), Some(e)),
+        };
         ft.flush_honours(family, filter)
             .map_err(|part| Error::Unsupported {
                 op: Op::Flush,
-                what: if ft.probed {
-                    format!(
+                what: match why {
+                    None => format!(
                         "{part}: the running kernel ignores that filter and would flush more; \
                      Nfct::flush_matching deletes exactly the selection"
-                    )
-                } else {
-                    format!(
-                        "{part}: the kernel's flush filters could not be probed (the probe needs \
-                     CAP_SYS_ADMIN); Nfct::flush_matching deletes exactly the selection"
-                    )
+                    ),
+                    Some(e) => format!(
+                        "{part}: the kernel's flush filters could not be probed ({e}; the probe \
+                     needs CAP_SYS_ADMIN and CAP_NET_ADMIN); Nfct::flush_matching deletes \
+                     exactly the selection"
+                    ),
                 },
             })
     }

@@ -1001,3 +1001,30 @@ fn demo_explains_when_user_namespaces_are_off_needs_root() {
         "{err}"
     );
 }
+
+/// `ctrack --version` and `ctrack features` print the probed features, and agree with the
+/// library's own probe; as an ordinary user without `CAP_SYS_ADMIN` they say the probe could
+/// not run.
+#[test]
+fn version_prints_the_probed_features() {
+    netns!();
+    let v = ok(&["--version"]);
+    assert!(
+        v.starts_with(&format!("ctrack {}", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    let f = ok(&["features"]);
+    assert!(v.ends_with(&f), "{v}\n---\n{f}");
+    let lib = conntrack::Nfct::open().unwrap().features();
+    assert!(lib.probed, "{lib:?}");
+    for (name, on) in [
+        ("flush by mark", lib.flush_mark),
+        ("flush by zone", lib.flush_zone),
+        ("dump filter by IPv6 tuple", lib.dump_tuple_ipv6),
+        ("flush of one family", lib.flush_family),
+    ] {
+        let want = format!("{name}: {}", if on { "yes" } else { "no" });
+        assert!(f.lines().any(|l| l == want), "{want} in {f}");
+    }
+    assert!(!f.contains("probed: no"), "{f}");
+}

@@ -450,7 +450,8 @@ fn flush(netns: &Option<String>, f: &Filter) -> R<()> {
     // One kernel request where the kernel honours every part of the filter; otherwise (and
     // for `-w`, whose conntrack-tools meaning is not the kernel's) the entries `-L` selects
     // with the same options, deleted one by one with their tuple and id.
-    if f.zone.is_none() && nfct.features().flush_honours(fam, &ff).is_ok() {
+    let whole = fam == conntrack::Family::Any && ff.is_empty();
+    if f.zone.is_none() && (whole || nfct.features().flush_honours(fam, &ff).is_ok()) {
         if ff.is_empty() {
             nfct.flush(fam)?;
             eprintln!("ctrack: connection tracking table has been emptied.");
