@@ -855,19 +855,17 @@ fn main() {
     const DRAINS: usize = 9;
     let mut drains: [Vec<Duration>; DRAINS] = Default::default();
     for round in 0..runs {
-        let cfg = EventConfig {
-            groups: Groups {
+        let cfg = EventConfig::default()
+            .groups(Groups {
                 new: true,
                 ..Groups::NONE
-            },
-            recv_buffer: drain_buffer,
-            ..EventConfig::default()
-        };
-        let mut ev = Events::open(cfg.clone()).unwrap();
+            })
+            .recv_buffer(drain_buffer);
+        let mut ev = Events::open_with(cfg.clone()).unwrap();
         ev.set_nonblocking(true).unwrap();
-        let mut ev_mirror = Events::open(cfg.clone()).unwrap();
+        let mut ev_mirror = Events::open_with(cfg.clone()).unwrap();
         ev_mirror.set_nonblocking(true).unwrap();
-        let mut ev_threaded = Some(Events::open(cfg.clone()).unwrap());
+        let mut ev_threaded = Some(Events::open_with(cfg.clone()).unwrap());
         let mut rawev = Socket::open().unwrap();
         rawev.join_group(Group::New).unwrap();
         rawev.set_recv_buffer(drain_buffer).unwrap();
@@ -1112,7 +1110,7 @@ fn main() {
 
     // ---------------- events lost under a burst of creates and the flush that follows
     let burst: u32 = if quick { 2_000 } else { 200_000 };
-    let ev = Events::open(EventConfig::default()).unwrap();
+    let ev = Events::open_with(EventConfig::default()).unwrap();
     let consumer = std::thread::spawn(move || {
         let mut ev = ev;
         ev.socket()
@@ -1217,7 +1215,7 @@ fn main() {
         rss.push(f[2]);
         rows.push(Row {
             op: format!("streamed dump peak RSS, {k} entries"),
-            who: "conntrack-rs dump_each".into(),
+            who: "conntrack-rs dump_with".into(),
             median: Duration::ZERO,
             per: None,
             ratio: None,

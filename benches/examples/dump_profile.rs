@@ -1,6 +1,6 @@
 //! Dumps a table of `N` entries (default 100,000; UDP only, or the live benchmark's varied
 //! table with `TABLE=varied`) in a private network namespace, five ways interleaved: the raw
-//! header-walking floor, `dump_each` on one thread and pipelined, and `dump` into owned values
+//! header-walking floor, `dump_with` on one thread and pipelined, and `dump` into owned values
 //! on one thread and pipelined (`PEERS=1` adds libnetfilter_conntrack and `conntrack -L` to the
 //! rotation, as in the live benchmark). `ONLY=owned` (or `floor`, `borrowed`, `piped`, `owned-piped`,
 //! or several, comma-separated) runs just those cases, as a `perf record` target; `SAVE=path` only writes the raw bytes of one
@@ -120,8 +120,8 @@ fn main() {
     }
     for (name, d) in [
         "floor (headers)",
-        "dump_each, one thread",
-        "dump_each, pipelined",
+        "dump_with, one thread",
+        "dump_with, pipelined",
         "dump, owned",
         "dump, owned, pipelined",
         "libnetfilter_conntrack + conntrack -L",

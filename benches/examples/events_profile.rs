@@ -21,11 +21,8 @@ fn main() {
         .unwrap_or(40_000);
     let mode = std::env::var("MODE").unwrap_or_default();
     let mut raw = Socket::open().unwrap();
-    let cfg = EventConfig {
-        recv_buffer: 256 << 20,
-        ..EventConfig::default()
-    };
-    let ev = Events::open(cfg.clone()).unwrap();
+    let cfg = EventConfig::default().recv_buffer(256 << 20);
+    let ev = Events::open_with(cfg.clone()).unwrap();
     let shards = (mode == "shards").then(|| Events::open_shards(cfg, 2).unwrap());
     if mode.starts_with("raw") {
         raw.join_group(Group::New).unwrap();

@@ -366,7 +366,7 @@ pub fn start_dump() -> conntrack_sock::Socket {
 /// (entries, checksum).
 pub fn stream_dump(nfct: &Nfct) -> (u64, u64) {
     let (mut k, mut acc) = (0u64, 0u64);
-    nfct.dump_each(
+    nfct.dump_with(
         conntrack::Family::Any,
         &conntrack::wire::request::DumpFilter::default(),
         |c| {

@@ -23,18 +23,12 @@ pub use arena::{Arena, DEFAULT_SLOT_LEN, RecvMeta};
 pub use socket::{Group, MemInfo, SockOpt, Socket};
 
 /// Drops `CAP_NET_ADMIN` from the calling thread only (its effective and permitted sets), for
-/// privilege-separated daemons and for tests of the unprivileged path. Irreversible for the
-/// thread; other threads are unaffected.
+/// the tests of the unprivileged path (feature `testing`; not part of the API). Irreversible
+/// for the thread; other threads are unaffected.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
     sys::drop_thread_cap(12) // CAP_NET_ADMIN
-}
-
-/// Makes SIGINT and SIGTERM set the returned flag instead of ending the process, so a
-/// long-running listener can print its summary and clean up. The socket calls of this crate
-/// retry after a signal (`EINTR` never reaches the caller), so a listener that must notice
-/// the flag gives its socket a receive timeout and checks the flag after each timeout.
-pub fn catch_interrupts() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
-    sys::catch_interrupts()
 }
 
 /// Asks the kernel to back the whole pages of `spare` (typically `Vec::spare_capacity_mut`

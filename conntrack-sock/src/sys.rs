@@ -320,12 +320,14 @@ fn control_nsid(h: &libc::msghdr) -> Option<i32> {
     None
 }
 
+#[cfg(feature = "testing")]
 #[repr(C)]
 struct CapHeader {
     version: u32,
     pid: i32,
 }
 
+#[cfg(feature = "testing")]
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct CapData {
@@ -334,10 +336,12 @@ struct CapData {
     inheritable: u32,
 }
 
+#[cfg(feature = "testing")]
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// Removes capability `cap` (< 32) from the calling thread's effective and permitted sets.
 /// Capabilities are per thread on Linux, so other threads keep theirs.
+#[cfg(feature = "testing")]
 pub(crate) fn drop_thread_cap(cap: u32) -> io::Result<()> {
     if cap >= 32 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -368,31 +372,6 @@ pub(crate) fn drop_thread_cap(cap: u32) -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Makes SIGINT and SIGTERM set a flag instead of killing the process.
-pub(crate) fn catch_interrupts() -> io::Result<&'static std::sync::atomic::AtomicBool> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic, which is
-        // async-signal-safe; no SA_RESTART, so blocking calls return EINTR and callers see the
-        // flag promptly.
-        let r = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(&INTERRUPTED)
 }
 
 /// Asks for transparent huge pages (`MADV_HUGEPAGE`) for the whole pages inside `mem`, so that

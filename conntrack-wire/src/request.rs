@@ -68,6 +68,17 @@ pub struct Key {
     pub id: Option<u32>,
 }
 
+impl From<Tuple> for Key {
+    /// The key of the entry whose original tuple is `t`, in the default zone (or the tuple's
+    /// own per-direction zone), whatever its id.
+    fn from(t: Tuple) -> Self {
+        Key {
+            tuple: t,
+            ..Default::default()
+        }
+    }
+}
+
 /// Kernel-side filters of a dump. Each is ignored by kernels too old to know it (see
 /// `conntrack` for the probing that refuses a filter the kernel would ignore).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

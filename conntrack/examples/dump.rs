@@ -6,7 +6,7 @@ use conntrack::{DumpFilter, Family, Nfct};
 fn main() -> Result<(), conntrack::Error> {
     let nfct = Nfct::open()?;
     let mut n = 0;
-    nfct.dump_each(Family::Any, &DumpFilter::default(), |ct| {
+    nfct.dump_with(Family::Any, &DumpFilter::default(), |ct| {
         if let Some(orig) = ct.tuple_orig() {
             println!("{:?} -> {:?} mark {:?}", orig.src(), orig.dst(), ct.mark());
         }

@@ -8,10 +8,7 @@ fn main() -> Result<(), conntrack::Error> {
         l4proto: Match::any([6]),
         ..Default::default()
     };
-    let mut events = Events::open(EventConfig {
-        filter: Some(filter),
-        ..Default::default()
-    })?;
+    let mut events = Events::open_with(EventConfig::default().filter(filter))?;
     if let Some(w) = &events.granted().warning {
         eprintln!("warning: {w}");
     }

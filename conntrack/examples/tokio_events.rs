@@ -13,7 +13,7 @@ fn main() -> Result<(), conntrack::Error> {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut stream = EventStream::new(Events::open(EventConfig::default())?)?;
+        let mut stream = EventStream::new(Events::open_with(EventConfig::default())?)?;
         while let Some(batch) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
             for ev in batch? {
                 println!("{ev:?}");

@@ -61,11 +61,6 @@ impl Exchange {
         self.dump
     }
 
-    /// Returns the sequence number followed.
-    pub fn seq(&self) -> u32 {
-        self.seq
-    }
-
     /// Feeds one received message.
     pub fn feed<'a>(&mut self, msg: Message<'a>) -> Step<'a> {
         // The kernel addresses replies to our port id; 0 is accepted for kernels that leave it.

@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-/// The result of a dump callback ([`crate::Nfct::dump_each`]): `()` goes on to the next
+/// The result of a dump callback ([`crate::Nfct::dump_with`]): `()` goes on to the next
 /// entry; `ControlFlow::Break(())` stops the dump there (a lookup that found its entry), and
 /// `ControlFlow::Continue(())` goes on. The rest of a stopped dump is never decoded; the
 /// handle reads and drops it before its next request.

@@ -32,8 +32,7 @@
 mod batch;
 mod error;
 pub mod events;
-pub mod exchange;
-pub mod filter;
+mod exchange;
 mod flow;
 mod kernel;
 mod mirror;
@@ -45,6 +44,7 @@ pub mod stream;
 pub use batch::{BatchOp, BatchReport, Outcome};
 pub use conntrack_sock as sock;
 pub use conntrack_wire as wire;
+pub use conntrack_wire::ct::{Status, TcpState, Tuple};
 pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};

@@ -93,7 +93,7 @@ impl Mirror {
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
     /// use conntrack::{Mirror, Nfct};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// let nfct = Nfct::open()?;
     /// let mut mirror = Mirror::new();
     /// mirror.resync(&nfct)?;
@@ -137,7 +137,7 @@ impl Mirror {
     /// ```
     pub fn resync(&mut self, nfct: &Nfct) -> Result<()> {
         let mut fresh = HashMap::with_capacity(self.entries.len());
-        nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+        nfct.dump_with(Family::Any, &DumpFilter::default(), |c| {
             if let Some(k) = key(c).filter(|_| self.holds(c)) {
                 fresh.insert(k, Conn::parse(c));
             }
@@ -154,7 +154,7 @@ impl Mirror {
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
     /// use conntrack::{Mirror, Nfct};
-    /// let (mut events, nfct) = (Events::open(EventConfig::default())?, Nfct::open()?);
+    /// let (mut events, nfct) = (Events::open_with(EventConfig::default())?, Nfct::open()?);
     /// let mut mirror = Mirror::new();
     /// mirror.resync(&nfct)?;
     /// for ev in events.recv()?.iter() {

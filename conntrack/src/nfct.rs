@@ -3,7 +3,6 @@
 use crate::batch::{BatchOp, Outcome};
 use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
-use crate::filter;
 use crate::flow::DumpFlow;
 use crate::kernel::Features;
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, SockOpt, Socket};
@@ -167,6 +166,18 @@ impl Config {
     /// ```
     pub fn pipeline(mut self, on: bool) -> Self {
         self.pipeline = on;
+        self
+    }
+
+    /// Sets the datagram slots of each receive arena (at least 1; see the field).
+    ///
+    /// ```no_run
+    /// use conntrack::{Config, Nfct};
+    /// let nfct = Nfct::open_with(Config::default().arena_slots(16))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn arena_slots(mut self, n: usize) -> Self {
+        self.arena_slots = n.max(1);
         self
     }
 
@@ -617,12 +628,12 @@ impl Nfct {
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// let mut tcp = 0;
-    /// Nfct::open()?.dump_each(Family::Any, &DumpFilter::default(), |ct| {
+    /// Nfct::open()?.dump_with(Family::Any, &DumpFilter::default(), |ct| {
     ///     tcp += usize::from(ct.tuple_orig().and_then(|t| t.proto_num()) == Some(6));
     /// })?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn dump_each<R: DumpFlow>(
+    pub fn dump_with<R: DumpFlow>(
         &self,
         family: Family,
         filter: &DumpFilter,
@@ -639,7 +650,7 @@ impl Nfct {
                         op: Op::Dump,
                         source,
                     })?;
-                    if !exact || filter::matches(filter, &v) {
+                    if !exact || filter.matches(&v) {
                         return Ok(f(&v).flow());
                     }
                 }
@@ -689,7 +700,7 @@ impl Nfct {
             conntrack_sock::advise_huge_pages(v.spare_capacity_mut());
         }
         let mut out_of_memory = false;
-        self.dump_each(family, filter, |c| {
+        self.dump_with(family, filter, |c| {
             if v.len() == v.capacity() && v.try_reserve(v.len().max(1024)).is_err() {
                 out_of_memory = true;
                 return ControlFlow::Break(());
@@ -814,7 +825,7 @@ impl Nfct {
     /// ```
     pub fn get_by_id(&self, id: u32) -> Result<Conn> {
         let mut out = None;
-        self.dump_each(Family::Any, &DumpFilter::default(), |c| {
+        self.dump_with(Family::Any, &DumpFilter::default(), |c| {
             if c.id() != Some(id) {
                 return ControlFlow::Continue(());
             }
@@ -1036,7 +1047,7 @@ impl Nfct {
         filter: &DumpFilter,
     ) -> Result<Vec<(Key, Outcome)>> {
         let mut ops = Vec::new();
-        self.dump_each(family, filter, |c| {
+        self.dump_with(family, filter, |c| {
             if let Some(t) = c.tuple_orig() {
                 ops.push(BatchOp::Delete(Key {
                     tuple: Tuple::parse(&t),
@@ -1100,7 +1111,7 @@ impl Nfct {
         }
         let mut seen = std::collections::HashSet::new();
         let mut diff = Diff::default();
-        self.dump_each(family, &DumpFilter::default(), |v| {
+        self.dump_with(family, &DumpFilter::default(), |v| {
             let Some(id) = v.id() else { return };
             seen.insert(id);
             let c = Conn::parse(v);

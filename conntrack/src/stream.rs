@@ -26,7 +26,7 @@ impl AsRawFd for Fd {
 /// use std::pin::Pin;
 /// use futures_core::Stream;
 ///
-/// let mut stream = EventStream::new(Events::open(EventConfig::default())?)?;
+/// let mut stream = EventStream::new(Events::open_with(EventConfig::default())?)?;
 /// while let Some(batch) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
 ///     for ev in batch? {
 ///         if let Event::Overrun { lost } = ev {

@@ -36,7 +36,7 @@ fn stream(nfct: &Nfct) -> (u64, u64) {
     let before = counting::count();
     let mut n = 0u64;
     let mut acc = 0u64;
-    nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+    nfct.dump_with(Family::Any, &DumpFilter::default(), |c| {
         n += 1;
         acc ^= u64::from(c.mark().unwrap_or(0))
             ^ u64::from(c.tuple_orig().and_then(|t| t.src_port()).unwrap_or(0));
@@ -109,13 +109,10 @@ fn drain(ev: &mut Events) -> (u64, u64) {
 #[test]
 fn event_batches_allocate_nothing() {
     netns!();
-    let mut ev = Events::open(EventConfig {
-        groups: Groups {
-            new: true,
-            ..Groups::NONE
-        },
-        ..EventConfig::default()
-    })
+    let mut ev = Events::open_with(EventConfig::default().groups(Groups {
+        new: true,
+        ..Groups::NONE
+    }))
     .unwrap();
     ev.set_nonblocking(true).unwrap();
     let nfct = Nfct::open().unwrap();

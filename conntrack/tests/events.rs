@@ -42,23 +42,16 @@ fn kinds(v: &[Event]) -> Vec<EventKind> {
 #[test]
 fn a_stream_without_groups_is_refused() {
     netns!();
-    let err = Events::open(EventConfig {
-        groups: Groups::NONE,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let err = Events::open_with(EventConfig::default().groups(Groups::NONE)).unwrap_err();
     assert!(
         matches!(&err, conntrack::Error::Invalid { what, .. } if what.contains("no group")),
         "{err:?}"
     );
     // One group is enough.
-    Events::open(EventConfig {
-        groups: Groups {
-            destroy: true,
-            ..Groups::NONE
-        },
-        ..Default::default()
-    })
+    Events::open_with(EventConfig::default().groups(Groups {
+        destroy: true,
+        ..Groups::NONE
+    }))
     .unwrap();
 }
 
@@ -135,7 +128,7 @@ fn shards_receive_every_event_exactly_once_each_entry_in_order() {
 #[test]
 fn library_mutations_yield_their_events_in_order() {
     netns!();
-    let mut ev = Events::open(EventConfig::default()).unwrap();
+    let mut ev = Events::open_with(EventConfig::default()).unwrap();
     let nfct = Nfct::open().unwrap();
     let c = Conn::tcp(sa("10.20.0.1:1000"), sa("10.20.0.2:80"))
         .with_tcp_state(TcpState::Established)
@@ -183,7 +176,7 @@ fn library_mutations_yield_their_events_in_order() {
 #[test]
 fn conntrack_tools_mutations_yield_the_same_events() {
     netns!();
-    let mut ev = Events::open(EventConfig::default()).unwrap();
+    let mut ev = Events::open_with(EventConfig::default()).unwrap();
     conntrack(&[
         "-I",
         "-p",
@@ -232,11 +225,8 @@ fn conntrack_tools_mutations_yield_the_same_events() {
 #[test]
 fn expectation_events() {
     netns!();
-    let cfg = EventConfig {
-        groups: Groups::ALL,
-        ..Default::default()
-    };
-    let mut ev = Events::open(cfg).unwrap();
+    let cfg = EventConfig::default().groups(Groups::ALL);
+    let mut ev = Events::open_with(cfg).unwrap();
     let nfct = Nfct::open().unwrap();
     let master = Conn::tcp(sa("10.22.0.1:40000"), sa("10.22.0.2:21"))
         .with_tcp_state(TcpState::Established)
@@ -268,7 +258,7 @@ fn burst_every_event_received_or_counted() {
     userns!();
     const N: u32 = 200_000;
     netns();
-    let ev = Events::open(EventConfig::default()).unwrap();
+    let ev = Events::open_with(EventConfig::default()).unwrap();
     let granted = ev.granted().clone();
     let consumer = std::thread::spawn(move || {
         let mut ev = ev;
@@ -342,11 +332,8 @@ fn event_thread_delivers_in_order_and_counts_every_loss() {
     netns();
     // A small buffer and a consumer that does not read during the burst: the helper thread
     // fills its three batches, the socket overflows, and every loss must still be counted.
-    let cfg = EventConfig {
-        recv_buffer: 256 << 10,
-        ..Default::default()
-    };
-    let mut ev = Events::open(cfg).unwrap().spawn().unwrap();
+    let cfg = EventConfig::default().recv_buffer(256 << 10);
+    let mut ev = Events::open_with(cfg).unwrap().spawn().unwrap();
     let nfct = Nfct::open().unwrap();
     let ops: Vec<BatchOp> = (0..N)
         .map(|i| {
@@ -406,11 +393,8 @@ fn event_thread_delivers_in_order_and_counts_every_loss() {
 fn events_from_another_namespace_carry_its_id_needs_root() {
     common::needs_root();
     netns!();
-    let cfg = EventConfig {
-        all_namespaces: true,
-        ..Default::default()
-    };
-    let mut ev = Events::open(cfg).unwrap();
+    let cfg = EventConfig::default().all_namespaces(true);
+    let mut ev = Events::open_with(cfg).unwrap();
     let name = format!("ct-evtest-{}", std::process::id());
     let (tx, rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
@@ -559,13 +543,7 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
     raw.set_recv_buffer(16 << 20).unwrap();
     let mut streams: Vec<Events> = filters
         .iter()
-        .map(|f| {
-            Events::open(EventConfig {
-                filter: Some(f.clone()),
-                ..Default::default()
-            })
-            .unwrap()
-        })
+        .map(|f| Events::open_with(EventConfig::default().filter(f.clone())).unwrap())
         .collect();
     // workload: varied entries, updated, then deleted
     let nfct = Nfct::open().unwrap();
@@ -681,7 +659,8 @@ fn tokio_stream_yields_batches() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut stream = EventStream::new(Events::open(EventConfig::default()).unwrap()).unwrap();
+        let mut stream =
+            EventStream::new(Events::open_with(EventConfig::default()).unwrap()).unwrap();
         let nfct = Nfct::open().unwrap();
         let c = Conn::udp(sa("10.25.0.1:1"), sa("10.25.0.2:2")).with_timeout(100);
         nfct.create(&c).unwrap();

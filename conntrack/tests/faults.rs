@@ -146,7 +146,7 @@ fn a_panicking_dump_callback_returns_and_the_handle_stays_usable() {
         let nfct = Nfct::open_with(Config::default().pipeline(pipeline)).unwrap();
         let mut seen = 0;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            nfct.dump_each(Family::Any, &DumpFilter::default(), |_| {
+            nfct.dump_with(Family::Any, &DumpFilter::default(), |_| {
                 seen += 1;
                 if seen == 1500 {
                     panic!("callback panics");
@@ -172,7 +172,7 @@ fn calling_the_handle_from_its_own_callback_is_an_error() {
     let nfct = Nfct::open().unwrap();
     fill(&nfct, 300);
     let mut inner = Vec::new();
-    nfct.dump_each(Family::Any, &DumpFilter::default(), |c| {
+    nfct.dump_with(Family::Any, &DumpFilter::default(), |c| {
         if inner.len() < 3 {
             inner.push(nfct.get_by_id(c.id().unwrap()).map(|_| ()));
             inner.push(nfct.batch(&[BatchOp::Create(udp(1000))]).into_result());
@@ -191,7 +191,7 @@ fn calling_the_handle_from_its_own_callback_is_an_error() {
     // Other threads wait for the lock instead of failing.
     std::thread::scope(|s| {
         let h = s.spawn(|| nfct.count(Family::Any));
-        nfct.dump_each(Family::Any, &DumpFilter::default(), |_| {})
+        nfct.dump_with(Family::Any, &DumpFilter::default(), |_| {})
             .unwrap();
         assert_eq!(h.join().unwrap().unwrap(), 300);
     });
@@ -205,7 +205,7 @@ fn an_early_stop_leaves_nothing_behind() {
     for pipeline in [true, false] {
         let h = Nfct::open_with(Config::default().pipeline(pipeline)).unwrap();
         let mut seen = 0;
-        h.dump_each(Family::Any, &DumpFilter::default(), |_| {
+        h.dump_with(Family::Any, &DumpFilter::default(), |_| {
             seen += 1;
             if seen == 10 {
                 ControlFlow::Break(())

@@ -421,6 +421,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 }
 
 #[test]
+#[cfg(feature = "testing")]
 fn without_cap_net_admin_everything_is_permission_denied() {
     netns!();
     let nfct = Nfct::open().unwrap();

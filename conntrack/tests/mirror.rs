@@ -133,11 +133,9 @@ enum Reader {
 }
 
 fn config() -> EventConfig {
-    EventConfig {
-        groups: Groups::ALL,
-        recv_buffer: 256 * 1024,
-        ..Default::default()
-    }
+    EventConfig::default()
+        .groups(Groups::ALL)
+        .recv_buffer(256 * 1024)
 }
 
 /// Runs `generate` against a fresh namespace while `reader` keeps a mirror; checks the
@@ -185,7 +183,7 @@ fn run(reader: Reader, generate: fn(&Nfct, u32), scale: u32) -> (u64, u64) {
             mirrors.extend(handles.into_iter().map(|h| h.join().unwrap()));
         }
         Reader::Threaded => {
-            let mut ev = Events::open(config()).unwrap().spawn().unwrap();
+            let mut ev = Events::open_with(config()).unwrap().spawn().unwrap();
             let mut m = Mirror::new();
             m.resync(&nfct).unwrap();
             s.spawn(move || generate(&Nfct::open().unwrap(), scale))
@@ -197,7 +195,7 @@ fn run(reader: Reader, generate: fn(&Nfct, u32), scale: u32) -> (u64, u64) {
             mirrors.push(m);
         }
         Reader::Stalled | Reader::Slow | Reader::Stuttering => {
-            let mut ev = Events::open(config()).unwrap();
+            let mut ev = Events::open_with(config()).unwrap();
             ev.socket().set_recv_timeout(Some(idle)).unwrap();
             let mut m = Mirror::new();
             m.resync(&nfct).unwrap();

@@ -526,6 +526,19 @@ mod owned {
     }
 
     impl Conn {
+        /// Returns the key that names this entry for get and delete: its original tuple (with
+        /// a per-direction zone if it has one), its zone and its id (so that a delete never
+        /// hits a newer entry that reuses the tuple), or `None` without an original tuple.
+        #[inline]
+        pub fn key(&self) -> Option<crate::request::Key> {
+            Some(crate::request::Key {
+                tuple: self.tuple_orig?,
+                dir: crate::request::Dir::Orig,
+                zone: self.zone,
+                id: self.id,
+            })
+        }
+
         /// Copies every attribute out of a view.
         #[inline]
         pub fn parse(v: &ConnView<'_>) -> Self {

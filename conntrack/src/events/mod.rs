@@ -76,8 +76,14 @@ impl Default for Groups {
     }
 }
 
-/// How to open an event stream.
+/// How to open an event stream: [`EventConfig::default`], then a setter per field to change.
+///
+/// ```
+/// use conntrack::events::{EventConfig, Groups};
+/// let cfg = EventConfig::default().groups(Groups::ALL).recv_buffer(16 << 20);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EventConfig {
     /// The groups to join.
     pub groups: Groups,
@@ -109,6 +115,50 @@ impl Default for EventConfig {
             batch: 256,
             filter: None,
         }
+    }
+}
+
+impl EventConfig {
+    /// Sets the groups to join.
+    pub fn groups(mut self, g: Groups) -> Self {
+        self.groups = g;
+        self
+    }
+
+    /// Sets the receive buffer to ask for, in bytes.
+    pub fn recv_buffer(mut self, bytes: usize) -> Self {
+        self.recv_buffer = bytes;
+        self
+    }
+
+    /// Turns reliable mode (`NETLINK_BROADCAST_ERROR`) on or off.
+    pub fn reliable(mut self, on: bool) -> Self {
+        self.reliable = on;
+        self
+    }
+
+    /// Receives the events of every peer network namespace (`NETLINK_LISTEN_ALL_NSID`).
+    pub fn all_namespaces(mut self, on: bool) -> Self {
+        self.all_namespaces = on;
+        self
+    }
+
+    /// Listens in the network namespace at `path` (`/var/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub fn netns(mut self, path: impl Into<PathBuf>) -> Self {
+        self.netns = Some(path.into());
+        self
+    }
+
+    /// Sets the most datagrams received per `recvmmsg`.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n;
+        self
+    }
+
+    /// Sets the kernel-side filter (compiled to classic BPF when the stream opens).
+    pub fn filter(mut self, f: EventFilter) -> Self {
+        self.filter = Some(f);
+        self
     }
 }
 
@@ -156,7 +206,7 @@ pub enum EventView<'a> {
         nsid: Option<i32>,
         /// The port id of the netlink socket whose request caused the event (0: the kernel's
         /// own traffic), as conntrack-tools prints it with `[USERSPACE] portid=`.
-        portid: u32,
+        port_id: u32,
     },
     /// An expectation event.
     Exp {
@@ -198,7 +248,7 @@ pub enum Event {
         /// The source namespace id.
         nsid: Option<i32>,
         /// The port id of the socket whose request caused the event (0: the kernel).
-        portid: u32,
+        port_id: u32,
     },
     /// An expectation event.
     Exp {
@@ -226,22 +276,22 @@ impl EventView<'_> {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
-    /// let first = events.recv()?.iter().next().map(|e| e.to_owned());
+    /// let mut events = Events::open_with(EventConfig::default())?;
+    /// let first = events.recv()?.iter().next().map(|e| e.to_event());
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn to_owned(&self) -> Event {
+    pub fn to_event(&self) -> Event {
         match *self {
             EventView::Conn {
                 kind,
                 view: Ok(v),
                 nsid,
-                portid,
+                port_id,
             } => Event::Conn {
                 kind,
                 conn: Conn::parse(&v),
                 nsid,
-                portid,
+                port_id,
             },
             EventView::Exp {
                 kind,
@@ -268,7 +318,7 @@ impl EventView<'_> {
 ///
 /// ```no_run
 /// use conntrack::events::{EventConfig, EventView, Events};
-/// let mut events = Events::open(EventConfig::default())?;
+/// let mut events = Events::open_with(EventConfig::default())?;
 /// loop {
 ///     let batch = events.recv()?;
 ///     for ev in batch.iter() {
@@ -300,14 +350,26 @@ impl std::fmt::Debug for Events {
 const EVENT_SLOT: usize = 8 * 1024;
 
 impl Events {
+    /// Opens a stream with the default [`EventConfig`] (the conntrack groups, a 64 MiB
+    /// buffer).
+    ///
+    /// ```no_run
+    /// use conntrack::events::Events;
+    /// let events = Events::open()?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn open() -> Result<Self> {
+        Self::open_with(EventConfig::default())
+    }
+
     /// Opens a socket, joins the groups, sizes the buffer, and turns on loss counting.
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let events = Events::open(EventConfig { groups: Groups::ALL, ..Default::default() })?;
+    /// let events = Events::open_with(EventConfig::default().groups(Groups::ALL))?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
-    pub fn open(cfg: EventConfig) -> Result<Self> {
+    pub fn open_with(cfg: EventConfig) -> Result<Self> {
         if cfg.groups == Groups::NONE {
             return Err(Error::Invalid {
                 op: Op::Open,
@@ -399,7 +461,7 @@ impl Events {
                 let mut f = c.filter.take().unwrap_or_default();
                 f.shard = Some(Shard { count: n, index });
                 c.filter = Some(f);
-                Events::open(c)
+                Events::open_with(c)
             })
             .collect()
     }
@@ -408,7 +470,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let events = Events::open(EventConfig::default())?;
+    /// let events = Events::open_with(EventConfig::default())?;
     /// if let Some(w) = &events.granted().warning {
     ///     eprintln!("{w}");
     /// }
@@ -422,7 +484,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let events = Events::open(EventConfig::default())?;
+    /// let events = Events::open_with(EventConfig::default())?;
     /// let fd = std::os::fd::AsFd::as_fd(events.socket());
     /// # Ok::<(), conntrack::Error>(())
     /// ```
@@ -435,7 +497,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// events.set_nonblocking(true)?;
     /// let batch = events.recv()?; // empty at once if nothing is queued
     /// # Ok::<(), conntrack::Error>(())
@@ -451,7 +513,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// let batch = events.recv()?;
     /// println!("{} datagrams, {} lost", batch.len(), batch.lost());
     /// # Ok::<(), conntrack::Error>(())
@@ -474,7 +536,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// println!("{} lost so far", events.pending_loss()?);
     /// # Ok::<(), conntrack::Error>(())
     /// ```
@@ -530,7 +592,7 @@ impl<'a> Batch<'a> {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// if events.recv()?.lost() > 0 { /* resynchronise */ }
     /// # Ok::<(), conntrack::Error>(())
     /// ```
@@ -542,7 +604,7 @@ impl<'a> Batch<'a> {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// for ev in events.recv()?.iter() {
     ///     if let EventView::Overrun { lost } = ev { eprintln!("lost {lost}"); }
     /// }
@@ -563,12 +625,12 @@ impl<'a> Batch<'a> {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events, Groups};
-    /// let mut events = Events::open(EventConfig::default())?;
+    /// let mut events = Events::open_with(EventConfig::default())?;
     /// let owned = events.recv()?.to_vec();
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn to_vec(&self) -> Vec<Event> {
-        self.iter().map(|e| e.to_owned()).collect()
+        self.iter().map(|e| e.to_event()).collect()
     }
 }
 
@@ -656,7 +718,7 @@ fn classify<'a>(
             kind,
             view: m.conn_remembered(layouts),
             nsid,
-            portid: m.pid(),
+            port_id: m.pid(),
         },
     })
 }

@@ -52,7 +52,7 @@ impl Received {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, EventView, Events};
-    /// let mut events = Events::open(EventConfig::default())?.spawn()?;
+    /// let mut events = Events::open_with(EventConfig::default())?.spawn()?;
     /// let got = events.recv()?;
     /// for ev in got.batch().iter() {
     ///     if let EventView::Conn { kind, view: Ok(c), .. } = ev {
@@ -90,7 +90,7 @@ impl Events {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
-    /// let mut events = Events::open(EventConfig::default())?.spawn()?;
+    /// let mut events = Events::open_with(EventConfig::default())?.spawn()?;
     /// loop {
     ///     let got = events.recv()?;
     ///     println!("{} events, {} lost", got.batch().len(), got.batch().lost());
@@ -168,7 +168,7 @@ impl EventThread {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
-    /// let events = Events::open(EventConfig::default())?.spawn()?;
+    /// let events = Events::open_with(EventConfig::default())?.spawn()?;
     /// assert!(events.granted().recv_buffer > 0);
     /// # Ok::<(), conntrack::Error>(())
     /// ```
@@ -180,7 +180,7 @@ impl EventThread {
     ///
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
-    /// let mut events = Events::open(EventConfig::default())?.spawn()?;
+    /// let mut events = Events::open_with(EventConfig::default())?.spawn()?;
     /// let got = events.recv()?;
     /// assert!(!got.batch().is_empty());
     /// # Ok::<(), conntrack::Error>(())
@@ -203,7 +203,7 @@ impl EventThread {
     /// ```no_run
     /// use conntrack::events::{EventConfig, Events};
     /// use std::time::Duration;
-    /// let mut events = Events::open(EventConfig::default())?.spawn()?;
+    /// let mut events = Events::open_with(EventConfig::default())?.spawn()?;
     /// if let Some(got) = events.recv_timeout(Duration::from_millis(100))? {
     ///     println!("{} datagrams", got.batch().len());
     /// }

@@ -264,7 +264,7 @@ fn expectation(nfct: &Nfct) -> R<()> {
 fn print_table(nfct: &Nfct, f: &DumpFilter, o: Options) -> R<usize> {
     let mut n = 0;
     let now = now_ns();
-    nfct.dump_each(Family::Any, f, |c| {
+    nfct.dump_with(Family::Any, f, |c| {
         let owned = Conn::parse(c);
         println!(
             "  {}",
@@ -289,10 +289,7 @@ pub fn run(a: &DemoArgs) -> R<()> {
     }
     println!("== ctrack demo: a private network namespace with its own, empty conntrack table");
     let nfct = Nfct::open()?;
-    let mut events = Events::open(EventConfig {
-        groups: Groups::ALL,
-        ..Default::default()
-    })?;
+    let mut events = Events::open_with(EventConfig::default().groups(Groups::ALL))?;
     events.set_nonblocking(true)?;
 
     let keep = traffic()?;

@@ -69,21 +69,27 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
     let f = &a.filter;
     let (o, json) = options(f)?;
     let sel = Selection::of(f, Role::Select)?;
-    let mut cfg = EventConfig {
-        groups: groups(a.events.as_deref(), f.table)?,
-        filter: (f.table == Table::Conntrack).then(|| sel.event_filter()),
-        ..Default::default()
-    };
-    if let Some(b) = a.buffer {
-        cfg.recv_buffer = b;
+    let mut cfg = EventConfig::default().groups(groups(a.events.as_deref(), f.table)?);
+    if f.table == Table::Conntrack {
+        cfg = cfg.filter(sel.event_filter());
     }
-    cfg.netns = netns.as_deref().map(|n| netns_path(n).into());
-    let mut ev = Events::open(cfg)?;
+    if let Some(b) = a.buffer {
+        cfg = cfg.recv_buffer(b);
+    }
+    if let Some(n) = netns {
+        cfg = cfg.netns(netns_path(n));
+    }
+    let mut ev = Events::open_with(cfg)?;
     if let Some(w) = &ev.granted().warning {
         eprintln!("ctrack: warning: {w}");
     }
-    let stop = conntrack::sock::catch_interrupts()
-        .map_err(|e| bad(format!("cannot catch signals: {e}")))?;
+    // SIGINT and SIGTERM end the loop (the summary is still printed); the socket's receive
+    // timeout wakes the loop to notice.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .map_err(|e| bad(format!("cannot catch signals: {e}")))?;
+    }
     ev.socket()
         .set_recv_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| bad(e.to_string()))?;
@@ -152,7 +158,7 @@ impl Printer {
                 kind,
                 view: Ok(v),
                 nsid,
-                portid,
+                port_id: portid,
             } => {
                 if !self.sel.matches(&v) {
                     return;

@@ -168,7 +168,7 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
     let mut n = 0;
     let now = now_ns();
     let mut line = String::with_capacity(512);
-    nfct.dump_each(sel.family, &sel.filter, |c| {
+    nfct.dump_with(sel.family, &sel.filter, |c| {
         if !sel.matches(c) {
             return;
         }
@@ -308,7 +308,7 @@ fn create(netns: &Option<String>, f: &Filter) -> R<()> {
 /// The entries a selection names, as owned values (they are printed after the change).
 fn select(nfct: &Nfct, sel: &Selection) -> R<Vec<Conn>> {
     let mut v = Vec::new();
-    nfct.dump_each(sel.family, &sel.filter, |c| {
+    nfct.dump_with(sel.family, &sel.filter, |c| {
         if sel.matches(c) {
             v.push(Conn::parse(c));
         }
@@ -404,14 +404,9 @@ fn delete(netns: &Option<String>, f: &Filter) -> R<()> {
     let targets = select(&nfct, &sel)?;
     let ops: Vec<BatchOp> = targets
         .iter()
-        .map(|c| {
-            BatchOp::Delete(Key {
-                tuple: c.tuple_orig.unwrap_or_default(),
-                zone: c.zone,
-                id: c.id,
-                ..Default::default()
-            })
-        })
+        // A dumped entry always has its original tuple; without one the kernel refuses the
+        // delete (EINVAL), which is reported like any failure.
+        .map(|c| BatchOp::Delete(c.key().unwrap_or_default()))
         .collect();
     let r = nfct.batch(&ops);
     let stdout = std::io::stdout();
@@ -464,14 +459,9 @@ fn flush(netns: &Option<String>, f: &Filter) -> R<()> {
     let sel = Selection::of(f, Role::Select)?;
     let ops: Vec<BatchOp> = select(&nfct, &sel)?
         .iter()
-        .map(|c| {
-            BatchOp::Delete(Key {
-                tuple: c.tuple_orig.unwrap_or_default(),
-                zone: c.zone,
-                id: c.id,
-                ..Default::default()
-            })
-        })
+        // A dumped entry always has its original tuple; without one the kernel refuses the
+        // delete (EINVAL), which is reported like any failure.
+        .map(|c| BatchOp::Delete(c.key().unwrap_or_default()))
         .collect();
     let r = nfct.batch(&ops);
     report("flow entries", "flushed", &r.outcomes, r.stopped)

@@ -191,7 +191,7 @@ impl Selection {
         {
             return false;
         }
-        if !conntrack::filter::matches(&self.filter, c) {
+        if !self.filter.matches(c) {
             return false;
         }
         if self.zone.is_some_and(|z| c.zone().unwrap_or(0) != z) {
