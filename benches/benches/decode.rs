@@ -8,7 +8,7 @@
 //! runs each case once (CI's rot check, no timing).
 
 use conntrack_benches::{npn_parse, touch_all, walk_tlv};
-use conntrack_wire::{Conn, ConnLayouts, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnDecoder, MessageKind, Messages};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,11 @@ fn floor(buf: &[u8]) -> u64 {
 }
 
 fn borrowed(buf: &[u8]) -> u64 {
-    // One ConnLayouts per stream, as the library keeps one per socket.
-    let (mut acc, mut layouts) = (0u64, ConnLayouts::new());
+    // One ConnDecoder per stream, as the library keeps one per socket.
+    let (mut acc, mut layouts) = (0u64, ConnDecoder::new());
     for m in Messages::new(buf).flatten() {
         if let MessageKind::Conntrack(_) = m.kind() {
-            if let Ok(c) = m.conn_remembered(&mut layouts) {
+            if let Ok(c) = layouts.conn(&m) {
                 acc += touch_all(&c);
             }
         }
@@ -54,10 +54,10 @@ fn walked(buf: &[u8]) -> u64 {
 }
 
 fn owned(buf: &[u8]) -> u64 {
-    let (mut acc, mut layouts) = (0u64, ConnLayouts::new());
+    let (mut acc, mut layouts) = (0u64, ConnDecoder::new());
     for m in Messages::new(buf).flatten() {
         if let MessageKind::Conntrack(_) = m.kind() {
-            if let Ok(c) = m.conn_remembered(&mut layouts) {
+            if let Ok(c) = layouts.conn(&m) {
                 let c = Conn::parse(&c);
                 acc += u64::from(c.id.unwrap_or(0));
             }

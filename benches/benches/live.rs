@@ -8,7 +8,7 @@ use conntrack::events::{EventConfig, EventView, Events, Groups, Shard};
 use conntrack::sock::{Arena, Group, Socket};
 use conntrack::wire::consts::*;
 use conntrack::wire::request::{self, DumpFilter};
-use conntrack::wire::{ConnLayouts, MessageKind, Messages};
+use conntrack::wire::{ConnDecoder, MessageKind, Messages};
 use conntrack::{BatchOp, Family, Nfct};
 use conntrack_benches::{
     drain_events, drain_shards, enable_labels, fill_varied, get_keys, get_requests, npn_parse,
@@ -363,20 +363,20 @@ fn offline_decode(
             std::hint::black_box(k);
         }),
         Box::new(|| {
-            // One ConnLayouts per stream, as the library keeps one per socket.
-            let (mut acc, mut layouts) = (0u64, ConnLayouts::new());
+            // One ConnDecoder per stream, as the library keeps one per socket.
+            let (mut acc, mut layouts) = (0u64, ConnDecoder::new());
             for m in Messages::new(captured).flatten() {
                 if let MessageKind::Conntrack(_) = m.kind() {
-                    acc ^= touch_all(&m.conn_remembered(&mut layouts).unwrap());
+                    acc ^= touch_all(&layouts.conn(&m).unwrap());
                 }
             }
             std::hint::black_box(acc);
         }),
         Box::new(|| {
-            let (mut k, mut layouts) = (0usize, ConnLayouts::new());
+            let (mut k, mut layouts) = (0usize, ConnDecoder::new());
             for m in Messages::new(captured).flatten() {
                 if let MessageKind::Conntrack(_) = m.kind() {
-                    k += conntrack::wire::Conn::parse(&m.conn_remembered(&mut layouts).unwrap())
+                    k += conntrack::wire::Conn::parse(&layouts.conn(&m).unwrap())
                         .id
                         .is_some() as usize;
                 }
@@ -422,7 +422,7 @@ fn offline_decode(
         (
             "conntrack-rs borrowed views",
             1,
-            "every field read; Message::conn_remembered (one ConnLayouts for the stream)",
+            "every field read; ConnDecoder::conn (one ConnDecoder for the stream)",
         ),
         (
             "conntrack-rs borrowed views, every message walked",
@@ -432,7 +432,7 @@ fn offline_decode(
         (
             "conntrack-rs owned Conn",
             2,
-            "Conn::parse of Message::conn_remembered",
+            "Conn::parse of ConnDecoder::conn",
         ),
         (
             "libnetfilter_conntrack",

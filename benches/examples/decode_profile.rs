@@ -1,11 +1,11 @@
 //! Decodes the captured dump fixture many times: a target for `perf record` and callgrind.
 //! `MODE=floor` walks TLVs only; `MODE=owned` builds `Conn`s; `MODE=walked` reads borrowed
 //! views of every message walked (`Message::conn`); default reads borrowed views through one
-//! `ConnLayouts` per pass (`Message::conn_remembered`).
+//! `ConnDecoder` per pass (`ConnDecoder::conn`).
 //! `FIXTURE=events` decodes the captured event stream instead of the dump; `FILE=path` decodes
 //! the bytes in `path` (e.g. saved by `dump_profile` with `SAVE=path`).
 use conntrack_benches::{touch_all, walk_tlv};
-use conntrack_wire::{Conn, ConnLayouts, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnDecoder, MessageKind, Messages};
 const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
 const EVENTS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/events.bin");
 
@@ -23,7 +23,7 @@ fn main() {
         _ => DUMP,
     };
     for _ in 0..iters {
-        let mut layouts = ConnLayouts::new();
+        let mut layouts = ConnDecoder::new();
         for m in Messages::new(std::hint::black_box(bytes)).flatten() {
             let MessageKind::Conntrack(_) = m.kind() else {
                 continue;
@@ -35,11 +35,11 @@ fn main() {
                     }
                 }
                 "owned" => {
-                    let c = Conn::parse(&m.conn_remembered(&mut layouts).unwrap());
+                    let c = Conn::parse(&layouts.conn(&m).unwrap());
                     acc += u64::from(c.id.unwrap_or(0));
                 }
                 "walked" => acc += touch_all(&m.conn().unwrap()),
-                _ => acc += touch_all(&m.conn_remembered(&mut layouts).unwrap()),
+                _ => acc += touch_all(&layouts.conn(&m).unwrap()),
             }
         }
     }

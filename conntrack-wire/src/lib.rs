@@ -78,7 +78,7 @@ mod table;
 pub use attr::{Attr, Attrs};
 #[cfg(feature = "alloc")]
 pub use ct::Conn;
-pub use ct::{ConnLayouts, ConnView, TupleView};
+pub use ct::{ConnDecoder, ConnView, TupleView};
 pub use emit::{Emitter, Mark};
 pub use error::{Error, Result};
 #[cfg(feature = "alloc")]

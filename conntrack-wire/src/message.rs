@@ -281,9 +281,9 @@ impl<'a> Message<'a> {
     }
 
     /// Views a conntrack message like [`Message::conn`], without a walk when it is laid out
-    /// like a message `layouts` remembers (see [`ConnLayouts`](crate::ConnLayouts)).
+    /// like a message `layouts` remembers (see [`crate::ConnDecoder::conn`]).
     #[inline]
-    pub fn conn_remembered(&self, layouts: &mut crate::ConnLayouts) -> Result<ConnView<'a>> {
+    pub(crate) fn conn_remembered(&self, layouts: &mut crate::ConnDecoder) -> Result<ConnView<'a>> {
         let ok = matches!(self.kind(), MessageKind::Conntrack(_));
         ConnView::new_remembered(self.expect(ok)?, layouts)
     }

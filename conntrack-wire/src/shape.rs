@@ -125,14 +125,16 @@ impl<const N: usize> Record for Shape<N> {
 
 /// `W` remembered shapes of messages indexed into `N` slots, replaced oldest first.
 ///
-/// The shapes live in a `heapless::Vec`, filled as messages are walked: a new `Shapes` is a
-/// few bytes to initialise, not `W` shapes of several hundred bytes each.
+/// The shapes live in a fixed array, `filled` of them in use (filled as messages are walked):
+/// no allocation, whatever the target.
 #[derive(Clone)]
 pub(crate) struct Shapes<const N: usize, const W: usize> {
     /// The message length of each shape; 0 for none (an empty message is never
     /// remembered: it costs no walk).
     lens: [u16; W],
-    ways: heapless::Vec<Shape<N>, W>,
+    ways: [Shape<N>; W],
+    /// How many of `ways` hold a shape.
+    filled: usize,
     /// The next shape to replace.
     next: usize,
     /// The lengths of the last `W` messages that matched no shape, and the next to replace.
@@ -145,7 +147,8 @@ impl<const N: usize, const W: usize> Shapes<N, W> {
     pub(crate) const fn new() -> Self {
         Shapes {
             lens: [0; W],
-            ways: heapless::Vec::new(),
+            ways: [Shape::EMPTY; W],
+            filled: 0,
             next: 0,
             missed: [0; W],
             next_missed: 0,
@@ -158,14 +161,14 @@ impl<const N: usize, const W: usize> Shapes<N, W> {
         let len = u16::try_from(data.len()).ok().filter(|&l| l != 0)?;
         self.lens
             .iter()
-            .zip(&self.ways)
+            .zip(self.ways.get(..self.filled)?)
             .position(|(l, s)| *l == len && s.matches(data))
     }
 
     /// Returns shape `i`, if remembered.
     #[inline]
     pub(crate) fn get(&self, i: usize) -> Option<&Shape<N>> {
-        self.ways.get(i)
+        self.ways.get(..self.filled)?.get(i)
     }
 
     /// Returns the shape to record the walk of a message [`Shapes::find`] did not know
@@ -184,8 +187,8 @@ impl<const N: usize, const W: usize> Shapes<N, W> {
         }
         let i = self.next % W;
         *self.lens.get_mut(i)? = 0;
-        if i == self.ways.len() {
-            self.ways.push(Shape::EMPTY).ok()?;
+        if i == self.filled {
+            self.filled += 1;
         }
         let s = self.ways.get_mut(i)?;
         s.count = 0;
@@ -211,5 +214,85 @@ impl<const N: usize, const W: usize> Shapes<N, W> {
             *l = len;
             self.next = (i + 1) % W;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `n` four-byte attribute headers, each of type `kind + i`.
+    fn msg(n: usize, kind: u16) -> [u8; 64] {
+        let mut m = [0u8; 64];
+        for (i, h) in m.chunks_exact_mut(4).take(n).enumerate() {
+            h[..2].copy_from_slice(&4u16.to_ne_bytes());
+            h[2..].copy_from_slice(&(kind + i as u16).to_ne_bytes());
+        }
+        m
+    }
+
+    /// Records `data` as a walk would: a header at every four bytes.
+    fn record<const W: usize>(shapes: &mut Shapes<2, W>, data: &[u8], slots: [u16; 2]) -> bool {
+        let Some(s) = shapes.start(data.len()) else {
+            return false;
+        };
+        for off in (0..data.len()).step_by(4) {
+            s.header(off, 0);
+        }
+        shapes.keep(data, false, &slots);
+        true
+    }
+
+    #[test]
+    fn a_layout_is_remembered_the_second_time_its_length_is_walked() {
+        let mut shapes = Shapes::<2, 4>::new();
+        let a = msg(4, 10);
+        let data = &a[..16];
+        assert_eq!(shapes.find(data), None);
+        assert!(
+            !record(&mut shapes, data, [1, 2]),
+            "the first walk is not recorded"
+        );
+        assert!(record(&mut shapes, data, [1, 2]));
+        let i = shapes.find(data).expect("remembered");
+        assert_eq!(shapes.get(i).map(|s| s.slots), Some([1, 2]));
+        // The same length with one header changed is not the same layout.
+        let b = msg(4, 11);
+        assert_eq!(shapes.find(&b[..16]), None);
+        // Nor is a prefix, nor an empty message.
+        assert_eq!(shapes.find(&a[..12]), None);
+        assert_eq!(shapes.find(&[]), None);
+    }
+
+    #[test]
+    fn the_oldest_layout_is_replaced_first() {
+        const W: usize = 3;
+        let mut shapes = Shapes::<2, W>::new();
+        // W + 1 layouts of different lengths, each walked twice (recorded the second time).
+        let layouts: [([u8; 64], usize); W + 1] =
+            core::array::from_fn(|i| (msg(i + 2, 1), 4 * (i + 2)));
+        for (i, (m, len)) in layouts.iter().enumerate() {
+            record(&mut shapes, &m[..*len], [i as u16, 0]);
+            assert!(record(&mut shapes, &m[..*len], [i as u16, 0]), "layout {i}");
+        }
+        let (first, len) = &layouts[0];
+        assert_eq!(shapes.find(&first[..*len]), None, "the oldest was evicted");
+        for (i, (m, len)) in layouts.iter().enumerate().skip(1) {
+            let at = shapes.find(&m[..*len]).expect("a newer layout stays");
+            assert_eq!(shapes.get(at).map(|s| s.slots[0]), Some(i as u16));
+        }
+    }
+
+    #[test]
+    fn a_walk_with_more_headers_than_a_shape_holds_is_not_kept() {
+        let mut shapes = Shapes::<2, 2>::new();
+        let data = [0u8; 4 * (HEADERS + 1)];
+        assert!(shapes.start(data.len()).is_none());
+        let s = shapes.start(data.len()).expect("second walk of the length");
+        for off in (0..data.len()).step_by(4) {
+            s.header(off, 0);
+        }
+        shapes.keep(&data, false, &[0, 0]);
+        assert_eq!(shapes.find(&data), None);
     }
 }

@@ -1,10 +1,10 @@
-//! Remembered layouts (`ConnLayouts`) must never change a result: over every captured
+//! Remembered layouts (`ConnDecoder`) must never change a result: over every captured
 //! conntrack message, and over every byte flip and truncation of one whose layout is
-//! remembered, `ConnView::new_remembered` returns exactly what `ConnView::new_checked` does.
+//! remembered, `ConnDecoder::view` returns exactly what `ConnView::new_checked` does.
 mod common;
 
 use common::{FIXTURES, messages};
-use conntrack_wire::{ConnLayouts, ConnView, MessageKind, Result};
+use conntrack_wire::{ConnDecoder, ConnView, MessageKind, Result};
 
 /// The payload (after `nfgenmsg`) of every conntrack message of every fixture.
 /// Strides that keep miri's run short (a sample of the messages, and of their bytes and
@@ -38,30 +38,30 @@ fn remembered_views_equal_walked_views_over_every_fixture() {
         "fixtures hold {} conntrack messages",
         all.len()
     );
-    let mut layouts = ConnLayouts::new();
+    let mut layouts = ConnDecoder::new();
     // Twice through: the second pass finds most layouts remembered.
     for _ in 0..2 {
         for p in &all {
             let walked = ConnView::new_checked(p);
             assert!(walked.is_ok());
-            assert!(same(&ConnView::new_remembered(p, &mut layouts), &walked));
+            assert!(same(&layouts.view(p), &walked));
         }
     }
 }
 
 #[test]
 fn every_byte_flip_and_truncation_of_a_remembered_layout_gives_the_walked_result() {
-    let mut layouts = ConnLayouts::new();
+    let mut layouts = ConnDecoder::new();
     let mut cases = 0;
     for p in conn_payloads() {
         for pos in (0..p.len()).step_by(STRIDE) {
             for x in [0x01u8, 0x04, 0x40, 0x80, 0xff] {
                 // Remember the original, then read the mutated copy.
-                assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+                assert!(layouts.view(p).is_ok());
                 let mut m = p.to_vec();
                 m[pos] ^= x;
                 let walked = ConnView::new_checked(&m);
-                let remembered = ConnView::new_remembered(&m, &mut layouts);
+                let remembered = layouts.view(&m);
                 assert!(
                     same(&remembered, &walked),
                     "byte {pos} ^ {x:#x}: {remembered:?} vs {walked:?}"
@@ -70,9 +70,9 @@ fn every_byte_flip_and_truncation_of_a_remembered_layout_gives_the_walked_result
             }
         }
         for cut in (0..p.len()).step_by(STRIDE) {
-            assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+            assert!(layouts.view(p).is_ok());
             let walked = ConnView::new_checked(&p[..cut]);
-            let remembered = ConnView::new_remembered(&p[..cut], &mut layouts);
+            let remembered = layouts.view(&p[..cut]);
             assert!(same(&remembered, &walked), "cut at {cut}");
         }
     }

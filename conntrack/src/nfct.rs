@@ -10,7 +10,7 @@ use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
 use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
 use conntrack_wire::stats::{CpuStats, ExpStats, GlobalStats};
-use conntrack_wire::{Conn, ConnLayouts, ConnView, Emitter, Exp, Message, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnDecoder, ConnView, Emitter, Exp, Message, MessageKind, Messages};
 use std::net::IpAddr;
 use std::ops::{ControlFlow, Deref, DerefMut};
 use std::path::PathBuf;
@@ -220,8 +220,8 @@ pub(crate) struct Inner {
     /// the socket may still hold its replies, or the kernel may still be producing a dump.
     /// The next call drains them first.
     pub(crate) dirty: bool,
-    /// The layouts of the conntrack messages received last (see [`ConnLayouts`]).
-    layouts: Box<ConnLayouts>,
+    /// The layouts of the conntrack messages received last (see [`ConnDecoder`]).
+    layouts: Box<ConnDecoder>,
 }
 
 /// A handle to the kernel's connection-tracking table (one `NETLINK_NETFILTER` socket).
@@ -386,7 +386,7 @@ impl Nfct {
                 acks: None,
                 seq: 0,
                 req: Vec::with_capacity(512),
-                layouts: Box::new(ConnLayouts::new()),
+                layouts: Box::new(ConnDecoder::new()),
                 dirty: false,
             }),
             owner: AtomicUsize::new(0),
@@ -454,7 +454,7 @@ impl Nfct {
         &self,
         op: Op,
         f: impl Fn(&mut Emitter<'_>, u32),
-        mut on_item: impl FnMut(Message<'_>, &mut ConnLayouts) -> Result<()>,
+        mut on_item: impl FnMut(Message<'_>, &mut ConnDecoder) -> Result<()>,
     ) -> Result<()> {
         self.exchange_until(op, f, |m, layouts| {
             on_item(m, layouts).map(ControlFlow::Continue)
@@ -467,7 +467,7 @@ impl Nfct {
         &self,
         op: Op,
         f: impl Fn(&mut Emitter<'_>, u32),
-        mut on_item: impl FnMut(Message<'_>, &mut ConnLayouts) -> Result<ControlFlow<()>>,
+        mut on_item: impl FnMut(Message<'_>, &mut ConnDecoder) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let mut g = self.lock(op)?;
         let inner = &mut *g;
@@ -646,7 +646,7 @@ impl Nfct {
             |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
             |m, layouts| {
                 if let MessageKind::Conntrack(_) = m.kind() {
-                    let v = m.conn_remembered(layouts).map_err(|source| Error::Wire {
+                    let v = layouts.conn(&m).map_err(|source| Error::Wire {
                         op: Op::Dump,
                         source,
                     })?;
@@ -803,7 +803,7 @@ impl Nfct {
             Op::Get,
             |e, seq| request::ct_get(e, seq, af, key),
             |m, layouts| {
-                let v = m.conn_remembered(layouts).map_err(|source| Error::Wire {
+                let v = layouts.conn(&m).map_err(|source| Error::Wire {
                     op: Op::Get,
                     source,
                 })?;

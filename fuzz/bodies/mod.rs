@@ -3,7 +3,7 @@
 //! target (32-bit included) without libFuzzer. Each user calls only some of them.
 #![allow(dead_code)]
 
-use conntrack_wire::{Conn, ConnLayouts, ConnView, Emitter, Exp, ExpView, MessageKind, Messages};
+use conntrack_wire::{Conn, ConnDecoder, ConnView, Emitter, Exp, ExpView, MessageKind, Messages};
 
 /// Any datagram: walk, classify and view every message; nothing may panic.
 pub fn messages(data: &[u8]) {
@@ -37,15 +37,15 @@ pub fn messages(data: &[u8]) {
 }
 
 /// The remembered path and the walk agree on `b` (the same view, or the same error).
-fn same(b: &[u8], layouts: &mut ConnLayouts) {
+fn same(b: &[u8], layouts: &mut ConnDecoder) {
     assert_eq!(
-        format!("{:?}", ConnView::new_remembered(b, layouts)),
+        format!("{:?}", layouts.view(b)),
         format!("{:?}", ConnView::new_checked(b))
     );
 }
 
 /// Any attribute bytes as a conntrack entry: the checked view, every getter, the owned copy;
-/// and the remembered-layout path (`ConnView::new_remembered`), which must return exactly what
+/// and the remembered-layout path (`ConnDecoder::view`), which must return exactly what
 /// the walk returns for the bytes, for same-length variants of them, and for prefixes.
 pub fn conn(data: &[u8]) {
     if let Ok(v) = ConnView::new_checked(data) {
@@ -65,7 +65,7 @@ pub fn conn(data: &[u8]) {
     let Some((&sel, msg)) = data.split_first() else {
         return;
     };
-    let mut layouts = ConnLayouts::new();
+    let mut layouts = ConnDecoder::new();
     // A layout is remembered the second time its length comes up.
     same(msg, &mut layouts);
     same(msg, &mut layouts);

@@ -98,11 +98,12 @@ pub struct ConnView<'a> {
     t: Table<'a, N>,
 }
 
-/// How many message layouts a [`ConnLayouts`] remembers.
+/// How many message layouts a [`ConnDecoder`] remembers.
 const LAYOUTS: usize = 8;
 
-/// The layouts of recent conntrack messages [`ConnView::new_remembered`] walked, so that a
-/// message laid out like one of them is validated without a walk.
+/// A stateful decoder of conntrack messages: it remembers the layouts of recent messages it
+/// walked, so that a message laid out like one of them is validated without a walk
+/// ([`ConnDecoder::conn`] for a message, [`ConnDecoder::view`] for attribute bytes).
 ///
 /// The kernel lays out the entries of one kind identically (an IPv4 UDP entry with counters
 /// and labels has the same attributes, of the same lengths, at the same offsets, as the next
@@ -115,47 +116,62 @@ const LAYOUTS: usize = 8;
 ///
 /// A layout is remembered the second time a message of its length has to be walked (so a
 /// stream whose layouts never repeat records nothing), up to eight, the oldest replaced
-/// first. Keep one `ConnLayouts` per stream of messages (a dump, an event socket) and reuse
+/// first. Keep one `ConnDecoder` per stream of messages (a dump, an event socket) and reuse
 /// it; for a one-off message, [`ConnView::new_checked`] is cheaper. About 5 KiB once filled,
 /// no allocation.
 ///
 /// ```
-/// use conntrack_wire::{ConnLayouts, ConnView, MessageKind, Messages};
+/// use conntrack_wire::{ConnDecoder, ConnView, MessageKind, Messages};
 /// let dump = include_bytes!("../../tests/fixtures/dump_ct.bin");
-/// let mut layouts = ConnLayouts::new();
+/// let mut decoder = ConnDecoder::new();
 /// for msg in Messages::new(dump) {
 ///     let msg = msg?;
 ///     if let MessageKind::Conntrack(_) = msg.kind() {
 ///         let walked = msg.conn()?;
-///         let ct = msg.conn_remembered(&mut layouts)?;
+///         let ct = decoder.conn(&msg)?;
 ///         assert_eq!(ct.mark(), walked.mark());
 ///     }
 /// }
 /// # Ok::<(), conntrack_wire::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct ConnLayouts {
+pub struct ConnDecoder {
     shapes: Shapes<N, LAYOUTS>,
 }
 
-impl ConnLayouts {
+impl ConnDecoder {
     /// Remembers no layout yet.
     pub const fn new() -> Self {
-        ConnLayouts {
+        ConnDecoder {
             shapes: Shapes::new(),
         }
     }
+
+    /// Views a conntrack message like [`Message::conn`](crate::Message::conn) (the same view,
+    /// the same errors), without a walk when it is laid out like a remembered message.
+    #[inline]
+    pub fn conn<'a>(&mut self, m: &crate::Message<'a>) -> Result<ConnView<'a>> {
+        m.conn_remembered(self)
+    }
+
+    /// Validates the attribute bytes of a conntrack message like [`ConnView::new_checked`]
+    /// (the same view, the same errors), without a walk when they are laid out like a
+    /// remembered message.
+    #[inline(always)]
+    pub fn view<'a>(&mut self, bytes: &'a [u8]) -> Result<ConnView<'a>> {
+        ConnView::new_remembered(bytes, self)
+    }
 }
 
-impl Default for ConnLayouts {
+impl Default for ConnDecoder {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl core::fmt::Debug for ConnLayouts {
+impl core::fmt::Debug for ConnDecoder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ConnLayouts").finish_non_exhaustive()
+        f.debug_struct("ConnDecoder").finish_non_exhaustive()
     }
 }
 
@@ -167,10 +183,10 @@ impl<'a> ConnView<'a> {
     }
 
     /// Like [`ConnView::new_checked`] (the same view, the same errors), without a walk when
-    /// `bytes` are laid out like a message `layouts` remembers; see [`ConnLayouts`] for
+    /// `bytes` are laid out like a message `layouts` remembers; see [`ConnDecoder`] for
     /// which walked messages are remembered.
     #[inline(always)]
-    pub fn new_remembered(bytes: &'a [u8], layouts: &mut ConnLayouts) -> Result<Self> {
+    pub(crate) fn new_remembered(bytes: &'a [u8], layouts: &mut ConnDecoder) -> Result<Self> {
         Table::parse_shaped::<ConnSchema, LAYOUTS>(bytes, 0, &mut layouts.shapes)
             .map(|t| ConnView { t })
     }
@@ -868,15 +884,15 @@ mod tests {
     #[test]
     fn repeated_layouts_are_recognised() {
         let events = include_bytes!("../../tests/fixtures/events.bin");
-        let mut layouts = ConnLayouts::new();
+        let mut layouts = ConnDecoder::new();
         let (mut seen, mut found) = (0, 0);
         for m in Messages::new(events).flatten() {
             if let MessageKind::Conntrack(_) = m.kind() {
                 let p = m.payload().get(4..).unwrap_or(&[]);
                 found += usize::from(layouts.shapes.find(p).is_some());
-                assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+                assert!(layouts.view(p).is_ok());
                 // A layout is recorded the second time a message of its length is walked.
-                assert!(ConnView::new_remembered(p, &mut layouts).is_ok());
+                assert!(layouts.view(p).is_ok());
                 assert!(
                     layouts.shapes.find(p).is_some(),
                     "a walked message is remembered"

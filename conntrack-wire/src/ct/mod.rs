@@ -15,7 +15,7 @@ pub mod tuple;
 
 #[cfg(feature = "alloc")]
 pub use conn::Conn;
-pub use conn::{ConnLayouts, ConnView};
+pub use conn::{ConnDecoder, ConnView};
 pub use counters::{Counters, CountersView};
 #[cfg(feature = "alloc")]
 pub use helper::Helper;

@@ -5,7 +5,7 @@ use crate::error::{Error, Op, Result};
 use conntrack_sock::{Arena, Group, SockOpt, Socket};
 pub use conntrack_wire::filter::bpf::{EventFilter, Match, Shard};
 use conntrack_wire::{
-    Conn, ConnLayouts, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages,
+    Conn, ConnDecoder, ConnView, CtMsg, Exp, ExpMsg, ExpView, MessageKind, Messages,
 };
 use std::path::PathBuf;
 
@@ -617,7 +617,7 @@ impl<'a> Batch<'a> {
             n: self.n,
             msgs: None,
             lost: self.lost,
-            layouts: ConnLayouts::new(),
+            layouts: ConnDecoder::new(),
         }
     }
 
@@ -649,7 +649,7 @@ struct BatchIter<'a> {
     /// Events lost, reported once after the last datagram.
     lost: u64,
     /// The layouts of the batch's entries so far: events of one kind are laid out alike.
-    layouts: ConnLayouts,
+    layouts: ConnDecoder,
 }
 
 impl<'a> Iterator for BatchIter<'a> {
@@ -698,7 +698,7 @@ impl<'a> Iterator for BatchIter<'a> {
 fn classify<'a>(
     m: conntrack_wire::Message<'a>,
     nsid: Option<i32>,
-    layouts: &mut ConnLayouts,
+    layouts: &mut ConnDecoder,
 ) -> Option<EventView<'a>> {
     let kind = match m.kind() {
         MessageKind::Conntrack(CtMsg::New) => EventKind::New,
@@ -716,7 +716,7 @@ fn classify<'a>(
         },
         _ => EventView::Conn {
             kind,
-            view: m.conn_remembered(layouts),
+            view: layouts.conn(&m),
             nsid,
             port_id: m.pid(),
         },
