@@ -179,6 +179,25 @@ impl Socket {
         })
     }
 
+    /// Registers a duplicate of this socket's file descriptor with the current tokio
+    /// runtime (feature `tokio`; call inside a runtime): the returned `AsyncFd` tells when
+    /// the socket is readable, and the socket itself is read as usual (readiness belongs to
+    /// the socket, which both descriptors name). Safe: the duplicate is owned by the
+    /// `AsyncFd`, and closed only after it deregisters.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// use conntrack_sock::Socket;
+    /// let sock = Socket::open()?;
+    /// let ready = sock.async_ready()?;
+    /// let guard = ready.readable().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn async_ready(&self) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+        sys::async_fd(self.fd.try_clone()?)
+    }
+
     /// Returns the port id the kernel bound this socket to.
     ///
     /// ```no_run

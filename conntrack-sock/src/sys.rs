@@ -396,3 +396,15 @@ pub(crate) fn advise_huge<T>(mem: &mut [std::mem::MaybeUninit<T>]) {
         libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE);
     }
 }
+
+/// Registers `fd` with the current tokio runtime's reactor (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub(crate) fn async_fd(
+    fd: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    // SAFETY: `register` needs the fd that `as_raw_fd` returns to be a valid, open fd that
+    // stays open, and the same, for as long as the registration lives. An `OwnedFd` owns its
+    // fd, returns that one fd every time, and is only closed when dropped, which happens after
+    // the `AsyncFd` deregisters it (the `AsyncFd` owns it).
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+}

@@ -3,18 +3,10 @@
 use crate::error::{Error, Op, Result};
 use crate::events::{Event, Events};
 use futures_core::Stream;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::unix::AsyncFd;
-
-struct Fd(Events);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.socket().as_fd().as_raw_fd()
-    }
-}
 
 /// Events as a `Stream` of owned batches, for tokio.
 ///
@@ -37,7 +29,10 @@ impl AsRawFd for Fd {
 /// # Ok(()) }
 /// ```
 pub struct EventStream {
-    fd: AsyncFd<Fd>,
+    /// Readiness of the subscription's socket (a duplicate descriptor, registered by
+    /// `conntrack-sock`, where the workspace's unsafe code lives).
+    ready: AsyncFd<OwnedFd>,
+    events: Events,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -51,18 +46,16 @@ impl EventStream {
     /// inside a tokio runtime.
     pub fn new(mut events: Events) -> Result<Self> {
         events.set_nonblocking(true)?;
-        // `AsyncFd::new` is deprecated because an arbitrary `AsRawFd` value could close its fd
-        // while registered; `Fd` owns the socket (an `OwnedFd` inside `Events`) for as long as
-        // the registration lives, so that cannot happen here. The replacement, `register`, is
-        // `unsafe`, which this crate does not allow.
-        #[allow(deprecated)]
-        let fd = AsyncFd::new(Fd(events)).map_err(|e| Error::io(Op::Open, e))?;
-        Ok(EventStream { fd })
+        let ready = events
+            .socket()
+            .async_ready()
+            .map_err(|e| Error::io(Op::Open, e))?;
+        Ok(EventStream { ready, events })
     }
 
     /// Returns the subscription.
     pub fn get_mut(&mut self) -> &mut Events {
-        &mut self.fd.get_mut().0
+        &mut self.events
     }
 }
 
@@ -72,12 +65,12 @@ impl Stream for EventStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let mut guard = match this.fd.poll_read_ready_mut(cx) {
+            let mut guard = match this.ready.poll_read_ready(cx) {
                 Poll::Ready(Ok(g)) => g,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Error::io(Op::Open, e)))),
                 Poll::Pending => return Poll::Pending,
             };
-            match guard.get_inner_mut().0.recv() {
+            match this.events.recv() {
                 Ok(b) if b.is_empty() => guard.clear_ready(),
                 Ok(b) => return Poll::Ready(Some(Ok(b.to_vec()))),
                 Err(e) => return Poll::Ready(Some(Err(e))),
