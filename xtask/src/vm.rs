@@ -145,8 +145,16 @@ pub(crate) fn run(binaries: &[String]) -> Result<(), String> {
             .env("PATH", &path)
             .current_dir(root())
             .stdout(Stdio::piped())
+            // Piped, never inherited: qemu opens its console on /proc/self/fd/2, and when that
+            // is a file (a CI log) it would truncate it.
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run vng: {e}"))?;
+        let err = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut e, &mut std::io::stderr());
+            })
+        });
         // Echoed line by line as the guest prints (a run takes minutes under emulation).
         let mut text = String::new();
         if let Some(out) = child.stdout.take() {
@@ -157,6 +165,9 @@ pub(crate) fn run(binaries: &[String]) -> Result<(), String> {
             }
         }
         let _ = child.wait();
+        if let Some(t) = err {
+            let _ = t.join();
+        }
         match text.lines().find_map(|l| l.strip_prefix("vm-result: ")) {
             Some("0 failed") => eprintln!("== {label}: every test passed"),
             Some(r) => failures.push(format!("{label}: {r}")),
