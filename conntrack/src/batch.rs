@@ -110,6 +110,7 @@ impl Outcome {
 /// The outcome of every operation of a [`Nfct::batch`], in the order given, and the error
 /// that stopped the batch early, if one did.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct BatchReport {
     /// One outcome per operation, in the order of the operations.
     pub outcomes: Vec<Outcome>,

@@ -194,6 +194,7 @@ impl Config {
 
 /// What [`Nfct::resync`] found changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Diff {
     /// Entries that were not known.
     pub added: Vec<Conn>,

@@ -177,6 +177,7 @@ pub struct Granted {
 
 /// The kind of a conntrack or expectation event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A new entry (`NLM_F_CREATE|NLM_F_EXCL` set).
     New,
@@ -195,6 +196,7 @@ pub enum EventKind {
 // produced one at a time by an iterator, so the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum EventView<'a> {
     /// A conntrack event; the view is `Err` for a malformed message (reported, never fatal).
     Conn {
@@ -238,6 +240,7 @@ pub enum EventView<'a> {
 // of the rare overrun item.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A conntrack event.
     Conn {
