@@ -36,6 +36,7 @@ mod exchange;
 mod flow;
 mod kernel;
 mod mirror;
+mod netns;
 mod nfct;
 mod pipeline;
 #[cfg(feature = "tokio")]
@@ -51,6 +52,7 @@ pub use error::{Error, Op, Result};
 pub use flow::DumpFlow;
 pub use kernel::Features;
 pub use mirror::Mirror;
+pub use netns::Netns;
 pub use nfct::{Config, Diff, Family, Nfct};
 
 /// The README's examples, compiled as doctests so that they keep up with the API.

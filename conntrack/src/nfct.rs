@@ -79,7 +79,7 @@ impl Family {
 pub struct Config {
     /// Network namespace to work in (`/var/run/netns/NAME`, `/proc/PID/ns/net`); `None` for the
     /// caller's own.
-    pub netns: Option<PathBuf>,
+    pub netns: Option<crate::Netns>,
     /// Receive buffer to ask for (forced with `SO_RCVBUFFORCE` when allowed); `None` keeps the
     /// system default.
     pub recv_buffer: Option<usize>,
@@ -128,7 +128,20 @@ impl Config {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn netns(mut self, path: impl Into<PathBuf>) -> Self {
-        self.netns = Some(path.into());
+        self.netns = Some(crate::Netns::Path(path.into()));
+        self
+    }
+
+    /// Works in the network namespace of the open descriptor `ns` (from
+    /// `/proc/PID/ns/net`, or inherited); see [`crate::Netns`].
+    ///
+    /// ```no_run
+    /// let ns = std::fs::File::open("/proc/1/ns/net")?;
+    /// let cfg = conntrack::Config::default().netns_fd(ns.into());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn netns_fd(mut self, ns: std::os::fd::OwnedFd) -> Self {
+        self.netns = Some(ns.into());
         self
     }
 
@@ -359,7 +372,7 @@ impl Nfct {
     pub fn open_with(config: Config) -> Result<Self> {
         let io = |e| Error::io(Op::Open, e);
         let sock = match &config.netns {
-            Some(p) => Socket::open_in_netns(p).map_err(io)?,
+            Some(n) => n.open_socket().map_err(io)?,
             None => Socket::open().map_err(io)?,
         };
         Self::from_socket(sock, config)

@@ -892,23 +892,35 @@ fn long_dumps_read_on_two_threads_equal_single_threaded_and_conntrack_tools() {
 }
 
 #[test]
-fn open_in_another_namespace_by_path() {
+fn open_in_another_namespace_by_path_and_by_descriptor() {
     netns!();
     let path = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
+    let fd: std::os::fd::OwnedFd = std::fs::File::open(&path).unwrap().into();
     let here = Nfct::open().unwrap();
     here.create(&Conn::udp(sa("10.10.0.1:1"), sa("10.10.0.2:2")).with_timeout(100))
         .unwrap();
     let counts = std::thread::spawn(move || {
-        // This thread moves into yet another empty namespace, then reaches ours by path;
-        // opening there must not move the thread.
+        // This thread moves into yet another empty namespace, then reaches ours by path and
+        // by descriptor; opening there must not move the thread.
         netns();
         let own = Nfct::open().unwrap().count(Family::Any).unwrap();
         let nfct = Nfct::open_with(conntrack::Config::default().netns(path)).unwrap();
-        let there = nfct.count(Family::Any).unwrap();
+        let by_path = nfct.count(Family::Any).unwrap();
+        let fd2 = fd.try_clone().unwrap();
+        let by_fd = Nfct::open_with(conntrack::Config::default().netns_fd(fd))
+            .unwrap()
+            .count(Family::Any)
+            .unwrap();
+        // An event stream opened by descriptor listens there, not here.
+        let cfg = conntrack::events::EventConfig::default().netns_fd(fd2);
+        let mut ev = conntrack::events::Events::open_with(cfg).unwrap();
+        nfct.create(&Conn::udp(sa("10.10.0.3:1"), sa("10.10.0.4:2")).with_timeout(100))
+            .unwrap();
+        let heard = ev.recv().unwrap().len();
         let own_again = Nfct::open().unwrap().count(Family::Any).unwrap();
-        (own, there, own_again)
+        (own, by_path, by_fd, heard, own_again)
     });
-    assert_eq!(counts.join().unwrap(), (0, 1, 0));
+    assert_eq!(counts.join().unwrap(), (0, 1, 1, 1, 0));
 }
 
 /// Labels are kept only when the namespace has a label user: an nftables `ct label` rule.

@@ -96,7 +96,7 @@ pub struct EventConfig {
     /// tagged with its namespace id.
     pub all_namespaces: bool,
     /// The network namespace to listen in; `None` for the caller's own.
-    pub netns: Option<PathBuf>,
+    pub netns: Option<crate::Netns>,
     /// Datagrams received per `recvmmsg` at most (events arrive one per datagram).
     pub batch: usize,
     /// A kernel-side filter: compiled to classic BPF and attached to the socket, so events
@@ -145,7 +145,20 @@ impl EventConfig {
 
     /// Listens in the network namespace at `path` (`/var/run/netns/NAME`, `/proc/PID/ns/net`).
     pub fn netns(mut self, path: impl Into<PathBuf>) -> Self {
-        self.netns = Some(path.into());
+        self.netns = Some(crate::Netns::Path(path.into()));
+        self
+    }
+
+    /// Works in the network namespace of the open descriptor `ns` (from
+    /// `/proc/PID/ns/net`, or inherited); see [`crate::Netns`].
+    ///
+    /// ```no_run
+    /// let ns = std::fs::File::open("/proc/1/ns/net")?;
+    /// let cfg = conntrack::events::EventConfig::default().netns_fd(ns.into());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn netns_fd(mut self, ns: std::os::fd::OwnedFd) -> Self {
+        self.netns = Some(ns.into());
         self
     }
 
@@ -381,7 +394,7 @@ impl Events {
         }
         let io = |e| Error::io(Op::Open, e);
         let sock = match &cfg.netns {
-            Some(p) => Socket::open_in_netns(p).map_err(io)?,
+            Some(n) => n.open_socket().map_err(io)?,
             None => Socket::open().map_err(io)?,
         };
         let (got, forced) = sock.set_recv_buffer(cfg.recv_buffer).map_err(io)?;
