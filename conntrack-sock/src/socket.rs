@@ -392,6 +392,39 @@ impl Socket {
         setsockopt(&self.fd, ReceiveTimeout, &tv).map_err(io::Error::from)
     }
 
+    /// Sets how long a send may block (`SO_SNDTIMEO`; `None`: no limit, the default). A send
+    /// that times out fails with `WouldBlock` (`EAGAIN`) and sends nothing.
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Socket;
+    /// Socket::open()?.set_send_timeout(Some(std::time::Duration::from_secs(2)))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_send_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt::SendTimeout};
+        use nix::sys::time::TimeVal;
+        let tv = match t {
+            Some(d) => TimeVal::new(d.as_secs() as _, d.subsec_micros() as _),
+            None => TimeVal::new(0, 0),
+        };
+        setsockopt(&self.fd, SendTimeout, &tv).map_err(io::Error::from)
+    }
+
+    /// Returns the send timeout (`SO_SNDTIMEO`; `None`: no limit).
+    ///
+    /// ```no_run
+    /// use conntrack_sock::Socket;
+    /// assert_eq!(Socket::open()?.send_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_timeout(&self) -> io::Result<Option<std::time::Duration>> {
+        use nix::sys::socket::{getsockopt, sockopt::SendTimeout};
+        let tv = getsockopt(&self.fd, SendTimeout).map_err(io::Error::from)?;
+        let d = std::time::Duration::from_secs(tv.tv_sec().max(0) as u64)
+            + std::time::Duration::from_micros(tv.tv_usec().max(0) as u64);
+        Ok((!d.is_zero()).then_some(d))
+    }
+
     /// Sends one buffer (one request, or several framed back to back) to the kernel.
     ///
     /// ```no_run

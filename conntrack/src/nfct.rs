@@ -85,6 +85,11 @@ pub struct Config {
     pub recv_buffer: Option<usize>,
     /// How long to wait for each kernel reply before giving up.
     pub timeout: Duration,
+    /// How long one send may block (`SO_SNDTIMEO`; go-conntrack's `WriteTimeout`); `None`
+    /// (the default) for no limit. Netlink sends to the kernel are processed as they are
+    /// sent and rarely block; a send that times out fails with an I/O error and sends
+    /// nothing (a batch reports it as the error that stopped it).
+    pub send_timeout: Option<Duration>,
     /// Datagram slots of the receive arena (each 32 KiB; default 8, one `recvmmsg` per
     /// 8 datagrams). More slots save few system calls (a dump datagram holds about a hundred
     /// entries) and cost cache: with the pipeline, three arenas of 16 slots made a 250,000-entry
@@ -112,6 +117,7 @@ impl Default for Config {
             netns: None,
             recv_buffer: Some(4 << 20),
             timeout: Duration::from_secs(30),
+            send_timeout: None,
             arena_slots: 8,
             pipeline: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             lose_acks_after: None,
@@ -166,6 +172,18 @@ impl Config {
     /// ```
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    /// Sets the send timeout (see the field).
+    ///
+    /// ```no_run
+    /// use conntrack::{Config, Nfct};
+    /// let nfct = Nfct::open_with(Config::default().send_timeout(std::time::Duration::from_secs(2)))?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn send_timeout(mut self, t: Duration) -> Self {
+        self.send_timeout = Some(t);
         self
     }
 
@@ -389,6 +407,9 @@ impl Nfct {
         let _ = sock.set_option(SockOpt::ExtAck, true);
         let _ = sock.set_option(SockOpt::CapAck, true);
         sock.set_recv_timeout(Some(config.timeout)).map_err(io)?;
+        if let Some(t) = config.send_timeout {
+            sock.set_send_timeout(Some(t)).map_err(io)?;
+        }
         let arena = Arena::new(config.arena_slots.max(1), DEFAULT_SLOT_LEN).map_err(io)?;
         let port_id = sock.port_id();
         Ok(Nfct {

@@ -1038,3 +1038,21 @@ fn ipv6_cta_filter_inversion_is_detected_correctly() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].tuple_orig.unwrap().src, Some(ip("2001:db8::a")));
 }
+
+/// The send timeout (go-conntrack's `WriteTimeout`) reaches the socket, and a handle opened
+/// with one works as usual.
+#[test]
+fn send_timeout_is_set_on_the_socket() {
+    netns!();
+    let sock = conntrack::sock::Socket::open().unwrap();
+    assert_eq!(sock.send_timeout().unwrap(), None);
+    let t = std::time::Duration::from_millis(1500);
+    sock.set_send_timeout(Some(t)).unwrap();
+    assert_eq!(sock.send_timeout().unwrap(), Some(t));
+    sock.set_send_timeout(None).unwrap();
+    assert_eq!(sock.send_timeout().unwrap(), None);
+    let nfct = Nfct::open_with(conntrack::Config::default().send_timeout(t)).unwrap();
+    nfct.create(&Conn::udp(sa("10.12.0.1:1"), sa("10.12.0.2:2")).with_timeout(100))
+        .unwrap();
+    assert_eq!(nfct.count(Family::Any).unwrap(), 1);
+}
