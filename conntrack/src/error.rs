@@ -37,6 +37,8 @@ pub enum Op {
     Probe,
     /// A batch of mutations.
     Batch,
+    /// Setting a socket option.
+    SetOption,
 }
 
 impl fmt::Display for Op {
@@ -57,6 +59,7 @@ impl fmt::Display for Op {
             Op::ExpFlush => "expectation flush",
             Op::Probe => "probe",
             Op::Batch => "batch",
+            Op::SetOption => "set option",
         })
     }
 }

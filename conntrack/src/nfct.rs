@@ -450,6 +450,31 @@ impl Nfct {
         crate::kernel::features()
     }
 
+    /// Turns a netlink option of the handle's socket on or off (go-conntrack's `SetOption`).
+    /// `ExtAck` and `CapAck` (on by default: error messages, and errors without the echoed
+    /// request), `GetStrictChk` and `NoEnobufs` can be set; the event-socket options
+    /// (`BroadcastError`, `ListenAllNsid`) mean nothing on a request socket and are refused
+    /// with [`Error::Invalid`] (set them on [`crate::events::Events::socket`]).
+    ///
+    /// ```no_run
+    /// use conntrack::{Nfct, sock::SockOpt};
+    /// Nfct::open()?.set_option(SockOpt::GetStrictChk, true)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn set_option(&self, opt: SockOpt, on: bool) -> Result<()> {
+        let op = Op::SetOption;
+        if matches!(opt, SockOpt::BroadcastError | SockOpt::ListenAllNsid) {
+            return Err(Error::Invalid {
+                op,
+                what: format!(
+                    "{opt:?} is an event-socket option; set it on Events::socket() instead"
+                ),
+            });
+        }
+        let held = self.lock(op)?;
+        held.sock.set_option(opt, on).map_err(|e| Error::io(op, e))
+    }
+
     /// Returns the socket's port id.
     ///
     /// ```no_run

@@ -1056,3 +1056,24 @@ fn send_timeout_is_set_on_the_socket() {
         .unwrap();
     assert_eq!(nfct.count(Family::Any).unwrap(), 1);
 }
+
+/// `Nfct::set_option` (go-conntrack's `SetOption`): request-socket options are set and the
+/// handle keeps working; event-socket options are refused.
+#[test]
+fn socket_options_can_be_set_on_the_handle() {
+    netns!();
+    use conntrack::sock::SockOpt;
+    let nfct = Nfct::open().unwrap();
+    let c = Conn::udp(sa("10.13.0.1:1"), sa("10.13.0.2:2")).with_timeout(100);
+    nfct.create(&c).unwrap();
+    nfct.set_option(SockOpt::GetStrictChk, true).unwrap();
+    assert_eq!(nfct.dump(Family::Any).unwrap().len(), 1);
+    // Without extended acks the kernel's errors still arrive, only without their message.
+    nfct.set_option(SockOpt::ExtAck, false).unwrap();
+    assert!(matches!(nfct.create(&c), Err(Error::Exists { .. })));
+    nfct.set_option(SockOpt::ExtAck, true).unwrap();
+    for opt in [SockOpt::ListenAllNsid, SockOpt::BroadcastError] {
+        let r = nfct.set_option(opt, true);
+        assert!(matches!(r, Err(Error::Invalid { .. })), "{opt:?}: {r:?}");
+    }
+}
