@@ -59,3 +59,8 @@ pub use nfct::{Config, Diff, Family, Nfct};
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme {}
+
+/// The guide for go-conntrack users, compiled as doctests likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING-FROM-GO.md")]
+mod migrating_from_go {}
