@@ -530,6 +530,15 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
             orig_dst_port: Match::any(1..900u16),
             ..Default::default()
         },
+        EventFilter {
+            status: Match::any([(IPS_ASSURED, IPS_ASSURED)]),
+            ..Default::default()
+        },
+        EventFilter {
+            status: Match::none([(0, IPS_SEEN_REPLY)]),
+            secmark: Match::any([0]),
+            ..Default::default()
+        },
     ];
     // the unfiltered reference stream, raw
     let raw = conntrack::sock::Socket::open().unwrap();
@@ -572,7 +581,13 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
         }
         .with_timeout(100)
         .with_mark(u32::from(i) * 8)
-        .with_zone(if i % 7 == 0 { 7 } else { 0 });
+        .with_zone(if i % 7 == 0 { 7 } else { 0 })
+        // some assured, some seen-reply, for the status filters
+        .with_status(conntrack::Status(match i % 4 {
+            1 => IPS_ASSURED,
+            2 => IPS_SEEN_REPLY,
+            _ => 0,
+        }));
         let c = if c.zone == Some(0) {
             Conn { zone: None, ..c }
         } else {

@@ -2,8 +2,11 @@
 //!
 //! The filter language is that of libnetfilter_conntrack's `nfct_filter` and go-conntrack's
 //! `RegisterFiltered`: original/reply addresses with masks, ports, L3/L4 protocol, ICMP
-//! fields, TCP state, mark with mask, zone; OR within one attribute, AND across attributes,
-//! and negation per attribute. Unlike those two:
+//! fields, TCP state, mark with mask, zone, status bits with mask, secmark, entry id; OR
+//! within one attribute, AND across attributes, and negation per attribute. Not (yet) compiled
+//! to BPF, so to be tested in user space on the events the program lets through: TCP flags
+//! and window scale, SCTP and DCCP state, the master tuple, timeout and use ranges, labels.
+//! Unlike those two:
 //!
 //! * IPv4 address criteria apply to IPv4 events only and IPv6 criteria to IPv6 events only:
 //!   a filter on IPv4 addresses lets IPv6 events through unless [`EventFilter::family`] asks
@@ -217,6 +220,13 @@ pub struct EventFilter {
     pub mark: Match<(u32, u32)>,
     /// Zone (`CTA_ZONE`); an event without it is in zone 0.
     pub zone: Match<u16>,
+    /// Status bits: `(value, mask)`, matching when `status & mask == value & mask`
+    /// (`CTA_STATUS`; an event without it has status 0).
+    pub status: Match<(u32, u32)>,
+    /// Security mark (`CTA_SECMARK`); an event without it has secmark 0.
+    pub secmark: Match<u32>,
+    /// Entry id (`CTA_ID`); an event without it has id 0.
+    pub id: Match<u32>,
     /// One share of the events, for reading a stream on several sockets and threads; see
     /// [`Shard`].
     pub shard: Option<Shard>,
@@ -344,6 +354,7 @@ impl EventFilter {
         let icmp_code = o.as_ref().and_then(|t| t.icmp_code().or(t.icmpv6_code()));
         let icmp_id = o.as_ref().and_then(|t| t.icmp_id().or(t.icmpv6_id()));
         let mark = c.mark().unwrap_or(0);
+        let status = c.status().map_or(0, |s| s.bits());
         crit(&self.family, Some(|x: &u8| *x == fam))
             && crit(&self.l4proto, eq8(o.as_ref().and_then(|t| t.proto_num())))
             && net4(&self.orig_src_v4, v4(&o, true))
@@ -379,6 +390,15 @@ impl EventFilter {
             )
             && crit(&self.mark, Some(|&(v, m): &(u32, u32)| mark & m == v & m))
             && crit(&self.zone, Some(|z: &u16| *z == c.zone().unwrap_or(0)))
+            && crit(
+                &self.status,
+                Some(|&(v, m): &(u32, u32)| status & m == v & m),
+            )
+            && crit(
+                &self.secmark,
+                Some(|v: &u32| *v == c.secmark().unwrap_or(0)),
+            )
+            && crit(&self.id, Some(|v: &u32| *v == c.id().unwrap_or(0)))
     }
 
     /// Compiles the filter to a classic BPF program for `SO_ATTACH_FILTER`.
@@ -622,6 +642,29 @@ impl EventFilter {
                 |a| a.load_top_or_zero(CTA_ZONE, BPF_H),
                 |a, v, h, m| a.jeq(u32::from(*v), h, m),
             )?;
+        }
+        if self.status.active() {
+            a.block(
+                &self.status,
+                |a| {
+                    a.load_top_or_zero(CTA_STATUS, BPF_W);
+                    a.op(BPF_ST, 0);
+                },
+                |a, &(v, m), h, mi| {
+                    a.op(BPF_LD | BPF_MEM, 0);
+                    a.op(BPF_ALU | BPF_AND | BPF_K, m);
+                    a.jeq(v & m, h, mi);
+                },
+            )?;
+        }
+        for (m, attr) in [(&self.secmark, CTA_SECMARK), (&self.id, CTA_ID)] {
+            if m.active() {
+                a.block(
+                    m,
+                    |a| a.load_top_or_zero(attr, BPF_W),
+                    |a, v, h, mi| a.jeq(*v, h, mi),
+                )?;
+            }
         }
         a.finish()
     }
@@ -1037,6 +1080,10 @@ mod tests {
     #[allow(clippy::vec_init_then_push)]
     fn filters() -> Vec<EventFilter> {
         let lo = Ipv4Addr::LOCALHOST;
+        // Entry ids of the captured events, for the id criterion.
+        let ids: Vec<u32> = Messages::new(EVENTS)
+            .filter_map(|m| m.ok()?.conn().ok()?.id())
+            .collect();
         let mut v = Vec::new();
         v.push(EventFilter::default());
         v.push(EventFilter {
@@ -1101,6 +1148,22 @@ mod tests {
         });
         v.push(EventFilter {
             zone: Match::any([0]),
+            ..Default::default()
+        });
+        v.push(EventFilter {
+            status: Match::any([(IPS_ASSURED, IPS_ASSURED)]),
+            ..Default::default()
+        });
+        v.push(EventFilter {
+            status: Match::none([(IPS_SEEN_REPLY, IPS_SEEN_REPLY), (0, IPS_ASSURED)]),
+            ..Default::default()
+        });
+        v.push(EventFilter {
+            secmark: Match::none([1, 2]),
+            ..Default::default()
+        });
+        v.push(EventFilter {
+            id: Match::any(ids.iter().copied().step_by(2)),
             ..Default::default()
         });
         v.push(EventFilter {
@@ -1244,6 +1307,8 @@ mod tests {
                 n < total
                     || f.mark.negate
                     || f.zone.values == [0]
+                    // no captured event carries a secmark (0 for all)
+                    || f.secmark.active()
                     || f.shard.is_some_and(|s| s.count == 1),
                 "filter {f:?} rejects nothing"
             );
