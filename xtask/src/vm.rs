@@ -88,6 +88,57 @@ fn prepare() -> Result<Vec<(String, PathBuf)>, String> {
     Ok(images)
 }
 
+/// Boots `image` and runs the guest script; returns what the guest printed and how vng
+/// ended.
+fn boot(image: &Path, guest: &Path, path: &str) -> Result<(String, String), String> {
+    let mut child = Command::new("vng")
+        .args([
+            "--run",
+            &image.to_string_lossy(),
+            "--disable-kvm",
+            "--force-9p",
+            "--memory",
+            "4G",
+            "--cpus",
+            "2",
+            "--exec",
+            &format!("bash {}", guest.display()),
+        ])
+        .env("PATH", path)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        // Piped, never inherited: qemu opens its console on /proc/self/fd/2, and when that is
+        // a file (a CI log) it would truncate it.
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run vng: {e}"))?;
+    let err = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut e, &mut std::io::stderr());
+        })
+    });
+    // Echoed line by line as the guest prints (a run takes minutes under emulation); read to
+    // the end whatever the bytes (a line that is not UTF-8 must not stop the reading).
+    let mut text = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut r = BufReader::new(out);
+        let mut line = Vec::new();
+        while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let l = String::from_utf8_lossy(&line);
+            eprint!("{l}");
+            text.push_str(&l);
+            line.clear();
+        }
+    }
+    let status = child
+        .wait()
+        .map_or_else(|e| e.to_string(), |s| s.to_string());
+    if let Some(t) = err {
+        let _ = t.join();
+    }
+    Ok((text, status))
+}
+
 /// Orders `linux-image-6.1.0-57-amd64` after `-9-`: the numbers compared as numbers.
 fn version_key(name: &str) -> Vec<u64> {
     name.split(|c: char| !c.is_ascii_digit())
@@ -129,49 +180,23 @@ pub(crate) fn run(binaries: &[String]) -> Result<(), String> {
     let mut failures = Vec::new();
     for (label, image) in kernels {
         eprintln!("== the kernel tests on {label}: {}", image.display());
-        let mut child = Command::new("vng")
-            .args([
-                "--run",
-                &image.to_string_lossy(),
-                "--disable-kvm",
-                "--force-9p",
-                "--memory",
-                "4G",
-                "--cpus",
-                "2",
-                "--exec",
-                &format!("bash {}", guest.display()),
-            ])
-            .env("PATH", &path)
-            .current_dir(root())
-            .stdout(Stdio::piped())
-            // Piped, never inherited: qemu opens its console on /proc/self/fd/2, and when that
-            // is a file (a CI log) it would truncate it.
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run vng: {e}"))?;
-        let err = child.stderr.take().map(|mut e| {
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut e, &mut std::io::stderr());
-            })
-        });
-        // Echoed line by line as the guest prints (a run takes minutes under emulation).
-        let mut text = String::new();
-        if let Some(out) = child.stdout.take() {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                text.push_str(&line);
-                text.push('\n');
+        // One retry when the VM ends without a result (it did once, with no output at all).
+        let mut result = None;
+        for attempt in 1..=2 {
+            let (text, status) = boot(&image, &guest, &path)?;
+            result = text
+                .lines()
+                .find_map(|l| l.strip_prefix("vm-result: "))
+                .map(String::from);
+            if result.is_some() {
+                break;
             }
+            eprintln!("== {label}: the VM ended without a result ({status}), attempt {attempt}");
         }
-        let _ = child.wait();
-        if let Some(t) = err {
-            let _ = t.join();
-        }
-        match text.lines().find_map(|l| l.strip_prefix("vm-result: ")) {
+        match result.as_deref() {
             Some("0 failed") => eprintln!("== {label}: every test passed"),
             Some(r) => failures.push(format!("{label}: {r}")),
-            None => failures.push(format!("{label}: the VM printed no result")),
+            None => failures.push(format!("{label}: the VM printed no result, twice")),
         }
     }
     if failures.is_empty() {
