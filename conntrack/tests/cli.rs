@@ -46,6 +46,9 @@ fn normalize(text: &str, extended: bool) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A varied table for the differential tests. Every entry lives ten minutes: under emulation
+/// (the VM runs of `cargo xtask ci`) a test can take minutes, and an entry expiring between
+/// the two listings compared would make them differ.
 fn fill() {
     for args in [
         &[
@@ -101,7 +104,7 @@ fn fill() {
             "--dport",
             "53",
             "-t",
-            "30",
+            "600",
             "-m",
             "0x107",
         ][..],
@@ -120,7 +123,7 @@ fn fill() {
             "--icmp-id",
             "9",
             "-t",
-            "30",
+            "600",
         ][..],
         &[
             "-I",
@@ -154,7 +157,7 @@ fn fill() {
             "--dport",
             "53",
             "-t",
-            "30",
+            "600",
             "--zone",
             "3",
         ][..],
@@ -173,7 +176,7 @@ fn fill() {
             "--icmpv6-id",
             "10",
             "-t",
-            "30",
+            "600",
         ][..],
         &[
             "-I",

@@ -40,17 +40,17 @@ fn varied() -> Vec<Conn> {
             .with_timeout(120)
             .with_zone(3),
         Conn::udp(sa("10.0.0.4:5000"), sa("10.0.0.5:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_mark(0x107),
-        Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.7"), 77).with_timeout(30),
+        Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.7"), 77).with_timeout(600),
         Conn::tcp(sa("[2001:db8::1]:40002"), sa("[2001:db8::2]:80"))
             .with_tcp_state(TcpState::Established)
             .with_timeout(300)
             .with_mark(7),
         Conn::udp(sa("[2001:db8::3]:5001"), sa("[2001:db8::4]:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_zone(3),
-        Conn::icmp_echo(ip("2001:db8::5"), ip("2001:db8::6"), 78).with_timeout(30),
+        Conn::icmp_echo(ip("2001:db8::5"), ip("2001:db8::6"), 78).with_timeout(600),
         Conn::flow(IPPROTO_SCTP, sa("10.0.0.8:1000"), sa("10.0.0.9:2000"))
             .with_sctp(SctpState::Established, 11, 12)
             .with_timeout(200)

@@ -49,23 +49,23 @@ pub fn entries() -> Vec<Conn> {
             .with_labels(&[1, 2]),
         Conn::tcp(sa("10.0.0.5:40004"), sa("10.0.0.6:21"))
             .with_tcp_state(TcpState::TimeWait)
-            .with_timeout(60)
+            .with_timeout(600)
             .with_helper("ftp"),
         est(Conn::tcp(sa("10.0.0.5:40005"), sa("10.0.0.6:21")))
             .with_timeout(300)
             .with_helper("ftp")
             .with_labels(&[1]),
         Conn::udp(sa("10.0.0.4:5000"), sa("10.0.0.5:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_mark(0x107),
         Conn::udp(sa("10.0.0.4:5001"), sa("10.0.0.5:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_zone(3)
             .with_status(Status::ASSURED),
-        Conn::udp(sa("10.0.0.7:123"), sa("10.0.0.8:123")).with_timeout(30),
-        Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.7"), 77).with_timeout(30),
+        Conn::udp(sa("10.0.0.7:123"), sa("10.0.0.8:123")).with_timeout(600),
+        Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.7"), 77).with_timeout(600),
         Conn::icmp_echo(ip("10.0.0.6"), ip("10.0.0.9"), 78)
-            .with_timeout(30)
+            .with_timeout(600)
             .with_mark(7),
         Conn::flow(IPPROTO_SCTP, sa("10.0.0.8:1000"), sa("10.0.0.9:2000"))
             .with_sctp(SctpState::Established, 11, 12)
@@ -79,12 +79,12 @@ pub fn entries() -> Vec<Conn> {
             .with_timeout(300)
             .with_labels(&[2]),
         Conn::udp(sa("[2001:db8::3]:5001"), sa("[2001:db8::4]:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_zone(3),
         Conn::udp(sa("[2001:db8::3]:5002"), sa("[2001:db8::4]:53"))
-            .with_timeout(30)
+            .with_timeout(600)
             .with_status(Status::ASSURED | Status::SEEN_REPLY),
-        Conn::icmp_echo(ip("2001:db8::5"), ip("2001:db8::6"), 78).with_timeout(30),
+        Conn::icmp_echo(ip("2001:db8::5"), ip("2001:db8::6"), 78).with_timeout(600),
         Conn::flow(
             IPPROTO_SCTP,
             sa("[2001:db8::7]:1001"),
@@ -130,7 +130,7 @@ pub fn entries() -> Vec<Conn> {
                 SocketAddr::from(([10, 0, 3, i as u8], 7000 + i)),
                 sa("10.0.4.1:53"),
             )
-            .with_timeout(60)
+            .with_timeout(600)
             .with_zone(i % 3)
             .with_mark(u32::from(i) << 8),
         );
