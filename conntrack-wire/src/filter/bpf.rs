@@ -622,39 +622,28 @@ impl EventFilter {
                 |a, v, h, m| a.jeq(u32::from(*v), h, m),
             )?;
         }
-        if self.mark.active() {
-            a.block(
-                &self.mark,
-                |a| {
-                    a.load_top_or_zero(CTA_MARK, BPF_W);
-                    a.op(BPF_ST, 0);
-                },
-                |a, &(v, m), h, mi| {
-                    a.op(BPF_LD | BPF_MEM, 0);
-                    a.op(BPF_ALU | BPF_AND | BPF_K, m);
-                    a.jeq(v & m, h, mi);
-                },
-            )?;
+        // Masked 32-bit words: the value is kept in scratch memory, masked per candidate.
+        for (crit, attr) in [(&self.mark, CTA_MARK), (&self.status, CTA_STATUS)] {
+            if crit.active() {
+                a.block(
+                    crit,
+                    |a| {
+                        a.load_top_or_zero(attr, BPF_W);
+                        a.op(BPF_ST, 0);
+                    },
+                    |a, &(v, m), h, mi| {
+                        a.op(BPF_LD | BPF_MEM, 0);
+                        a.op(BPF_ALU | BPF_AND | BPF_K, m);
+                        a.jeq(v & m, h, mi);
+                    },
+                )?;
+            }
         }
         if self.zone.active() {
             a.block(
                 &self.zone,
                 |a| a.load_top_or_zero(CTA_ZONE, BPF_H),
                 |a, v, h, m| a.jeq(u32::from(*v), h, m),
-            )?;
-        }
-        if self.status.active() {
-            a.block(
-                &self.status,
-                |a| {
-                    a.load_top_or_zero(CTA_STATUS, BPF_W);
-                    a.op(BPF_ST, 0);
-                },
-                |a, &(v, m), h, mi| {
-                    a.op(BPF_LD | BPF_MEM, 0);
-                    a.op(BPF_ALU | BPF_AND | BPF_K, m);
-                    a.jeq(v & m, h, mi);
-                },
             )?;
         }
         for (m, attr) in [(&self.secmark, CTA_SECMARK), (&self.id, CTA_ID)] {
