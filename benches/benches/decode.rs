@@ -12,8 +12,8 @@ use conntrack_wire::{Conn, ConnDecoder, MessageKind, Messages};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
-const EVENTS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/events.bin");
+const DUMP: &[u8] = conntrack_wire::testing::fixtures::DUMP_CT;
+const EVENTS: &[u8] = conntrack_wire::testing::fixtures::EVENTS;
 
 /// A decoder under test.
 type Decoder = fn(&[u8]) -> u64;

@@ -6,8 +6,8 @@
 //! the bytes in `path` (e.g. saved by `dump_profile` with `SAVE=path`).
 use conntrack_benches::{touch_all, walk_tlv};
 use conntrack_wire::{Conn, ConnDecoder, MessageKind, Messages};
-const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
-const EVENTS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/events.bin");
+const DUMP: &[u8] = conntrack_wire::testing::fixtures::DUMP_CT;
+const EVENTS: &[u8] = conntrack_wire::testing::fixtures::EVENTS;
 
 fn main() {
     let mut acc = 0u64;

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Arena {
 impl Arena {
     /// Maps `slots` slots of `slot_len` bytes each.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// let arena = Arena::new(256, 8192)?;
     /// # Ok::<(), std::io::Error>(())
@@ -61,7 +61,7 @@ impl Arena {
 
     /// Returns the number of slots.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert_eq!(Arena::new(4, 4096)?.slots(), 4);
     /// # Ok::<(), std::io::Error>(())
@@ -72,7 +72,7 @@ impl Arena {
 
     /// Returns the slot size in bytes.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert_eq!(Arena::new(4, 4096)?.slot_len(), 4096);
     /// # Ok::<(), std::io::Error>(())
@@ -96,7 +96,7 @@ impl Arena {
 
     /// Returns the number of datagrams of the last batch.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert_eq!(Arena::new(4, 4096)?.len(), 0);
     /// # Ok::<(), std::io::Error>(())
@@ -107,7 +107,7 @@ impl Arena {
 
     /// Returns whether the last batch was empty.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert!(Arena::new(4, 4096)?.is_empty());
     /// # Ok::<(), std::io::Error>(())
@@ -118,7 +118,7 @@ impl Arena {
 
     /// Returns datagram `i` of the last batch and what the kernel said about it.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert!(Arena::new(4, 4096)?.get(0).is_none());
     /// # Ok::<(), std::io::Error>(())
@@ -143,7 +143,7 @@ impl Arena {
 
     /// Returns the datagrams of the last batch in order.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::Arena;
     /// assert_eq!(Arena::new(4, 4096)?.iter().count(), 0);
     /// # Ok::<(), std::io::Error>(())

@@ -4,7 +4,7 @@
 //! bytes between the kernel and caller buffers, and never parses them (parsing is
 //! `conntrack-wire`'s job). All `unsafe` code of the workspace is in the private `sys` module.
 //!
-//! ```no_run
+//! ```
 //! use conntrack_sock::Socket;
 //! let sock = Socket::open()?;
 //! println!("port id {}", sock.port_id());
@@ -39,3 +39,8 @@ pub fn drop_net_admin_on_this_thread() -> std::io::Result<()> {
 pub fn advise_huge_pages<T>(spare: &mut [std::mem::MaybeUninit<T>]) {
     sys::advise_huge(spare)
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

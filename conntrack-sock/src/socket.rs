@@ -33,7 +33,7 @@ pub enum Group {
 impl Group {
     /// Returns the kernel's group number.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
     /// assert_eq!(Group::Destroy.number(), 3);
     /// # Ok::<(), std::io::Error>(())
@@ -103,7 +103,7 @@ pub struct Socket {
 impl Socket {
     /// Opens and binds a socket in the caller's network namespace (the kernel picks the port id).
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack_sock::{Arena, Group, SockOpt, Socket};
     /// let sock = Socket::open()?;
     /// # Ok::<(), std::io::Error>(())

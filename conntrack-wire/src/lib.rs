@@ -74,6 +74,9 @@ pub mod scalar;
 mod shape;
 pub mod stats;
 mod table;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 
 pub use attr::{Attr, Attrs};
 #[cfg(feature = "alloc")]
@@ -86,3 +89,8 @@ pub use exp::Exp;
 pub use exp::ExpView;
 pub use header::{NfGenMsg, NlAttr, NlMsgErr, NlMsgHdr, align};
 pub use message::{CtMsg, DoneMsg, ErrorMsg, ExpMsg, ExtAck, Message, MessageKind, Messages};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

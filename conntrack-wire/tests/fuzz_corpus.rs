@@ -2,11 +2,8 @@
 //! the fuzz targets' own bodies, without libFuzzer: so every input the fuzzer found
 //! interesting is also checked on targets it cannot run on, such as 32-bit
 //! `i686-unknown-linux-gnu`. With `FUZZ_CORPUS_REQUIRED` set, a missing corpus fails.
-#![cfg(feature = "alloc")]
 
-#[path = "../../fuzz/bodies/mod.rs"]
-mod bodies;
-
+use conntrack_wire::testing::fuzz as bodies;
 use std::path::Path;
 
 /// A fuzz target's body.

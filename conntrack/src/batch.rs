@@ -519,11 +519,7 @@ mod tests {
         c.id = Some(1);
         c.use_count = Some(1);
         let mut all = vec![c];
-        for m in Messages::new(include_bytes!(
-            "../../conntrack-wire/tests/fixtures/dump_ct.bin"
-        ))
-        .flatten()
-        {
+        for m in Messages::new(conntrack_wire::testing::fixtures::DUMP_CT).flatten() {
             if let Ok(v) = m.conn() {
                 all.push(Conn {
                     helper: None,

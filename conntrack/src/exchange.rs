@@ -124,10 +124,10 @@ mod tests {
     use conntrack_wire::Messages;
     use conntrack_wire::consts::*;
 
-    const DUMP: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/dump_ct.bin");
-    const ERRORS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/errors.bin");
-    const STATS: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/stats.bin");
-    const GET: &[u8] = include_bytes!("../../conntrack-wire/tests/fixtures/get_reply.bin");
+    const DUMP: &[u8] = conntrack_wire::testing::fixtures::DUMP_CT;
+    const ERRORS: &[u8] = conntrack_wire::testing::fixtures::ERRORS;
+    const STATS: &[u8] = conntrack_wire::testing::fixtures::STATS;
+    const GET: &[u8] = conntrack_wire::testing::fixtures::GET_REPLY;
 
     fn port(b: &[u8]) -> u32 {
         Messages::new(b).next().unwrap().unwrap().pid()

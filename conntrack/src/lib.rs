@@ -64,3 +64,8 @@ mod readme {}
 #[cfg(doctest)]
 #[doc = include_str!("../../MIGRATING-FROM-GO.md")]
 mod migrating_from_go {}
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

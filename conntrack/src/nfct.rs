@@ -44,7 +44,7 @@ pub enum Family {
 impl Family {
     /// Returns the `AF_*` value.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// assert_eq!(Family::Ipv4.af(), 2);
     /// # Ok::<(), conntrack::Error>(())
@@ -59,7 +59,7 @@ impl Family {
 
     /// Returns the family of an address.
     ///
-    /// ```no_run
+    /// ```
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
     /// assert_eq!(Family::of("::1".parse().unwrap()), Family::Ipv6);
     /// # Ok::<(), conntrack::Error>(())
@@ -102,10 +102,9 @@ pub struct Config {
     /// thread. Uses three more arenas, allocated on the first long dump. Likewise, a
     /// [`Nfct::batch`] of more than one send builds the next send on a helper thread while the
     /// kernel applies the previous one. On by default where
-    /// the process may run on more than one CPU (`std::thread::available_parallelism`): on the
-    /// 2-CPU machine of BENCHMARKS.md, the owned dump of 250,000 entries took 1.40x the raw
-    /// single-threaded reader's time on one thread and 1.04x with the pipeline. Off,
-    /// everything runs on the caller's thread.
+    /// the process may run on more than one CPU (`std::thread::available_parallelism`); what it
+    /// gains is measured in the repository's BENCHMARKS.md (rows "owned Conn", with and
+    /// without the pipeline). Off, everything runs on the caller's thread.
     pub pipeline: bool,
     /// Fault injection for tests (feature `testing`): see [`Config::lose_acks_after`].
     lose_acks_after: Option<usize>,

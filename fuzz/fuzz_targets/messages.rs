@@ -1,7 +1,6 @@
-//! Fuzz target `messages`: see `bodies::messages` (`fuzz/bodies/mod.rs`), shared with the corpus
+//! Fuzz target `messages`: see `conntrack_wire::testing::fuzz::messages`, shared with the corpus
 //! replay test of `conntrack-wire`.
 #![no_main]
-#[path = "../bodies/mod.rs"]
-mod bodies;
+use conntrack_wire::testing::fuzz as bodies;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::messages(data));

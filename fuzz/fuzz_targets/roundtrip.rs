@@ -1,7 +1,6 @@
-//! Fuzz target `roundtrip`: see `bodies::roundtrip` (`fuzz/bodies/mod.rs`), shared with the corpus
+//! Fuzz target `roundtrip`: see `conntrack_wire::testing::fuzz::roundtrip`, shared with the corpus
 //! replay test of `conntrack-wire`.
 #![no_main]
-#[path = "../bodies/mod.rs"]
-mod bodies;
+use conntrack_wire::testing::fuzz as bodies;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::roundtrip(data));

@@ -106,6 +106,7 @@ pub(crate) fn run() -> Result<(), String> {
         "cargo",
         &[
             "clippy",
+            "--locked",
             "--workspace",
             "--all-targets",
             "--all-features",
@@ -116,7 +117,10 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
     let root = nix::unistd::geteuid().is_root();
     if root {
-        sh("cargo", &["test", "--workspace", "--all-features"])?;
+        sh(
+            "cargo",
+            &["test", "--locked", "--workspace", "--all-features"],
+        )?;
         // And the kernel tests once more as an ordinary user (uid 65534), where each runs
         // itself inside a user namespace: nothing but the *_needs_root tests may need root.
         unprivileged_kernel_tests()?;
@@ -130,6 +134,7 @@ pub(crate) fn run() -> Result<(), String> {
             "cargo",
             &[
                 "test",
+                "--locked",
                 "--workspace",
                 "--all-features",
                 "--",
@@ -146,6 +151,8 @@ pub(crate) fn run() -> Result<(), String> {
              they load modules in the guest, which needs root (run `sudo cargo xtask ci`)"
         );
     }
+    feature_matrix(root)?;
+    publishable()?;
     other_targets(root)?;
     // every benchmark once, on a small table, so none can rot (no timing is checked)
     if root {
@@ -213,11 +220,85 @@ pub(crate) fn run() -> Result<(), String> {
             "conntrack-wire",
             "--target",
             "i686-unknown-linux-gnu",
+            "--features",
+            "testing",
             "--test",
             "fuzz_corpus",
         ],
         &[("FUZZ_CORPUS_REQUIRED", "1")],
     )
+}
+
+/// The `conntrack` crate's tests with no features and with each feature alone (all of them
+/// together ran above), so that no feature leans on another without saying so.
+fn feature_matrix(root: bool) -> Result<(), String> {
+    for features in ["", "tokio", "serde", "testing", "cli"] {
+        let mut args = vec![
+            "test",
+            "--locked",
+            "-p",
+            "conntrack",
+            "--no-default-features",
+        ];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        if !root {
+            args.extend(["--", "--skip", "needs_root"]);
+        }
+        sh("cargo", &args)?;
+    }
+    Ok(())
+}
+
+/// The crates as they would be published: the declared minimum Rust version builds them
+/// (with the locked dependencies), and `cargo package` makes each one, listing its files.
+/// `conntrack` depends on the other two by path and version; until they are on a registry its
+/// package cannot be built alone, so it is made without that check (`--no-verify`).
+fn publishable() -> Result<(), String> {
+    let msrv = crate::workspace_rust_version()?;
+    sh(
+        "rustup",
+        &["toolchain", "install", &msrv, "--profile", "minimal"],
+    )?;
+    sh(
+        "cargo",
+        &[
+            &format!("+{msrv}"),
+            "check",
+            "--locked",
+            "-p",
+            "conntrack-wire",
+            "-p",
+            "conntrack-sock",
+            "-p",
+            "conntrack",
+            "--all-features",
+        ],
+    )?;
+    for (krate, verify) in [
+        ("conntrack-wire", true),
+        ("conntrack-sock", true),
+        ("conntrack", false),
+    ] {
+        sh(
+            "cargo",
+            &[
+                "package",
+                "--locked",
+                "--allow-dirty",
+                "--list",
+                "-p",
+                krate,
+            ],
+        )?;
+        let mut args = vec!["package", "--locked", "--allow-dirty", "-p", krate];
+        if !verify {
+            args.push("--no-verify");
+        }
+        sh("cargo", &args)?;
+    }
+    Ok(())
 }
 
 /// The kernel tests on other C libraries and word sizes (the control-message layout, the C

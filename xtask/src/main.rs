@@ -80,3 +80,14 @@ pub(crate) fn root() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_default()
 }
+
+/// Returns the workspace's declared minimum Rust version (`rust-version` in the root
+/// `Cargo.toml`).
+pub(crate) fn workspace_rust_version() -> Result<String, String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).map_err(|e| e.to_string())?;
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .ok_or_else(|| "no rust-version in the workspace's Cargo.toml".into())
+}

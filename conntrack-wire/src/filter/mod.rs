@@ -1,7 +1,6 @@
 //! Filters: the kernel-side `CTA_FILTER` dump/flush filter, the user-space evaluation of a
-//! dump filter (`DumpFilter::matches`),
-//!
-//! and, with feature `alloc`, the classic-BPF event filter compiler ([`bpf`]).
+//! dump filter ([`crate::request::DumpFilter::matches`]), and, with feature `alloc`, the
+//! classic-BPF event filter compiler ([`bpf`]).
 
 #[cfg(feature = "alloc")]
 pub mod bpf;

@@ -653,8 +653,8 @@ impl<'a> Batch<'a> {
 /// The events of a [`Batch`], datagram by datagram.
 ///
 /// Written out rather than composed from iterator adapters: an [`EventView`] is over 200
-/// bytes, and each adapter layer moved it once more (those copies were 7% of a profiled
-/// backlog drain, and the written-out form drained it about 6% faster).
+/// bytes, and each adapter layer would move it once more (measured on a profiled backlog
+/// drain; see BENCHMARKS.md).
 struct BatchIter<'a> {
     arena: &'a Arena,
     /// The next datagram to open.

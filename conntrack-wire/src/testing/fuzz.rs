@@ -1,9 +1,8 @@
 //! The fuzz targets' bodies, shared by `fuzz/fuzz_targets` (libFuzzer) and by
-//! `conntrack-wire/tests/fuzz_corpus.rs`, which replays a saved corpus through them on any
-//! target (32-bit included) without libFuzzer. Each user calls only some of them.
-#![allow(dead_code)]
+//! `tests/fuzz_corpus.rs`, which replays a saved corpus through them on any target (32-bit
+//! included) without libFuzzer.
 
-use conntrack_wire::{Conn, ConnDecoder, ConnView, Emitter, Exp, ExpView, MessageKind, Messages};
+use crate::{Conn, ConnDecoder, ConnView, Emitter, Exp, ExpView, MessageKind, Messages};
 
 /// Any datagram: walk, classify and view every message; nothing may panic.
 pub fn messages(data: &[u8]) {
