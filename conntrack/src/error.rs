@@ -1,5 +1,6 @@
 //! The one error type of the `conntrack` crate.
 
+use crate::kernel::{Feature, Reason};
 use std::fmt;
 use std::io;
 
@@ -39,6 +40,8 @@ pub enum Op {
     Batch,
     /// Setting a socket option.
     SetOption,
+    /// Receiving events (or waiting for them).
+    Recv,
 }
 
 impl fmt::Display for Op {
@@ -60,6 +63,7 @@ impl fmt::Display for Op {
             Op::Probe => "probe",
             Op::Batch => "batch",
             Op::SetOption => "set option",
+            Op::Recv => "receive",
         })
     }
 }
@@ -83,12 +87,15 @@ pub enum Error {
         /// The operation.
         op: Op,
     },
-    /// The running kernel cannot do what was asked (and would silently do something else).
+    /// The running kernel cannot do what was asked (and would silently do something else);
+    /// nothing was sent.
     Unsupported {
         /// The operation.
         op: Op,
-        /// What is unsupported and why.
-        what: String,
+        /// What the request needs.
+        feature: Feature,
+        /// Why the running kernel cannot do it.
+        reason: Reason,
     },
     /// The request is malformed or contradictory; nothing was sent.
     Invalid {
@@ -189,8 +196,19 @@ impl fmt::Display for Error {
                 f,
                 "{op}: permission denied (EPERM): needs CAP_NET_ADMIN in the network namespace's user namespace"
             ),
-            Error::Unsupported { op, what } => {
-                write!(f, "{op}: not supported by the running kernel: {what}")
+            Error::Unsupported {
+                op,
+                feature,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{op}: {feature} is not supported by the running kernel: {reason}"
+                )?;
+                if *op == Op::Flush {
+                    f.write_str("; Nfct::flush_matching deletes exactly the selection")?;
+                }
+                Ok(())
             }
             Error::Invalid { op, what } => write!(f, "{op}: invalid request: {what}"),
             Error::Kernel { op, errno, message } => {

@@ -74,25 +74,80 @@ pub struct Features {
 
 impl Features {
     /// Returns whether a flush with `filter` on `family` deletes exactly what the filter
-    /// selects on this kernel, or the name of the first part the kernel would ignore.
+    /// selects on this kernel, or the first part the kernel would ignore.
     pub fn flush_honours(
         &self,
         family: Family,
         filter: &FlushFilter,
-    ) -> std::result::Result<(), &'static str> {
+    ) -> std::result::Result<(), Feature> {
         if family != Family::Any && !self.flush_family {
-            return Err("a flush of one address family");
+            return Err(Feature::FlushFamily);
         }
         if filter.mark.is_some() && !self.flush_mark {
-            return Err("a flush by mark");
+            return Err(Feature::FlushMark);
         }
         if filter.status.is_some() && !self.flush_status {
-            return Err("a flush by status");
+            return Err(Feature::FlushStatus);
         }
         match filter.zone {
-            Some(0) if !self.flush_zone_default => Err("a flush of the default zone 0"),
-            Some(_) if !self.flush_zone => Err("a flush by zone"),
+            Some(0) if !self.flush_zone_default => Err(Feature::FlushZoneDefault),
+            Some(_) if !self.flush_zone => Err(Feature::FlushZone),
             _ => Ok(()),
+        }
+    }
+}
+
+/// A kernel capability that a request needs and the running kernel may lack (see
+/// [`Features`]); named by [`Error::Unsupported`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// A flush of one address family that flushes only that family.
+    FlushFamily,
+    /// A flush filtered by mark and mask.
+    FlushMark,
+    /// A flush filtered by status bits.
+    FlushStatus,
+    /// A flush filtered by a zone other than 0.
+    FlushZone,
+    /// A flush filtered by the default zone 0.
+    FlushZoneDefault,
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Feature::FlushFamily => "a flush of one address family",
+            Feature::FlushMark => "a flush by mark",
+            Feature::FlushStatus => "a flush by status",
+            Feature::FlushZone => "a flush by zone",
+            Feature::FlushZoneDefault => "a flush of the default zone 0",
+        })
+    }
+}
+
+/// Why a [`Feature`] is unavailable; part of [`Error::Unsupported`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The probe ran and found that the running kernel ignores the filter (it would act on
+    /// more entries than asked).
+    Absent,
+    /// The kernel could not be probed (the probe needs `CAP_SYS_ADMIN` and `CAP_NET_ADMIN`),
+    /// so the feature is treated as absent; the probe's error.
+    NotProbed(Box<Error>),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Absent => {
+                f.write_str("the running kernel ignores that filter and would act on more entries")
+            }
+            Reason::NotProbed(e) => write!(
+                f,
+                "the kernel's filters could not be probed ({e}; the probe needs CAP_SYS_ADMIN and CAP_NET_ADMIN)"
+            ),
         }
     }
 }

@@ -50,7 +50,7 @@ pub use conntrack_wire::request::{Dir, DumpFilter, FlushFilter, Key};
 pub use conntrack_wire::{Conn, Exp};
 pub use error::{Error, Op, Result};
 pub use flow::DumpFlow;
-pub use kernel::Features;
+pub use kernel::{Feature, Features, Reason};
 pub use mirror::Mirror;
 pub use netns::Netns;
 pub use nfct::{Config, Diff, Family, Nfct};

@@ -4,7 +4,7 @@ use crate::batch::{BatchOp, Outcome};
 use crate::error::{Error, Op, Result};
 use crate::exchange::{Exchange, Step};
 use crate::flow::DumpFlow;
-use crate::kernel::Features;
+use crate::kernel::{Features, Reason};
 use conntrack_sock::{Arena, DEFAULT_SLOT_LEN, RecvMeta, SockOpt, Socket};
 use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
@@ -1020,18 +1020,12 @@ impl Nfct {
             Err(e) => (Features::default(), Some(e)),
         };
         ft.flush_honours(family, filter)
-            .map_err(|part| Error::Unsupported {
+            .map_err(|feature| Error::Unsupported {
                 op: Op::Flush,
-                what: match why {
-                    None => format!(
-                        "{part}: the running kernel ignores that filter and would flush more; \
-                     Nfct::flush_matching deletes exactly the selection"
-                    ),
-                    Some(e) => format!(
-                        "{part}: the kernel's flush filters could not be probed ({e}; the probe \
-                     needs CAP_SYS_ADMIN and CAP_NET_ADMIN); Nfct::flush_matching deletes \
-                     exactly the selection"
-                    ),
+                feature,
+                reason: match why {
+                    None => Reason::Absent,
+                    Some(e) => Reason::NotProbed(Box::new(e)),
                 },
             })
     }

@@ -67,7 +67,7 @@ impl Stream for EventStream {
         loop {
             let mut guard = match this.ready.poll_read_ready(cx) {
                 Poll::Ready(Ok(g)) => g,
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Error::io(Op::Open, e)))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Error::io(Op::Recv, e)))),
                 Poll::Pending => return Poll::Pending,
             };
             match this.events.recv() {

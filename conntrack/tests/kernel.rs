@@ -7,7 +7,10 @@ mod common;
 use common::{conntrack, list, list_ids, netns};
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{SctpState, Status, TcpState, Tuple};
-use conntrack::{BatchOp, Conn, DumpFilter, Error, Exp, Family, FlushFilter, Key, Nfct, Outcome};
+use conntrack::{
+    BatchOp, Conn, DumpFilter, Error, Exp, Family, Feature, FlushFilter, Key, Nfct, Op, Outcome,
+    Reason,
+};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -640,7 +643,17 @@ fn flushes_whole_filtered_and_by_tuple() {
         // changes, and flush_matching deletes the same selection exactly.
         eprintln!("this kernel has no zone flush: checking the refusal and flush_matching");
         let r = nfct.flush_filtered(Family::Any, &zf);
-        assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(Error::Unsupported {
+                    op: Op::Flush,
+                    feature: Feature::FlushZone,
+                    reason: Reason::Absent,
+                })
+            ),
+            "{r:?}"
+        );
         assert_eq!(nfct.count(Family::Any).unwrap(), n - marked);
         let done = nfct
             .flush_matching(

@@ -521,7 +521,7 @@ impl Events {
     pub fn set_nonblocking(&mut self, on: bool) -> Result<()> {
         self.sock
             .set_nonblocking(on)
-            .map_err(|e| Error::io(Op::Open, e))
+            .map_err(|e| Error::io(Op::SetOption, e))
     }
 
     /// Receives the next batch: blocks for the first event, then takes every event already
@@ -535,7 +535,7 @@ impl Events {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn recv(&mut self) -> Result<Batch<'_>> {
-        let io = |e| Error::io(Op::Open, e);
+        let io = |e| Error::io(Op::Recv, e);
         let n = recv_events(&self.sock, &mut self.arena).map_err(io)?;
         let lost = self
             .losses
@@ -559,7 +559,7 @@ impl Events {
     pub fn pending_loss(&mut self) -> Result<u64> {
         self.losses
             .pending(&self.sock)
-            .map_err(|e| Error::io(Op::Open, e))
+            .map_err(|e| Error::io(Op::Recv, e))
     }
 }
 

@@ -192,7 +192,7 @@ impl EventThread {
         match self.full.recv() {
             Ok(filled) => self.received(filled),
             Err(_) => Err(Error::io(
-                Op::Open,
+                Op::Recv,
                 io::Error::from(io::ErrorKind::BrokenPipe),
             )),
         }
@@ -217,14 +217,14 @@ impl EventThread {
             Ok(filled) => self.received(filled).map(Some),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(Error::io(
-                Op::Open,
+                Op::Recv,
                 io::Error::from(io::ErrorKind::BrokenPipe),
             )),
         }
     }
 
     fn received(&self, filled: Filled) -> Result<Received> {
-        let (arena, n, lost) = filled.map_err(|e| Error::io(Op::Open, e))?;
+        let (arena, n, lost) = filled.map_err(|e| Error::io(Op::Recv, e))?;
         Ok(Received {
             arena: Some(arena),
             n,
