@@ -144,6 +144,7 @@ macro_rules! scalar_nest {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[non_exhaustive]
         pub struct $repr {
             $(
                 $(#[$fm])*

@@ -9,6 +9,18 @@ use conntrack_wire::{Conn, ConnView, Emitter, Error, Exp, ExpView};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
+/// A struct value built field by field from its default (the owned types are
+/// `#[non_exhaustive]`, so other crates cannot write them as literals).
+macro_rules! fill {
+    ($t:ident { $($f:ident $(: $v:expr)?),* $(,)? }) => {{
+        let mut x = $t::default();
+        $( fill!(@set x, $f $(, $v)?); )*
+        x
+    }};
+    (@set $x:ident, $f:ident) => { $x.$f = $f; };
+    (@set $x:ident, $f:ident, $v:expr) => { $x.$f = $v; };
+}
+
 fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         any::<[u8; 4]>().prop_map(IpAddr::from),
@@ -35,21 +47,23 @@ fn tuple() -> BoxedStrategy<Tuple> {
         ),
         any::<Option<u16>>(),
     )
-        .prop_map(|(src, dst, a, b, zone)| Tuple {
-            src,
-            dst,
-            proto: Proto {
-                num: a.0,
-                src_port: a.1,
-                dst_port: a.2,
-                icmp_id: a.3,
-                icmp_type: a.4,
-                icmp_code: b.0,
-                icmpv6_id: b.1,
-                icmpv6_type: b.2,
-                icmpv6_code: b.3,
-            },
-            zone,
+        .prop_map(|(src, dst, a, b, zone)| {
+            fill!(Tuple {
+                src,
+                dst,
+                proto: fill!(Proto {
+                    num: a.0,
+                    src_port: a.1,
+                    dst_port: a.2,
+                    icmp_id: a.3,
+                    icmp_type: a.4,
+                    icmp_code: b.0,
+                    icmpv6_id: b.1,
+                    icmpv6_type: b.2,
+                    icmpv6_code: b.3,
+                }),
+                zone,
+            })
         })
         .boxed()
 }
@@ -61,11 +75,13 @@ fn nat() -> impl Strategy<Value = Nat> {
         any::<Option<u16>>(),
         any::<Option<u16>>(),
     )
-        .prop_map(|(min_ip, max_ip, min_port, max_port)| Nat {
-            min_ip,
-            max_ip,
-            min_port,
-            max_port,
+        .prop_map(|(min_ip, max_ip, min_port, max_port)| {
+            fill!(Nat {
+                min_ip,
+                max_ip,
+                min_port,
+                max_port,
+            })
         })
 }
 
@@ -77,39 +93,45 @@ fn protoinfo() -> impl Strategy<Value = ProtoInfo> {
         any::<Option<(u8, u8)>>(),
         any::<Option<(u8, u8)>>(),
     )
-        .prop_map(|(s, wo, wr, fo, fr)| TcpInfo {
-            state: s,
-            wscale_original: wo,
-            wscale_reply: wr,
-            flags_original: fo.map(|(flags, mask)| TcpFlags { flags, mask }),
-            flags_reply: fr.map(|(flags, mask)| TcpFlags { flags, mask }),
+        .prop_map(|(s, wo, wr, fo, fr)| {
+            fill!(TcpInfo {
+                state: s,
+                wscale_original: wo,
+                wscale_reply: wr,
+                flags_original: fo.map(|(flags, mask)| TcpFlags { flags, mask }),
+                flags_reply: fr.map(|(flags, mask)| TcpFlags { flags, mask }),
+            })
         });
     let dccp = (
         any::<Option<u8>>(),
         any::<Option<u8>>(),
         any::<Option<u64>>(),
     )
-        .prop_map(|(state, role, handshake_seq)| DccpInfo {
-            state,
-            role,
-            handshake_seq,
+        .prop_map(|(state, role, handshake_seq)| {
+            fill!(DccpInfo {
+                state,
+                role,
+                handshake_seq,
+            })
         });
     let sctp = (
         any::<Option<u8>>(),
         any::<Option<u32>>(),
         any::<Option<u32>>(),
     )
-        .prop_map(|(state, vtag_original, vtag_reply)| SctpInfo {
-            state,
-            vtag_original,
-            vtag_reply,
+        .prop_map(|(state, vtag_original, vtag_reply)| {
+            fill!(SctpInfo {
+                state,
+                vtag_original,
+                vtag_reply,
+            })
         });
     (
         proptest::option::of(tcp),
         proptest::option::of(dccp),
         proptest::option::of(sctp),
     )
-        .prop_map(|(tcp, dccp, sctp)| ProtoInfo { tcp, dccp, sctp })
+        .prop_map(|(tcp, dccp, sctp)| fill!(ProtoInfo { tcp, dccp, sctp }))
 }
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -163,28 +185,32 @@ fn conn() -> BoxedStrategy<Conn> {
     (a.boxed(), b.boxed(), c.boxed())
         .prop_map(|(a, b, c)| {
             let counters = |x: Option<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)>| {
-                x.map(|(packets, bytes, packets32, bytes32)| Counters {
-                    packets,
-                    bytes,
-                    packets32,
-                    bytes32,
+                x.map(|(packets, bytes, packets32, bytes32)| {
+                    fill!(Counters {
+                        packets,
+                        bytes,
+                        packets32,
+                        bytes32,
+                    })
                 })
             };
             let seqadj = |x: Option<(Option<u32>, Option<u32>, Option<u32>)>| {
-                x.map(|(correction_pos, offset_before, offset_after)| SeqAdj {
-                    correction_pos,
-                    offset_before,
-                    offset_after,
+                x.map(|(correction_pos, offset_before, offset_after)| {
+                    fill!(SeqAdj {
+                        correction_pos,
+                        offset_before,
+                        offset_after,
+                    })
                 })
             };
-            Conn {
+            fill!(Conn {
                 tuple_orig: a.0,
                 tuple_reply: a.1,
                 tuple_master: a.2,
                 status: a.3.map(Status),
                 status_mask: a.4.map(Status),
                 protoinfo: a.5,
-                helper: a.6.map(|(name, info)| Helper { name, info }),
+                helper: a.6.map(|(name, info)| fill!(Helper { name, info })),
                 nat_src: a.7,
                 nat_dst: a.8,
                 timeout: b.0.0,
@@ -199,18 +225,20 @@ fn conn() -> BoxedStrategy<Conn> {
                 seq_adj_reply: seqadj(b.4),
                 zone: b.5,
                 secctx: b.6,
-                timestamp: b.7.map(|(start, stop)| Timestamp { start, stop }),
+                timestamp: b.7.map(|(start, stop)| fill!(Timestamp { start, stop })),
                 timestamp_event: b.8,
                 labels: c.0,
                 labels_mask: c.1,
-                synproxy: c.2.map(|(isn, its, tsoff)| Synproxy { isn, its, tsoff }),
-                filter: c.3.map(|(orig_flags, reply_flags, zone)| Filter {
+                synproxy: c
+                    .2
+                    .map(|(isn, its, tsoff)| fill!(Synproxy { isn, its, tsoff })),
+                filter: c.3.map(|(orig_flags, reply_flags, zone)| fill!(Filter {
                     orig_flags,
                     reply_flags,
                     zone,
-                }),
+                })),
                 unknown: c.4,
-            }
+            })
         })
         .boxed()
 }
@@ -233,19 +261,21 @@ fn exp() -> impl Strategy<Value = Exp> {
         proptest::option::of((any::<Option<u32>>(), proptest::option::of(tuple()))),
         proptest::collection::vec((12u16..200, bytes(12)), 0..3),
     )
-        .prop_map(|(t, n, s, nat, unknown)| Exp {
-            master: t.0,
-            tuple: t.1,
-            mask: t.2,
-            timeout: n.0,
-            id: n.1,
-            zone: n.2,
-            flags: n.3,
-            class: n.4,
-            helper_name: s.0,
-            expect_fn: s.1,
-            nat: nat.map(|(dir, tuple)| ExpNat { dir, tuple }),
-            unknown,
+        .prop_map(|(t, n, s, nat, unknown)| {
+            fill!(Exp {
+                master: t.0,
+                tuple: t.1,
+                mask: t.2,
+                timeout: n.0,
+                id: n.1,
+                zone: n.2,
+                flags: n.3,
+                class: n.4,
+                helper_name: s.0,
+                expect_fn: s.1,
+                nat: nat.map(|(dir, tuple)| fill!(ExpNat { dir, tuple })),
+                unknown,
+            })
         })
 }
 

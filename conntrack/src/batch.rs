@@ -521,12 +521,9 @@ mod tests {
         let mut all = vec![c];
         for m in Messages::new(conntrack_wire::testing::fixtures::DUMP_CT).flatten() {
             if let Ok(v) = m.conn() {
-                all.push(Conn {
-                    helper: None,
-                    secctx: None,
-                    unknown: Vec::new(),
-                    ..Conn::parse(&v)
-                });
+                let mut c = Conn::parse(&v);
+                (c.helper, c.secctx, c.unknown) = (None, None, Vec::new());
+                all.push(c);
             }
         }
         assert!(all.len() > 10);

@@ -236,10 +236,7 @@ pub(crate) fn probe() -> Result<Features> {
         ..Default::default()
     };
     let by_src = |a| DumpFilter {
-        orig: Some(Tuple {
-            src: Some(a),
-            ..Default::default()
-        }),
+        orig: Some(Tuple::from_addrs(Some(a), None)),
         ..Default::default()
     };
     let selected: BTreeSet<IpAddr> = [b, d].into();

@@ -954,9 +954,9 @@ impl Nfct {
     /// Updates an existing entry, named by its tuple: the fields set in `c` are changed.
     ///
     /// ```no_run
-    /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
-    /// let c = Conn::udp("10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
-    /// Nfct::open()?.update(&Conn { tuple_orig: c.tuple_orig, mark: Some(9), ..Default::default() })?;
+    /// use conntrack::{Conn, Nfct, Tuple};
+    /// let t = Tuple::flow(17, "10.0.0.1:5353".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+    /// Nfct::open()?.update(&Conn::for_tuple(t).with_mark(9))?;
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn update(&self, c: &Conn) -> Result<()> {
@@ -1153,14 +1153,13 @@ impl Nfct {
         known: &mut std::collections::HashMap<u32, Conn>,
     ) -> Result<Diff> {
         fn stable(c: &Conn) -> Conn {
-            Conn {
-                timeout: None,
-                counters_orig: None,
-                counters_reply: None,
-                timestamp: None,
-                use_count: None,
-                ..c.clone()
-            }
+            let mut c = c.clone();
+            c.timeout = None;
+            c.counters_orig = None;
+            c.counters_reply = None;
+            c.timestamp = None;
+            c.use_count = None;
+            c
         }
         let mut seen = std::collections::HashSet::new();
         let mut diff = Diff::default();

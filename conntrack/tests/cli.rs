@@ -651,12 +651,9 @@ fn event_filters_select_what_conntrack_events_selects() {
         .into_iter()
         .step_by(3)
         .map(|c| {
-            conntrack::BatchOp::Update(conntrack::Conn {
-                tuple_orig: c.tuple_orig,
-                zone: c.zone,
-                mark: Some(7),
-                ..Default::default()
-            })
+            let mut u = conntrack::Conn::for_tuple(c.tuple_orig.unwrap()).with_mark(7);
+            u.zone = c.zone;
+            conntrack::BatchOp::Update(u)
         })
         .collect();
     nfct.batch(&updates).into_result().unwrap();

@@ -141,12 +141,9 @@ fn library_mutations_yield_their_events_in_order() {
         zone: Some(2),
         ..Default::default()
     };
-    let mut u = Conn {
-        tuple_orig: c.tuple_orig,
-        zone: Some(2),
-        ..Default::default()
-    };
-    u.mark = Some(4);
+    let u = Conn::for_tuple(c.tuple_orig.unwrap())
+        .with_zone(2)
+        .with_mark(4);
     nfct.update(&u).unwrap();
     nfct.delete(&key).unwrap();
     let got = collect(&mut ev, 3, Duration::from_secs(5));
@@ -462,12 +459,8 @@ fn resync_reports_what_changed() {
     // while "events were lost": one new, one changed, one destroyed
     let c = Conn::udp(sa("10.24.0.5:1"), sa("10.24.0.6:2")).with_timeout(100);
     nfct.create(&c).unwrap();
-    nfct.update(&Conn {
-        tuple_orig: a.tuple_orig,
-        mark: Some(5),
-        ..Default::default()
-    })
-    .unwrap();
+    nfct.update(&Conn::for_tuple(a.tuple_orig.unwrap()).with_mark(5))
+        .unwrap();
     nfct.delete(&Key {
         tuple: b.tuple_orig.unwrap(),
         ..Default::default()
@@ -588,22 +581,17 @@ fn bpf_filters_deliver_exactly_the_userspace_matches() {
             2 => IPS_SEEN_REPLY,
             _ => 0,
         }));
-        let c = if c.zone == Some(0) {
-            Conn { zone: None, ..c }
-        } else {
-            c
-        };
+        let mut c = c;
+        if c.zone == Some(0) {
+            c.zone = None;
+        }
         nfct.create(&c).unwrap();
         made.push(c);
     }
     for c in &made {
-        nfct.update(&Conn {
-            tuple_orig: c.tuple_orig,
-            zone: c.zone,
-            mark: Some(c.mark.unwrap() ^ 0x10),
-            ..Default::default()
-        })
-        .unwrap();
+        let mut u = Conn::for_tuple(c.tuple_orig.unwrap()).with_mark(c.mark.unwrap() ^ 0x10);
+        u.zone = c.zone;
+        nfct.update(&u).unwrap();
     }
     nfct.flush(Family::Any).unwrap();
     std::thread::sleep(Duration::from_millis(100));

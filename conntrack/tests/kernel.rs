@@ -305,11 +305,8 @@ fn get_update_delete_by_tuple_and_id() {
         assert_eq!(viewed.tuple_reply, got.tuple_reply);
         assert_eq!(nfct.get_with(&k, |v| v.id()).unwrap(), got.id);
         // update: new mark and timeout, seen by conntrack-tools
-        let mut u = Conn {
-            tuple_orig: c.tuple_orig,
-            zone: c.zone,
-            ..Default::default()
-        };
+        let mut u = Conn::for_tuple(c.tuple_orig.unwrap());
+        u.zone = c.zone;
         u.mark = Some(0xbeef);
         u.timeout = Some(1000);
         nfct.update(&u).unwrap();
@@ -400,11 +397,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     ));
     assert!(matches!(nfct.delete(&missing), Err(Error::NotFound { .. })));
     assert!(matches!(
-        nfct.update(&Conn {
-            tuple_orig: Some(missing.tuple),
-            mark: Some(1),
-            ..Default::default()
-        }),
+        nfct.update(&Conn::for_tuple(missing.tuple).with_mark(1)),
         Err(Error::NotFound { .. })
     ));
     // a flush filter that would flush everything
@@ -475,11 +468,7 @@ fn filtered_dumps_equal_conntrack_tools_filters() {
     let nfct = Nfct::open().unwrap();
     populate(&nfct);
     let t = |src: Option<&str>, dst: Option<&str>, proto: Option<u8>, dport: Option<u16>| {
-        let mut t = Tuple {
-            src: src.map(ip),
-            dst: dst.map(ip),
-            ..Default::default()
-        };
+        let mut t = Tuple::from_addrs(src.map(ip), dst.map(ip));
         t.proto.num = proto;
         t.proto.dst_port = dport;
         t
@@ -959,11 +948,10 @@ fn labels_and_nat_round_trip() {
     let mut n = Conn::tcp(sa("10.11.1.1:2000"), sa("10.11.1.2:80"))
         .with_tcp_state(TcpState::Established)
         .with_timeout(100);
-    n.nat_src = Some(conntrack::wire::ct::Nat {
-        min_ip: Some(ip("192.168.77.1")),
-        max_ip: Some(ip("192.168.77.1")),
-        ..Default::default()
-    });
+    n.nat_src = Some(conntrack::wire::ct::Nat::range(
+        ip("192.168.77.1"),
+        ip("192.168.77.1"),
+    ));
     nfct.create(&n).unwrap();
     let got = nfct.get(&key_of(&n)).unwrap();
     assert_eq!(
@@ -985,11 +973,10 @@ fn labels_and_nat_round_trip() {
         .with_tcp_state(TcpState::Established)
         .with_timeout(100);
     m.tuple_reply = Conn::tcp(sa("10.11.2.2:80"), sa("192.168.77.2:2000")).tuple_orig;
-    m.nat_src = Some(conntrack::wire::ct::Nat {
-        min_ip: Some(ip("192.168.77.2")),
-        max_ip: Some(ip("192.168.77.2")),
-        ..Default::default()
-    });
+    m.nat_src = Some(conntrack::wire::ct::Nat::range(
+        ip("192.168.77.2"),
+        ip("192.168.77.2"),
+    ));
     nfct.create(&m).unwrap();
     let got = nfct.get(&key_of(&m)).unwrap();
     assert_eq!(got.tuple_reply.unwrap().dst, Some(ip("192.168.77.2")));
@@ -1013,10 +1000,7 @@ fn ipv6_cta_filter_inversion_is_detected_correctly() {
     // A raw filtered dump, bypassing the library's user-space check.
     let sock = conntrack::sock::Socket::open().unwrap();
     let f = DumpFilter {
-        orig: Some(Tuple {
-            src: Some(ip("2001:db8::a")),
-            ..Default::default()
-        }),
+        orig: Some(Tuple::from_addrs(Some(ip("2001:db8::a")), None)),
         ..Default::default()
     };
     let mut buf = vec![0u8; 256];

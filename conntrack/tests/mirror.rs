@@ -97,11 +97,7 @@ fn deletes_updates_flushes(nfct: &Nfct, scale: u32) {
         .step_by(3)
         .map(|i| {
             let c = conn(1, i);
-            BatchOp::Update(Conn {
-                tuple_orig: c.tuple_orig,
-                mark: Some(i + 1),
-                ..Default::default()
-            })
+            BatchOp::Update(Conn::for_tuple(c.tuple_orig.unwrap()).with_mark(i + 1))
         })
         .collect();
     nfct.batch(&ops).into_result().unwrap();

@@ -115,15 +115,9 @@ fn save(name: &str, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn tcp_tuple(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Tuple {
-    let mut t = Tuple {
-        src: Some(src),
-        dst: Some(dst),
-        ..Default::default()
-    };
-    t.proto.num = Some(IPPROTO_TCP);
-    t.proto.src_port = Some(sport);
-    t.proto.dst_port = Some(dport);
-    t
+    Tuple::from_addrs(Some(src), Some(dst))
+        .with_proto(IPPROTO_TCP)
+        .with_ports(Some(sport), Some(dport))
 }
 
 pub(crate) fn run() -> Result<(), String> {
@@ -294,31 +288,19 @@ pub(crate) fn run() -> Result<(), String> {
         tuple: tcp_tuple(ten(9), ten(9), 1, 1),
         ..Default::default()
     };
-    let new = Conn {
-        tuple_orig: Some(tcp_tuple(ten(20), ten(21), 3000, 80)),
-        tuple_reply: Some(tcp_tuple(ten(21), ten(20), 80, 3000)),
-        status: Some(Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED),
-        timeout: Some(300),
-        mark: Some(9),
-        protoinfo: Some(conntrack_wire::ct::ProtoInfo {
-            tcp: Some(conntrack_wire::ct::TcpInfo {
-                state: Some(3),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let new = Conn::for_tuple(tcp_tuple(ten(20), ten(21), 3000, 80))
+        .with_tuple_reply(tcp_tuple(ten(21), ten(20), 80, 3000))
+        .with_status(Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED)
+        .with_timeout(300)
+        .with_mark(9)
+        .with_tcp_state(conntrack_wire::ct::TcpState::Established);
     let mut unconfirmed = new.clone();
     unconfirmed.status = Some(Status::SEEN_REPLY);
     unconfirmed.tuple_orig = Some(tcp_tuple(ten(22), ten(23), 3000, 80));
     unconfirmed.tuple_reply = Some(tcp_tuple(ten(23), ten(22), 80, 3000));
-    let mut update = Conn {
-        tuple_orig: new.tuple_orig,
-        mark: Some(10),
-        ..Default::default()
-    };
-    update.timeout = Some(200);
+    let update = Conn::for_tuple(tcp_tuple(ten(20), ten(21), 3000, 80))
+        .with_mark(10)
+        .with_timeout(200);
     let new_key = Key {
         tuple: tcp_tuple(ten(20), ten(21), 3000, 80),
         ..Default::default()

@@ -436,6 +436,7 @@ mod owned {
     /// not know, so that nothing the kernel sent is lost.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct Conn {
         /// `CTA_TUPLE_ORIG`.
         #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -619,28 +620,34 @@ mod owned {
         /// ```
         #[inline]
         pub fn flow(proto: u8, src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
-            let mut orig = Tuple {
-                src: Some(src.ip()),
-                dst: Some(dst.ip()),
-                ..Default::default()
-            };
-            orig.proto.num = Some(proto);
-            orig.proto.src_port = Some(src.port());
-            orig.proto.dst_port = Some(dst.port());
-            let mut reply = Tuple {
-                src: Some(dst.ip()),
-                dst: Some(src.ip()),
-                ..Default::default()
-            };
-            reply.proto.num = Some(proto);
-            reply.proto.src_port = Some(dst.port());
-            reply.proto.dst_port = Some(src.port());
+            let orig = Tuple::flow(proto, src, dst);
+            Conn::for_tuple(orig)
+                .with_tuple_reply(orig.inverted())
+                .with_status(Status::CONFIRMED)
+        }
+
+        /// An entry named by its original tuple alone: the start of an update, or of a
+        /// create with [`Conn::with_tuple_reply`] and [`Conn::with_status`].
+        ///
+        /// ```
+        /// use conntrack_wire::{Conn, ct::Tuple};
+        /// let t = Tuple::flow(17, "10.0.0.1:53".parse().unwrap(), "10.0.0.2:53".parse().unwrap());
+        /// let update = Conn::for_tuple(t).with_mark(1);
+        /// assert_eq!((update.tuple_reply, update.mark), (None, Some(1)));
+        /// ```
+        #[inline]
+        pub fn for_tuple(orig: Tuple) -> Self {
             Conn {
                 tuple_orig: Some(orig),
-                tuple_reply: Some(reply),
-                status: Some(Status::CONFIRMED),
                 ..Default::default()
             }
+        }
+
+        /// Sets the reply tuple.
+        #[inline]
+        pub fn with_tuple_reply(mut self, reply: Tuple) -> Self {
+            self.tuple_reply = Some(reply);
+            self
         }
 
         /// Starts a TCP flow; see [`Conn::flow`]. Set the state with [`Conn::with_tcp_state`].
@@ -659,53 +666,11 @@ mod owned {
         /// echo request in the original direction, echo reply in the reply direction.
         #[inline]
         pub fn icmp_echo(src: core::net::IpAddr, dst: core::net::IpAddr, id: u16) -> Self {
-            let mut orig = Tuple {
-                src: Some(src),
-                dst: Some(dst),
-                ..Default::default()
-            };
-            let mut reply = Tuple {
-                src: Some(dst),
-                dst: Some(src),
-                ..Default::default()
-            };
-            if src.is_ipv4() {
-                orig.proto = Proto {
-                    num: Some(IPPROTO_ICMP),
-                    icmp_id: Some(id),
-                    icmp_type: Some(8),
-                    icmp_code: Some(0),
-                    ..Default::default()
-                };
-                reply.proto = Proto {
-                    num: Some(IPPROTO_ICMP),
-                    icmp_id: Some(id),
-                    icmp_type: Some(0),
-                    icmp_code: Some(0),
-                    ..Default::default()
-                };
-            } else {
-                orig.proto = Proto {
-                    num: Some(IPPROTO_ICMPV6),
-                    icmpv6_id: Some(id),
-                    icmpv6_type: Some(128),
-                    icmpv6_code: Some(0),
-                    ..Default::default()
-                };
-                reply.proto = Proto {
-                    num: Some(IPPROTO_ICMPV6),
-                    icmpv6_id: Some(id),
-                    icmpv6_type: Some(129),
-                    icmpv6_code: Some(0),
-                    ..Default::default()
-                };
-            }
-            Conn {
-                tuple_orig: Some(orig),
-                tuple_reply: Some(reply),
-                status: Some(Status::CONFIRMED),
-                ..Default::default()
-            }
+            let kind = if src.is_ipv4() { 8 } else { 128 };
+            let orig = Tuple::icmp(src, dst, kind, 0, id);
+            Conn::for_tuple(orig)
+                .with_tuple_reply(orig.inverted())
+                .with_status(Status::CONFIRMED)
         }
 
         /// Sets the timeout in seconds.

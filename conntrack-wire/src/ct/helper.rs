@@ -55,6 +55,7 @@ impl<'a> HelperView<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Helper {
     /// `CTA_HELP_NAME`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]

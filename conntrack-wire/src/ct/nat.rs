@@ -90,6 +90,7 @@ fn ip(v4: Option<&[u8]>, v6: Option<&[u8]>) -> Option<IpAddr> {
 /// An owned NAT range; see [`NatView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Nat {
     /// Lowest address.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -103,6 +104,32 @@ pub struct Nat {
     /// Highest port.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub max_port: Option<u16>,
+}
+
+impl Nat {
+    /// A range of addresses `min..=max` (one address when they are equal), any port.
+    ///
+    /// ```
+    /// use conntrack_wire::ct::Nat;
+    /// let ip = "192.168.0.1".parse().unwrap();
+    /// let n = Nat::range(ip, ip).with_ports(1024, 2047);
+    /// assert_eq!((n.min_ip, n.max_port), (Some(ip), Some(2047)));
+    /// ```
+    #[inline]
+    pub fn range(min: IpAddr, max: IpAddr) -> Self {
+        Nat {
+            min_ip: Some(min),
+            max_ip: Some(max),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the port range `min..=max`.
+    #[inline]
+    pub fn with_ports(mut self, min: u16, max: u16) -> Self {
+        (self.min_port, self.max_port) = (Some(min), Some(max));
+        self
+    }
 }
 
 #[cfg(feature = "defmt")]

@@ -259,6 +259,7 @@ impl<'a> ProtoInfoView<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ProtoInfo {
     /// TCP state.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]

@@ -233,6 +233,7 @@ impl<'a> TupleView<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Proto {
     /// `CTA_PROTO_NUM`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -266,6 +267,7 @@ pub struct Proto {
 /// An owned tuple; see [`TupleView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Tuple {
     /// Source address.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -304,6 +306,105 @@ impl defmt::Format for TupleView<'_> {
 }
 
 impl Tuple {
+    /// A tuple of addresses only (either may be left out, as in a filter or a partial key).
+    ///
+    /// ```
+    /// use conntrack_wire::ct::Tuple;
+    /// let t = Tuple::from_addrs(Some("10.0.0.1".parse().unwrap()), None).with_proto(17);
+    /// assert_eq!((t.dst, t.proto.num), (None, Some(17)));
+    /// ```
+    #[inline]
+    pub fn from_addrs(src: Option<IpAddr>, dst: Option<IpAddr>) -> Self {
+        Tuple {
+            src,
+            dst,
+            ..Default::default()
+        }
+    }
+
+    /// The tuple of a flow of L4 protocol `proto` from `src` to `dst` (addresses and ports).
+    ///
+    /// ```
+    /// use conntrack_wire::ct::Tuple;
+    /// let t = Tuple::flow(6, "10.0.0.1:1234".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+    /// assert_eq!((t.proto.src_port, t.proto.dst_port), (Some(1234), Some(80)));
+    /// ```
+    #[inline]
+    pub fn flow(proto: u8, src: core::net::SocketAddr, dst: core::net::SocketAddr) -> Self {
+        Tuple::from_addrs(Some(src.ip()), Some(dst.ip()))
+            .with_proto(proto)
+            .with_ports(Some(src.port()), Some(dst.port()))
+    }
+
+    /// The tuple of an ICMP (IPv4) or ICMPv6 message from `src` to `dst`: type, code and
+    /// identifier in the fields of the addresses' family.
+    ///
+    /// ```
+    /// use conntrack_wire::ct::Tuple;
+    /// let t = Tuple::icmp("::1".parse().unwrap(), "::2".parse().unwrap(), 128, 0, 7);
+    /// assert_eq!((t.proto.num, t.proto.icmpv6_type, t.proto.icmp_type), (Some(58), Some(128), None));
+    /// ```
+    #[inline]
+    pub fn icmp(src: IpAddr, dst: IpAddr, kind: u8, code: u8, id: u16) -> Self {
+        let mut t = Tuple::from_addrs(Some(src), Some(dst));
+        if src.is_ipv4() {
+            t.proto.num = Some(IPPROTO_ICMP);
+            (t.proto.icmp_type, t.proto.icmp_code, t.proto.icmp_id) =
+                (Some(kind), Some(code), Some(id));
+        } else {
+            t.proto.num = Some(IPPROTO_ICMPV6);
+            (t.proto.icmpv6_type, t.proto.icmpv6_code, t.proto.icmpv6_id) =
+                (Some(kind), Some(code), Some(id));
+        }
+        t
+    }
+
+    /// Sets the L4 protocol number.
+    #[inline]
+    pub fn with_proto(mut self, num: u8) -> Self {
+        self.proto.num = Some(num);
+        self
+    }
+
+    /// Sets the source and destination ports (`None` leaves a port out).
+    #[inline]
+    pub fn with_ports(mut self, src: Option<u16>, dst: Option<u16>) -> Self {
+        (self.proto.src_port, self.proto.dst_port) = (src, dst);
+        self
+    }
+
+    /// Sets the per-direction zone (`CTA_TUPLE_ZONE`).
+    #[inline]
+    pub fn with_zone(mut self, zone: u16) -> Self {
+        self.zone = Some(zone);
+        self
+    }
+
+    /// The tuple of the other direction, as the kernel builds a reply tuple without NAT:
+    /// addresses and ports swapped, the protocol kept, and an ICMP echo request (type 8, or
+    /// 128 for ICMPv6) answered by an echo reply (0, or 129); other ICMP fields kept, and the
+    /// per-direction zone left out (it names one direction).
+    ///
+    /// ```
+    /// use conntrack_wire::ct::Tuple;
+    /// let t = Tuple::icmp("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 8, 0, 7);
+    /// let r = t.inverted();
+    /// assert_eq!((r.src, r.proto.icmp_type, r.proto.icmp_id), (t.dst, Some(0), Some(7)));
+    /// ```
+    #[inline]
+    pub fn inverted(&self) -> Self {
+        let mut r = *self;
+        (r.src, r.dst) = (self.dst, self.src);
+        (r.proto.src_port, r.proto.dst_port) = (self.proto.dst_port, self.proto.src_port);
+        r.proto.icmp_type = self.proto.icmp_type.map(|t| if t == 8 { 0 } else { t });
+        r.proto.icmpv6_type = self
+            .proto
+            .icmpv6_type
+            .map(|t| if t == 128 { 129 } else { t });
+        r.zone = None;
+        r
+    }
+
     /// Copies a tuple out of a view.
     #[inline]
     pub fn parse(v: &TupleView<'_>) -> Self {

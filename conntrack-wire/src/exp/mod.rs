@@ -181,6 +181,7 @@ mod owned {
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct ExpNat {
         /// `CTA_EXPECT_NAT_DIR`.
         #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -194,6 +195,7 @@ mod owned {
     #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct Exp {
         /// `CTA_EXPECT_MASTER`.
         #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]

@@ -56,6 +56,7 @@ impl<'a> FilterView<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Filter {
     /// `CTA_FILTER_ORIG_FLAGS`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]

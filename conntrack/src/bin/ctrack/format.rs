@@ -77,14 +77,9 @@ fn prefixed_tuple(out: &mut String, prefix: &str, t: &Tuple) {
     if let Some(a) = t.dst {
         let _ = write!(out, "{prefix}-dst={a} ");
     }
-    tuple(
-        out,
-        &Tuple {
-            src: None,
-            dst: None,
-            ..*t
-        },
-    );
+    let mut rest = *t;
+    (rest.src, rest.dst) = (None, None);
+    tuple(out, &rest);
 }
 
 /// Appends one entry to `s` as `conntrack -L` prints it (no newline). `now_ns` is used for

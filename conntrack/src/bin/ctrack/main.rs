@@ -12,7 +12,7 @@ mod userns;
 use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
 use conntrack::wire::consts::*;
-use conntrack::wire::ct::{Labels, Status, TcpState, Tuple};
+use conntrack::wire::ct::{Labels, Status, TcpState};
 use conntrack::{BatchOp, Config, Conn, Error, Key, Nfct, Outcome};
 use format::Options;
 use options::Command;
@@ -212,36 +212,19 @@ fn get(netns: &Option<String>, f: &Filter) -> R<()> {
 fn build_conn(f: &Filter) -> R<Conn> {
     let orig =
         orig_tuple(f)?.ok_or_else(|| bad("create needs -p, -s, -d and ports or ICMP fields"))?;
-    let (Some(src), Some(dst), Some(proto)) = (orig.src, orig.dst, orig.proto.num) else {
+    let (Some(_), Some(_), Some(proto)) = (orig.src, orig.dst, orig.proto.num) else {
         return Err(bad("create needs -p, -s and -d"));
     };
-    let mut reply = Tuple {
-        src: Some(dst),
-        dst: Some(src),
-        ..Default::default()
-    };
-    reply.proto.num = Some(proto);
-    reply.proto.src_port = orig.proto.dst_port;
-    reply.proto.dst_port = orig.proto.src_port;
-    let p = &orig.proto;
-    reply.proto.icmp_id = p.icmp_id;
-    reply.proto.icmp_code = p.icmp_code;
-    reply.proto.icmp_type = p.icmp_type.map(|t| if t == 8 { 0 } else { t });
-    reply.proto.icmpv6_id = p.icmpv6_id;
-    reply.proto.icmpv6_code = p.icmpv6_code;
-    reply.proto.icmpv6_type = p.icmpv6_type.map(|t| if t == 128 { 129 } else { t });
+    let mut reply = orig.inverted();
     if let Some(r) = reply_tuple(f)? {
         reply.src = r.src.or(reply.src);
         reply.dst = r.dst.or(reply.dst);
         reply.proto.src_port = r.proto.src_port.or(reply.proto.src_port);
         reply.proto.dst_port = r.proto.dst_port.or(reply.proto.dst_port);
     }
-    let mut c = Conn {
-        tuple_orig: Some(orig),
-        tuple_reply: Some(reply),
-        status: Some(Status::CONFIRMED),
-        ..Default::default()
-    };
+    let mut c = Conn::for_tuple(orig)
+        .with_tuple_reply(reply)
+        .with_status(Status::CONFIRMED);
     apply_fields(&mut c, f, proto)?;
     Ok(c)
 }
@@ -360,14 +343,12 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
     let targets = select(&nfct, &sel)?;
     let mut ops = Vec::with_capacity(targets.len());
     for t in &targets {
-        let mut u = Conn {
-            tuple_orig: t.tuple_orig,
-            zone: t.zone,
-            // Status bits can only be set: the kernel refuses an update that would clear
-            // one (EBUSY), so the new bits are added to the entry's own.
-            status: t.status.filter(|_| f.status.is_some()),
-            ..Default::default()
-        };
+        let mut u = Conn::default();
+        u.tuple_orig = t.tuple_orig;
+        u.zone = t.zone;
+        // Status bits can only be set: the kernel refuses an update that would clear one
+        // (EBUSY), so the new bits are added to the entry's own.
+        u.status = t.status.filter(|_| f.status.is_some());
         apply_fields(
             &mut u,
             f,

@@ -52,15 +52,13 @@ fn has_ports(p: u8) -> bool {
 /// The original tuple of `-p -s -d --sport --dport --icmp-*`, or `None` when none is given.
 pub fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
     let proto = f.proto.as_deref().map(proto_num).transpose()?;
-    let mut t = Tuple {
-        src: f.src.as_deref().map(|s| addr(s, "source")).transpose()?,
-        dst: f
-            .dst
+    let mut t = Tuple::from_addrs(
+        f.src.as_deref().map(|s| addr(s, "source")).transpose()?,
+        f.dst
             .as_deref()
             .map(|s| addr(s, "destination"))
             .transpose()?,
-        ..Default::default()
-    };
+    );
     t.proto.num = proto;
     if f.sport.is_some() || f.dport.is_some() {
         match proto {
@@ -92,19 +90,16 @@ pub fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
 
 /// The reply tuple of `-r -q --reply-port-*` (with `-p`), or `None` when none is given.
 pub fn reply_tuple(f: &Filter) -> R<Option<Tuple>> {
-    let mut t = Tuple {
-        src: f
-            .reply_src
+    let mut t = Tuple::from_addrs(
+        f.reply_src
             .as_deref()
             .map(|s| addr(s, "reply source"))
             .transpose()?,
-        dst: f
-            .reply_dst
+        f.reply_dst
             .as_deref()
             .map(|s| addr(s, "reply destination"))
             .transpose()?,
-        ..Default::default()
-    };
+    );
     t.proto.src_port = f.reply_sport;
     t.proto.dst_port = f.reply_dport;
     if t == Tuple::default() {
