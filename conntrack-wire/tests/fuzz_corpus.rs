@@ -11,11 +11,12 @@ type Body = fn(&[u8]);
 
 #[test]
 fn every_corpus_input_runs_without_panicking() {
-    let targets: [(&str, Body); 4] = [
+    let targets: [(&str, Body); 5] = [
         ("messages", bodies::messages),
         ("conn", bodies::conn),
         ("exp", bodies::exp),
         ("roundtrip", bodies::roundtrip),
+        ("bpf", bodies::bpf),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let mut total = 0;

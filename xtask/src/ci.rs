@@ -3,7 +3,7 @@
 use crate::{sh, sh_env};
 
 /// The fuzz targets, one per parser or builder family (see `fuzz/fuzz_targets`).
-pub(crate) const FUZZ_TARGETS: &[&str] = &["messages", "conn", "exp", "roundtrip"];
+pub(crate) const FUZZ_TARGETS: &[&str] = &["messages", "conn", "exp", "roundtrip", "bpf"];
 
 /// Returns whether a command runs successfully (quietly).
 fn works(cmd: &str, args: &[&str]) -> bool {
