@@ -81,7 +81,7 @@ pub fn touch_all(c: &ConnView<'_>) -> u64 {
 pub fn touch_events(b: &Batch<'_>) -> (u64, u64) {
     let (mut k, mut acc) = (0u64, 0u64);
     for e in b.iter() {
-        if let EventView::Conn { view: Ok(c), .. } = e {
+        if let EventView::Conn { view: c, .. } = e {
             acc ^= touch_all(&c);
             k += 1;
         }

@@ -19,9 +19,7 @@ fn main() -> Result<(), conntrack::Error> {
         let mut lost = false;
         for ev in batch.iter() {
             match ev {
-                EventView::Conn {
-                    kind, view: Ok(ct), ..
-                } => println!("{kind:?} {:?}", ct.id()),
+                EventView::Conn { kind, view: ct, .. } => println!("{kind:?} {:?}", ct.id()),
                 EventView::Overrun { lost: n } => {
                     eprintln!("{n} events lost");
                     lost = true;

@@ -164,9 +164,7 @@ impl Mirror {
     /// ```
     pub fn apply(&mut self, ev: &EventView<'_>, nfct: &Nfct) -> Result<()> {
         match ev {
-            EventView::Conn {
-                kind, view: Ok(v), ..
-            } => {
+            EventView::Conn { kind, view: v, .. } => {
                 let Some(k) = key(v).filter(|_| self.holds(v)) else {
                     return Ok(());
                 };

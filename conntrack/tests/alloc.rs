@@ -95,7 +95,7 @@ fn drain(ev: &mut Events) -> (u64, u64) {
             break;
         }
         for e in b.iter() {
-            if let EventView::Conn { view: Ok(c), .. } = e {
+            if let EventView::Conn { view: c, .. } = e {
                 n += 1;
                 acc ^= u64::from(c.mark().unwrap_or(0))
                     ^ u64::from(c.tuple_orig().and_then(|t| t.src_port()).unwrap_or(0));

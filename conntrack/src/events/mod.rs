@@ -211,12 +211,12 @@ pub enum EventKind {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum EventView<'a> {
-    /// A conntrack event; the view is `Err` for a malformed message (reported, never fatal).
+    /// A conntrack event.
     Conn {
         /// NEW, UPDATE or DESTROY.
         kind: EventKind,
         /// The entry.
-        view: std::result::Result<ConnView<'a>, conntrack_wire::Error>,
+        view: ConnView<'a>,
         /// The source namespace id, with `all_namespaces`.
         nsid: Option<i32>,
         /// The port id of the netlink socket whose request caused the event (0: the kernel's
@@ -228,7 +228,7 @@ pub enum EventView<'a> {
         /// ExpNew or ExpDestroy.
         kind: EventKind,
         /// The expectation.
-        view: std::result::Result<ExpView<'a>, conntrack_wire::Error>,
+        view: ExpView<'a>,
         /// The source namespace id, with `all_namespaces`.
         nsid: Option<i32>,
     },
@@ -241,8 +241,12 @@ pub enum EventView<'a> {
         /// The number of dropped events.
         lost: u64,
     },
-    /// A datagram that could not be read (truncated, or no netlink message).
+    /// A message that could not be read: a truncated datagram, bytes that are no netlink
+    /// message, or an event whose attributes do not validate. Reported, never fatal: the
+    /// stream goes on. This is the one way a malformed event is reported.
     Malformed {
+        /// The event's kind, when the message header could be read.
+        kind: Option<EventKind>,
         /// Why.
         error: conntrack_wire::Error,
     },
@@ -280,8 +284,10 @@ pub enum Event {
         /// The number of dropped events.
         lost: u64,
     },
-    /// An event that did not parse; the stream goes on.
+    /// An event that did not parse; the stream goes on (see [`EventView::Malformed`]).
     Malformed {
+        /// The event's kind, when the message header could be read.
+        kind: Option<EventKind>,
         /// Why.
         error: conntrack_wire::Error,
     },
@@ -300,7 +306,7 @@ impl EventView<'_> {
         match *self {
             EventView::Conn {
                 kind,
-                view: Ok(v),
+                view: v,
                 nsid,
                 port_id,
             } => Event::Conn {
@@ -311,21 +317,15 @@ impl EventView<'_> {
             },
             EventView::Exp {
                 kind,
-                view: Ok(v),
+                view: v,
                 nsid,
             } => Event::Exp {
                 kind,
                 exp: Exp::parse(&v),
                 nsid,
             },
-            EventView::Conn {
-                view: Err(error), ..
-            }
-            | EventView::Exp {
-                view: Err(error), ..
-            } => Event::Malformed { error },
             EventView::Overrun { lost } => Event::Overrun { lost },
-            EventView::Malformed { error } => Event::Malformed { error },
+            EventView::Malformed { kind, error } => Event::Malformed { kind, error },
         }
     }
 }
@@ -339,7 +339,7 @@ impl EventView<'_> {
 ///     let batch = events.recv()?;
 ///     for ev in batch.iter() {
 ///         match ev {
-///             EventView::Conn { kind, view: Ok(c), .. } => println!("{kind:?} id={:?}", c.id()),
+///             EventView::Conn { kind, view: c, .. } => println!("{kind:?} id={:?}", c.id()),
 ///             EventView::Overrun { lost } => eprintln!("lost {lost} events: resync with a dump"),
 ///             _ => {}
 ///         }
@@ -680,7 +680,7 @@ impl<'a> Iterator for BatchIter<'a> {
                         Some(e) => return Some(e),
                         None => continue,
                     },
-                    Some(Err(error)) => return Some(EventView::Malformed { error }),
+                    Some(Err(error)) => return Some(EventView::Malformed { kind: None, error }),
                     None => self.msgs = None,
                 }
             }
@@ -692,6 +692,7 @@ impl<'a> Iterator for BatchIter<'a> {
                 };
                 if meta.truncated {
                     return Some(EventView::Malformed {
+                        kind: None,
                         error: conntrack_wire::Error::Truncated {
                             need: meta.len,
                             have: d.len(),
@@ -724,17 +725,23 @@ fn classify<'a>(
         MessageKind::Expect(ExpMsg::Delete) => EventKind::ExpDestroy,
         _ => return None,
     };
+    let malformed = |error| EventView::Malformed {
+        kind: Some(kind),
+        error,
+    };
     Some(match kind {
-        EventKind::ExpNew | EventKind::ExpDestroy => EventView::Exp {
-            kind,
-            view: m.exp(),
-            nsid,
+        EventKind::ExpNew | EventKind::ExpDestroy => match m.exp() {
+            Ok(view) => EventView::Exp { kind, view, nsid },
+            Err(e) => malformed(e),
         },
-        _ => EventView::Conn {
-            kind,
-            view: layouts.conn(&m),
-            nsid,
-            port_id: m.pid(),
+        _ => match layouts.conn(&m) {
+            Ok(view) => EventView::Conn {
+                kind,
+                view,
+                nsid,
+                port_id: m.pid(),
+            },
+            Err(e) => malformed(e),
         },
     })
 }
@@ -751,5 +758,50 @@ impl Iterator for Events {
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conntrack_wire::consts::*;
+
+    /// A conntrack NEW event (no `NLM_F_CREATE`: an update) whose one attribute, `CTA_MARK`,
+    /// is five bytes long instead of four.
+    fn bad_event() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&32u32.to_ne_bytes());
+        let ty = (u16::from(NFNL_SUBSYS_CTNETLINK) << 8) | u16::from(IPCTNL_MSG_CT_NEW);
+        b.extend_from_slice(&ty.to_ne_bytes());
+        b.extend_from_slice(&[0; 10]);
+        b.extend_from_slice(&[AF_INET, 0, 0, 0]);
+        b.extend_from_slice(&9u16.to_ne_bytes());
+        b.extend_from_slice(&CTA_MARK.to_ne_bytes());
+        b.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 0]);
+        b
+    }
+
+    #[test]
+    fn a_malformed_event_is_reported_one_way_with_its_kind() {
+        let bytes = bad_event();
+        let m = Messages::new(&bytes).next().unwrap().unwrap();
+        let e = classify(m, None, &mut ConnDecoder::default()).unwrap();
+        assert!(
+            matches!(
+                e,
+                EventView::Malformed {
+                    kind: Some(EventKind::Update),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(matches!(
+            e.to_event(),
+            Event::Malformed {
+                kind: Some(EventKind::Update),
+                ..
+            }
+        ));
     }
 }

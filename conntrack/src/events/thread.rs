@@ -55,7 +55,7 @@ impl Received {
     /// let mut events = Events::open_with(EventConfig::default())?.spawn()?;
     /// let got = events.recv()?;
     /// for ev in got.batch().iter() {
-    ///     if let EventView::Conn { kind, view: Ok(c), .. } = ev {
+    ///     if let EventView::Conn { kind, view: c, .. } = ev {
     ///         println!("{kind:?} {:?}", c.id());
     ///     }
     /// }

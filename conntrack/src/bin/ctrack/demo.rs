@@ -343,9 +343,7 @@ pub fn run(a: &DemoArgs) -> R<()> {
         for e in b.iter() {
             let now = now_ns();
             match e {
-                EventView::Conn {
-                    kind, view: Ok(v), ..
-                } => {
+                EventView::Conn { kind, view: v, .. } => {
                     let c = Conn::parse(&v);
                     let mut line = String::from("  ");
                     let fam = c.family().unwrap_or(0);
@@ -353,7 +351,7 @@ pub fn run(a: &DemoArgs) -> R<()> {
                     println!("{line}");
                     shown += 1;
                 }
-                EventView::Exp { view: Ok(v), .. } => {
+                EventView::Exp { view: v, .. } => {
                     println!(
                         "  [EXPECT] {}",
                         format::exp_line(&conntrack::Exp::parse(&v), Options::default())

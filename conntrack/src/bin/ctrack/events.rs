@@ -156,7 +156,7 @@ impl Printer {
         match e {
             EventView::Conn {
                 kind,
-                view: Ok(v),
+                view: v,
                 nsid,
                 port_id: portid,
             } => {
@@ -196,9 +196,7 @@ impl Printer {
                     let _ = write!(self.line, " nsid={n}");
                 }
             }
-            EventView::Exp {
-                kind, view: Ok(v), ..
-            } => {
+            EventView::Exp { kind, view: v, .. } => {
                 if kind == EventKind::ExpNew {
                     self.t.new += 1;
                 } else {
