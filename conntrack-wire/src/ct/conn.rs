@@ -175,6 +175,37 @@ impl core::fmt::Debug for ConnDecoder {
     }
 }
 
+/// The getters of [`ConnView`], one line each: `name -> Type = how(CTA_*, ...)`, where `how`
+/// is `sub` (a nest indexed with the entry), `checked` (a nest validated on access), `raw`
+/// (bytes wrapped as they are), `be_u16`/`be_u32`/`be_u64` (a big-endian integer of the
+/// given length) or `status` (status bits).
+macro_rules! getters {
+    ($($(#[$m:meta])* $name:ident -> $ty:ty = $how:ident($($arg:tt)*);)*) => {
+        $(
+            $(#[$m])*
+            #[inline]
+            pub fn $name(&self) -> Option<$ty> {
+                getters!(@ self, $how($($arg)*))
+            }
+        )*
+    };
+    (@ $s:ident, sub($cta:expr, $slot:expr, $view:ident)) => {
+        $s.t.sub(usize::from($cta) - 1, $slot).map($view::from_table)
+    };
+    (@ $s:ident, checked($cta:expr, $view:ident)) => {
+        $s.t.get($cta).and_then(|p| $view::new_checked(p).ok())
+    };
+    (@ $s:ident, raw($cta:expr, $view:ident)) => {
+        $s.t.get($cta).map($view::new)
+    };
+    (@ $s:ident, status($cta:expr, $len:expr)) => {
+        $s.t.get_exact($cta, $len).and_then(be_u32).map(Status)
+    };
+    (@ $s:ident, $be:ident($cta:expr, $len:expr)) => {
+        $s.t.get_exact($cta, $len).and_then($be)
+    };
+}
+
 impl<'a> ConnView<'a> {
     /// Validates the attribute bytes of a conntrack message (after the `nfgenmsg`).
     #[inline(always)]
@@ -191,190 +222,61 @@ impl<'a> ConnView<'a> {
             .map(|t| ConnView { t })
     }
 
-    /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
-    #[inline]
-    pub fn tuple_orig(&self) -> Option<TupleView<'a>> {
-        let at = usize::from(CTA_TUPLE_ORIG) - 1;
-        self.t.sub(at, ORIG).map(TupleView::from_table)
-    }
-
-    /// Returns the reply-direction tuple (`CTA_TUPLE_REPLY`).
-    #[inline]
-    pub fn tuple_reply(&self) -> Option<TupleView<'a>> {
-        let at = usize::from(CTA_TUPLE_REPLY) - 1;
-        self.t.sub(at, REPLY).map(TupleView::from_table)
-    }
-
-    /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
-    #[inline]
-    pub fn tuple_master(&self) -> Option<TupleView<'a>> {
-        self.t
-            .get(CTA_TUPLE_MASTER)
-            .and_then(|p| TupleView::new_checked(p).ok())
-    }
-
-    /// Returns the status bits (`CTA_STATUS`, big-endian on the wire).
-    #[inline]
-    pub fn status(&self) -> Option<Status> {
-        self.t.get_exact(CTA_STATUS, 4).and_then(be_u32).map(Status)
-    }
-
-    /// Returns the status mask of a filtered request (`CTA_STATUS_MASK`).
-    #[inline]
-    pub fn status_mask(&self) -> Option<Status> {
-        self.t
-            .get_exact(CTA_STATUS_MASK, 4)
-            .and_then(be_u32)
-            .map(Status)
-    }
-
-    /// Returns the protocol state (`CTA_PROTOINFO`).
-    #[inline]
-    pub fn protoinfo(&self) -> Option<ProtoInfoView<'a>> {
-        let at = usize::from(CTA_PROTOINFO) - 1;
-        self.t.sub(at, PROTOINFO).map(ProtoInfoView::from_table)
-    }
-
-    /// Returns the helper (`CTA_HELP`).
-    #[inline]
-    pub fn helper(&self) -> Option<HelperView<'a>> {
-        self.t
-            .get(CTA_HELP)
-            .and_then(|p| HelperView::new_checked(p).ok())
-    }
-
-    /// Returns the source NAT range (`CTA_NAT_SRC`, requests only).
-    #[inline]
-    pub fn nat_src(&self) -> Option<NatView<'a>> {
-        self.t
-            .get(CTA_NAT_SRC)
-            .and_then(|p| NatView::new_checked(p).ok())
-    }
-
-    /// Returns the destination NAT range (`CTA_NAT_DST`, requests only).
-    #[inline]
-    pub fn nat_dst(&self) -> Option<NatView<'a>> {
-        self.t
-            .get(CTA_NAT_DST)
-            .and_then(|p| NatView::new_checked(p).ok())
-    }
-
-    /// Returns the remaining lifetime in seconds (`CTA_TIMEOUT`, big-endian).
-    #[inline]
-    pub fn timeout(&self) -> Option<u32> {
-        self.t.get_exact(CTA_TIMEOUT, 4).and_then(be_u32)
-    }
-
-    /// Returns the mark (`CTA_MARK`, big-endian).
-    #[inline]
-    pub fn mark(&self) -> Option<u32> {
-        self.t.get_exact(CTA_MARK, 4).and_then(be_u32)
-    }
-
-    /// Returns the mark mask of a request (`CTA_MARK_MASK`, big-endian).
-    #[inline]
-    pub fn mark_mask(&self) -> Option<u32> {
-        self.t.get_exact(CTA_MARK_MASK, 4).and_then(be_u32)
-    }
-
-    /// Returns the original-direction counters (`CTA_COUNTERS_ORIG`).
-    #[inline]
-    pub fn counters_orig(&self) -> Option<CountersView<'a>> {
-        let at = usize::from(CTA_COUNTERS_ORIG) - 1;
-        self.t.sub(at, COUNTERS_ORIG).map(CountersView::from_table)
-    }
-
-    /// Returns the reply-direction counters (`CTA_COUNTERS_REPLY`).
-    #[inline]
-    pub fn counters_reply(&self) -> Option<CountersView<'a>> {
-        let at = usize::from(CTA_COUNTERS_REPLY) - 1;
-        self.t.sub(at, COUNTERS_REPLY).map(CountersView::from_table)
-    }
-
-    /// Returns the reference count (`CTA_USE`, big-endian).
-    #[inline]
-    pub fn use_count(&self) -> Option<u32> {
-        self.t.get_exact(CTA_USE, 4).and_then(be_u32)
-    }
-
-    /// Returns the entry id (`CTA_ID`, big-endian).
-    #[inline]
-    pub fn id(&self) -> Option<u32> {
-        self.t.get_exact(CTA_ID, 4).and_then(be_u32)
-    }
-
-    /// Returns the original-direction sequence adjustment (`CTA_SEQ_ADJ_ORIG`).
-    #[inline]
-    pub fn seq_adj_orig(&self) -> Option<SeqAdjView<'a>> {
-        let at = usize::from(CTA_SEQ_ADJ_ORIG) - 1;
-        self.t.sub(at, SEQ_ADJ_ORIG).map(SeqAdjView::from_table)
-    }
-
-    /// Returns the reply-direction sequence adjustment (`CTA_SEQ_ADJ_REPLY`).
-    #[inline]
-    pub fn seq_adj_reply(&self) -> Option<SeqAdjView<'a>> {
-        let at = usize::from(CTA_SEQ_ADJ_REPLY) - 1;
-        self.t.sub(at, SEQ_ADJ_REPLY).map(SeqAdjView::from_table)
-    }
-
-    /// Returns the security mark (`CTA_SECMARK`, big-endian; obsolete, still parsed).
-    #[inline]
-    pub fn secmark(&self) -> Option<u32> {
-        self.t.get_exact(CTA_SECMARK, 4).and_then(be_u32)
-    }
-
-    /// Returns the zone (`CTA_ZONE`, big-endian).
-    #[inline]
-    pub fn zone(&self) -> Option<u16> {
-        self.t.get_exact(CTA_ZONE, 2).and_then(be_u16)
-    }
-
-    /// Returns the security context (`CTA_SECCTX`).
-    #[inline]
-    pub fn secctx(&self) -> Option<SecCtxView<'a>> {
-        self.t
-            .get(CTA_SECCTX)
-            .and_then(|p| SecCtxView::new_checked(p).ok())
-    }
-
-    /// Returns the start and stop timestamps (`CTA_TIMESTAMP`).
-    #[inline]
-    pub fn timestamp(&self) -> Option<TimestampView<'a>> {
-        let at = usize::from(CTA_TIMESTAMP) - 1;
-        self.t.sub(at, TIMESTAMP).map(TimestampView::from_table)
-    }
-
-    /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).
-    #[inline]
-    pub fn timestamp_event(&self) -> Option<u64> {
-        self.t.get_exact(CTA_TIMESTAMP_EVENT, 8).and_then(be_u64)
-    }
-
-    /// Returns the label bitmap (`CTA_LABELS`).
-    #[inline]
-    pub fn labels(&self) -> Option<LabelsView<'a>> {
-        self.t.get(CTA_LABELS).map(LabelsView::new)
-    }
-
-    /// Returns the label mask of a request (`CTA_LABELS_MASK`).
-    #[inline]
-    pub fn labels_mask(&self) -> Option<LabelsView<'a>> {
-        self.t.get(CTA_LABELS_MASK).map(LabelsView::new)
-    }
-
-    /// Returns the SYN proxy state (`CTA_SYNPROXY`).
-    #[inline]
-    pub fn synproxy(&self) -> Option<SynproxyView<'a>> {
-        let at = usize::from(CTA_SYNPROXY) - 1;
-        self.t.sub(at, SYNPROXY).map(SynproxyView::from_table)
-    }
-
-    /// Returns the kernel-side filter of a dump or flush request (`CTA_FILTER`).
-    #[inline]
-    pub fn filter(&self) -> Option<FilterView<'a>> {
-        self.t
-            .get(CTA_FILTER)
-            .and_then(|p| FilterView::new_checked(p).ok())
+    getters! {
+        /// Returns the original-direction tuple (`CTA_TUPLE_ORIG`).
+        tuple_orig -> TupleView<'a> = sub(CTA_TUPLE_ORIG, ORIG, TupleView);
+        /// Returns the reply-direction tuple (`CTA_TUPLE_REPLY`).
+        tuple_reply -> TupleView<'a> = sub(CTA_TUPLE_REPLY, REPLY, TupleView);
+        /// Returns the master connection's tuple (`CTA_TUPLE_MASTER`), for expected connections.
+        tuple_master -> TupleView<'a> = checked(CTA_TUPLE_MASTER, TupleView);
+        /// Returns the status bits (`CTA_STATUS`, big-endian on the wire).
+        status -> Status = status(CTA_STATUS, 4);
+        /// Returns the status mask of a filtered request (`CTA_STATUS_MASK`).
+        status_mask -> Status = status(CTA_STATUS_MASK, 4);
+        /// Returns the protocol state (`CTA_PROTOINFO`).
+        protoinfo -> ProtoInfoView<'a> = sub(CTA_PROTOINFO, PROTOINFO, ProtoInfoView);
+        /// Returns the helper (`CTA_HELP`).
+        helper -> HelperView<'a> = checked(CTA_HELP, HelperView);
+        /// Returns the source NAT range (`CTA_NAT_SRC`, requests only).
+        nat_src -> NatView<'a> = checked(CTA_NAT_SRC, NatView);
+        /// Returns the destination NAT range (`CTA_NAT_DST`, requests only).
+        nat_dst -> NatView<'a> = checked(CTA_NAT_DST, NatView);
+        /// Returns the remaining lifetime in seconds (`CTA_TIMEOUT`, big-endian).
+        timeout -> u32 = be_u32(CTA_TIMEOUT, 4);
+        /// Returns the mark (`CTA_MARK`, big-endian).
+        mark -> u32 = be_u32(CTA_MARK, 4);
+        /// Returns the mark mask of a request (`CTA_MARK_MASK`, big-endian).
+        mark_mask -> u32 = be_u32(CTA_MARK_MASK, 4);
+        /// Returns the original-direction counters (`CTA_COUNTERS_ORIG`).
+        counters_orig -> CountersView<'a> = sub(CTA_COUNTERS_ORIG, COUNTERS_ORIG, CountersView);
+        /// Returns the reply-direction counters (`CTA_COUNTERS_REPLY`).
+        counters_reply -> CountersView<'a> = sub(CTA_COUNTERS_REPLY, COUNTERS_REPLY, CountersView);
+        /// Returns the reference count (`CTA_USE`, big-endian).
+        use_count -> u32 = be_u32(CTA_USE, 4);
+        /// Returns the entry id (`CTA_ID`, big-endian).
+        id -> u32 = be_u32(CTA_ID, 4);
+        /// Returns the original-direction sequence adjustment (`CTA_SEQ_ADJ_ORIG`).
+        seq_adj_orig -> SeqAdjView<'a> = sub(CTA_SEQ_ADJ_ORIG, SEQ_ADJ_ORIG, SeqAdjView);
+        /// Returns the reply-direction sequence adjustment (`CTA_SEQ_ADJ_REPLY`).
+        seq_adj_reply -> SeqAdjView<'a> = sub(CTA_SEQ_ADJ_REPLY, SEQ_ADJ_REPLY, SeqAdjView);
+        /// Returns the security mark (`CTA_SECMARK`, big-endian; obsolete, still parsed).
+        secmark -> u32 = be_u32(CTA_SECMARK, 4);
+        /// Returns the zone (`CTA_ZONE`, big-endian).
+        zone -> u16 = be_u16(CTA_ZONE, 2);
+        /// Returns the security context (`CTA_SECCTX`).
+        secctx -> SecCtxView<'a> = checked(CTA_SECCTX, SecCtxView);
+        /// Returns the start and stop timestamps (`CTA_TIMESTAMP`).
+        timestamp -> TimestampView<'a> = sub(CTA_TIMESTAMP, TIMESTAMP, TimestampView);
+        /// Returns the event timestamp in ns (`CTA_TIMESTAMP_EVENT`, Linux 6.14+, big-endian).
+        timestamp_event -> u64 = be_u64(CTA_TIMESTAMP_EVENT, 8);
+        /// Returns the label bitmap (`CTA_LABELS`).
+        labels -> LabelsView<'a> = raw(CTA_LABELS, LabelsView);
+        /// Returns the label mask of a request (`CTA_LABELS_MASK`).
+        labels_mask -> LabelsView<'a> = raw(CTA_LABELS_MASK, LabelsView);
+        /// Returns the SYN proxy state (`CTA_SYNPROXY`).
+        synproxy -> SynproxyView<'a> = sub(CTA_SYNPROXY, SYNPROXY, SynproxyView);
+        /// Returns the kernel-side filter of a dump or flush request (`CTA_FILTER`).
+        filter -> FilterView<'a> = checked(CTA_FILTER, FilterView);
     }
 
     /// Returns every attribute, known and unknown, in wire order.
