@@ -148,11 +148,7 @@ impl Nfct {
     /// ```
     pub fn create(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Create, c, true)?;
-        self.exchange(
-            Op::Create,
-            |e, seq| request::ct_create(e, seq, af, c),
-            |_, _| Ok(()),
-        )
+        self.request(Op::Create, |e, seq| request::ct_create(e, seq, af, c))
     }
 
     /// Updates an existing entry, named by its tuple: the fields set in `c` are changed.
@@ -165,11 +161,7 @@ impl Nfct {
     /// ```
     pub fn update(&self, c: &Conn) -> Result<()> {
         let af = Self::check_conn(Op::Update, c, false)?;
-        self.exchange(
-            Op::Update,
-            |e, seq| request::ct_update(e, seq, af, c),
-            |_, _| Ok(()),
-        )
+        self.request(Op::Update, |e, seq| request::ct_update(e, seq, af, c))
     }
 
     /// Deletes the entry named by `key` (tuple, zone, and optionally id).
@@ -182,11 +174,7 @@ impl Nfct {
     /// ```
     pub fn delete(&self, key: &Key) -> Result<()> {
         let af = Self::check_key(Op::Delete, key)?;
-        self.exchange(
-            Op::Delete,
-            |e, seq| request::ct_delete(e, seq, af, key),
-            |_, _| Ok(()),
-        )
+        self.request(Op::Delete, |e, seq| request::ct_delete(e, seq, af, key))
     }
 
     /// Deletes the entry with id `id`: its tuple is looked up in a dump and the delete carries

@@ -88,11 +88,7 @@ impl Nfct {
                 what: "master and expected tuple are of different families".into(),
             });
         }
-        self.exchange(
-            op,
-            |e, seq| request::exp_create(e, seq, af, x),
-            |_, _| Ok(()),
-        )
+        self.request(op, |e, seq| request::exp_create(e, seq, af, x))
     }
 
     /// Deletes the expectation for the expected tuple `tuple` in `zone`.
@@ -106,11 +102,9 @@ impl Nfct {
     /// ```
     pub fn exp_delete(&self, tuple: &Tuple, zone: Option<u16>) -> Result<()> {
         let af = Self::tuple_af(Op::ExpDelete, tuple)?;
-        self.exchange(
-            Op::ExpDelete,
-            |e, seq| request::exp_delete(e, seq, af, tuple, zone, None),
-            |_, _| Ok(()),
-        )
+        self.request(Op::ExpDelete, |e, seq| {
+            request::exp_delete(e, seq, af, tuple, zone, None)
+        })
     }
 
     /// Flushes the expectation table of `family`. The kernel's expectation flush removes
@@ -128,11 +122,9 @@ impl Nfct {
     /// ```
     pub fn exp_flush(&self, family: Family) -> Result<Vec<(Exp, Outcome)>> {
         if family == Family::Any {
-            self.exchange(
-                Op::ExpFlush,
-                |e, seq| request::exp_flush(e, seq, family.af()),
-                |_, _| Ok(()),
-            )?;
+            self.request(Op::ExpFlush, |e, seq| {
+                request::exp_flush(e, seq, family.af())
+            })?;
             return Ok(Vec::new());
         }
         let mut done = Vec::new();

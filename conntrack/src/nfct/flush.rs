@@ -36,11 +36,9 @@ impl Nfct {
     pub fn flush(&self, family: Family) -> Result<()> {
         let f = FlushFilter::default();
         self.check_flush(family, &f)?;
-        self.exchange(
-            Op::Flush,
-            |e, seq| request::ct_flush(e, seq, family.af(), &f),
-            |_, _| Ok(()),
-        )
+        self.request(Op::Flush, |e, seq| {
+            request::ct_flush(e, seq, family.af(), &f)
+        })
     }
 
     /// Flushes the entries of `family` that match `filter` in the kernel, in one request. A
@@ -65,11 +63,7 @@ impl Nfct {
             });
         }
         self.check_flush(family, filter)?;
-        self.exchange(
-            op,
-            |e, seq| request::ct_flush(e, seq, family.af(), filter),
-            |_, _| Ok(()),
-        )
+        self.request(op, |e, seq| request::ct_flush(e, seq, family.af(), filter))
     }
 
     /// Deletes every entry of `family` matching `filter`, tuple fields included (which the

@@ -16,6 +16,11 @@ impl Nfct {
         })
     }
 
+    /// Runs one exchange whose only reply is the kernel's acknowledgement (a mutation).
+    pub(super) fn request(&self, op: Op, f: impl Fn(&mut Emitter<'_>, u32)) -> Result<()> {
+        self.exchange(op, f, |_, _| Ok(()))
+    }
+
     /// [`Nfct::exchange`] whose `on_item` may stop the exchange early (`ControlFlow::Break`):
     /// the rest of the replies are then left for the next call to drain.
     pub(super) fn exchange_until(
