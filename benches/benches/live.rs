@@ -483,11 +483,97 @@ fn main() {
     let t = Instant::now();
     fill_varied(&nfct, 0, n);
     eprintln!("filled {n} entries in {:?}", t.elapsed());
-    let mut rows: Vec<Row> = Vec::new();
-    let per = |d: Duration, k: u64| Some(d.as_secs_f64() / k.max(1) as f64);
 
     // Built before anything is timed.
     let _ = ctrack_bin();
+    let mut bench = Bench {
+        quick,
+        runs,
+        n,
+        decode_runs: if quick { 1 } else { 21 },
+        nfct,
+        rows: Vec::new(),
+        fastest: Vec::new(),
+    };
+    // Built before anything is timed.
+    let _ = ctrack_bin();
+    let dump = full_dump(&mut bench);
+    let decode = dump_decode(&mut bench);
+    let get = get_round_trip(&mut bench);
+    let create = create_and_flush(&mut bench);
+    let drain = event_drain(&mut bench);
+    let backlog = drain_backlog(bench.quick);
+    let decode_events = events_decode(&mut bench, backlog);
+    let burst = event_burst(&mut bench);
+    let rss = streamed_rss(&mut bench);
+    let measured = Measured {
+        dump,
+        get,
+        create,
+        drain,
+        backlog,
+        burst,
+        decode,
+        decode_events,
+        rss,
+    };
+    let goals = goals(&measured);
+    report(&bench, &measured.dump, &goals);
+}
+
+/// What every measurement shares: the run's size, the handle on the bench's table, and the
+/// report's rows.
+struct Bench {
+    quick: bool,
+    runs: usize,
+    n: u32,
+    decode_runs: usize,
+    nfct: Nfct,
+    rows: Vec<Row>,
+    fastest: Vec<Fastest>,
+}
+
+/// What the goals are judged on.
+struct Measured {
+    dump: Rounds,
+    get: Rounds,
+    create: Rounds,
+    drain: Rounds,
+    backlog: u32,
+    burst: Burst,
+    decode: Rounds,
+    decode_events: Rounds,
+    rss: Vec<u64>,
+}
+
+/// Events received and lost in the burst, and how many the burst generated.
+#[derive(Clone, Copy)]
+struct Burst {
+    got: u64,
+    lost: u64,
+    generated: u64,
+}
+
+/// Time per unit, for a row.
+fn per(d: Duration, k: u64) -> Option<f64> {
+    Some(d.as_secs_f64() / k.max(1) as f64)
+}
+
+/// The event backlog of a drain round.
+fn drain_backlog(quick: bool) -> u32 {
+    if quick { 1_000 } else { 100_000 }
+}
+
+/// The receive buffers of the drain's readers: large enough for the whole backlog.
+const DRAIN_BUFFER: usize = 256 << 20;
+
+/// Full dumps: the floors, the library (borrowed, owned, one thread or pipelined, kernel-
+/// filtered), the peers and the CLI, side by side.
+fn full_dump(bench: &mut Bench) -> Rounds {
+    let (quick, runs, n) = (bench.quick, bench.runs, bench.n);
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
     // ---------------- full dump
     // Side by side: every round runs each case once, in turn, so that a drift of the machine
     // or of the kernel's table affects all cases alike; the median of the rounds is reported.
@@ -508,7 +594,7 @@ fn main() {
         }),
         Box::new(|| assert_eq!(floor_dump_batched(&mut dump_arena), u64::from(n))),
         Box::new(|| {
-            let (k, acc) = stream_dump(&nfct);
+            let (k, acc) = stream_dump(nfct);
             assert_eq!(k, u64::from(n));
             std::hint::black_box(acc);
         }),
@@ -541,7 +627,7 @@ fn main() {
     let dump_rounds = if quick { 1 } else { runs * 3 };
     let dump = interleaved_every(dump_rounds, cases, &[1, 4, 1, 1, 1, 4, 4, 4, 4, 4, 2, 4, 4]);
     let (m, f) = (dump.medians(), dump.fastest());
-    let mut fastest = vec![Fastest::new(
+    fastest.push(Fastest::new(
         format!("full dump, {n} entries"),
         &[
             "floor: headers only",
@@ -559,7 +645,7 @@ fn main() {
             "ctrack -L -o json",
         ],
         &f,
-    )];
+    ));
     let filtered = m[7];
     let default_note = if pipelined {
         "default Config: a helper thread receives, the caller decodes"
@@ -631,20 +717,26 @@ fn main() {
         ratio: Some(dump.ratio(7, 0)),
         note: "ratio to the full-dump floor".into(),
     });
+    dump
+}
 
+/// Offline decode of a captured dump.
+fn dump_decode(bench: &mut Bench) -> Rounds {
+    let (n, decode_runs) = (bench.n, bench.decode_runs);
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
     // ---------------- offline decode of the captured dump
     let mut captured = Vec::new();
     floor_dump(false, Some(&mut captured));
-    let decode_runs = if quick { 1 } else { 21 };
-    let decode = offline_decode(
-        &captured,
-        n.into(),
-        decode_runs,
-        "a dump",
-        &mut rows,
-        &mut fastest,
-    );
+    offline_decode(&captured, n.into(), decode_runs, "a dump", rows, fastest)
+}
 
+/// Get round trips: the raw floor and the library.
+fn get_round_trip(bench: &mut Bench) -> Rounds {
+    let (quick, runs) = (bench.quick, bench.runs);
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
     // ---------------- get round trip
     let gets = if quick { 100 } else { 2_000 };
     let keys = get_keys(gets);
@@ -708,7 +800,15 @@ fn main() {
             note: note.into(),
         });
     }
+    get
+}
 
+/// Batched creates into an empty table, and the flushes that empty it again.
+fn create_and_flush(bench: &mut Bench) -> Rounds {
+    let (quick, runs) = (bench.quick, bench.runs);
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
     // ---------------- batched create, and the flush after each create
     nfct.flush(Family::Any).unwrap();
     let creates: u32 = if quick { 1_000 } else { 100_000 };
@@ -844,34 +944,45 @@ fn main() {
         ratio: Some(create.ratio(1, 0)),
         note: "builds, sends and checks every ACK".into(),
     });
+    create
+}
 
-    // ---------------- event backlog drain: the same backlog read by the raw floor and by us
-    // Every round queues one backlog of NEW events on every reader's sockets at once (receive
-    // buffers large enough to hold all of it), then drains each reader in turn, rotating who
-    // goes first; the median of the rounds is reported. The sharded readers split the events
-    // between two sockets by a kernel-side BPF filter (`Shard`) and drain them on two threads.
-    let backlog: u32 = if quick { 1_000 } else { 100_000 };
-    let drain_buffer = 256 << 20;
-    const DRAINS: usize = 9;
-    let mut drains: [Vec<Duration>; DRAINS] = Default::default();
-    for round in 0..runs {
+/// One backlog of NEW events drained by the raw floor, the library's readers and the CLI.
+/// The readers of one drain round: the raw floor, the library's streams (one thread,
+/// spawned, sharded, into a mirror), sharded raw sockets, and `ctrack -E` processes.
+struct DrainReaders {
+    ev: Events,
+    ev_mirror: Events,
+    ev_threaded: Option<Events>,
+    rawev: Socket,
+    arena: Arena,
+    shards: Option<Vec<Events>>,
+    raw_shards: Option<Vec<Socket>>,
+    tlv_shards: Option<Vec<Socket>>,
+    cli_text: Option<std::process::Child>,
+    cli_json: Option<std::process::Child>,
+}
+
+impl DrainReaders {
+    /// Opens every reader of one round, before the backlog is queued.
+    fn open(backlog: u32) -> Self {
         let cfg = EventConfig::default()
             .groups(Groups {
                 new: true,
                 ..Groups::NONE
             })
-            .recv_buffer(drain_buffer);
+            .recv_buffer(DRAIN_BUFFER);
         let mut ev = Events::open_with(cfg.clone()).unwrap();
         ev.set_nonblocking(true).unwrap();
         let mut ev_mirror = Events::open_with(cfg.clone()).unwrap();
         ev_mirror.set_nonblocking(true).unwrap();
-        let mut ev_threaded = Some(Events::open_with(cfg.clone()).unwrap());
+        let ev_threaded = Some(Events::open_with(cfg.clone()).unwrap());
         let mut rawev = Socket::open().unwrap();
         rawev.join_group(Group::New).unwrap();
-        rawev.set_recv_buffer(drain_buffer).unwrap();
+        rawev.set_recv_buffer(DRAIN_BUFFER).unwrap();
         rawev.set_nonblocking(true).unwrap();
-        let mut arena = Arena::new(256, 8192).unwrap();
-        let mut shards = Some(Events::open_shards(cfg.clone(), 2).unwrap());
+        let arena = Arena::new(256, 8192).unwrap();
+        let shards = Some(Events::open_shards(cfg.clone(), 2).unwrap());
         let raw_shard_pair = || {
             (0..2)
                 .map(|index| {
@@ -885,118 +996,154 @@ fn main() {
                     let prog: Vec<_> = prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
                     sock.attach_filter(&prog).unwrap();
                     sock.join_group(Group::New).unwrap();
-                    sock.set_recv_buffer(drain_buffer).unwrap();
+                    sock.set_recv_buffer(DRAIN_BUFFER).unwrap();
                     sock.set_nonblocking(true).unwrap();
                     sock
                 })
                 .collect::<Vec<_>>()
         };
-        let mut raw_shards = Some(raw_shard_pair());
-        let mut tlv_shards = Some(raw_shard_pair());
-        let mut cli_text = Some(stopped_ctrack_events(backlog, drain_buffer, false));
-        let mut cli_json = Some(stopped_ctrack_events(backlog, drain_buffer, true));
-        fill_varied(&nfct, 0, backlog);
+        let raw_shards = Some(raw_shard_pair());
+        let tlv_shards = Some(raw_shard_pair());
+        let cli_text = Some(stopped_ctrack_events(backlog, DRAIN_BUFFER, false));
+        let cli_json = Some(stopped_ctrack_events(backlog, DRAIN_BUFFER, true));
+        DrainReaders {
+            ev,
+            ev_mirror,
+            ev_threaded,
+            rawev,
+            arena,
+            shards,
+            raw_shards,
+            tlv_shards,
+            cli_text,
+            cli_json,
+        }
+    }
+
+    /// Drains the backlog with reader `case` and returns the time it took (a reader whose
+    /// teardown waits for a thread, or frees a map, is timed before that).
+    fn drain(&mut self, case: usize, nfct: &Nfct, backlog: u32) -> Duration {
+        let t = Instant::now();
+        match case {
+            3 | 5 => {
+                // Two threads, each draining one share with bare recvmmsg (case 5: and
+                // walking every TLV of every message, interpreting none).
+                let tlv = case == 5;
+                let socks = if tlv {
+                    &mut self.tlv_shards
+                } else {
+                    &mut self.raw_shards
+                };
+                let socks = socks.take().unwrap();
+                let k: u64 = std::thread::scope(|sc| {
+                    let hs: Vec<_> = socks
+                        .iter()
+                        .map(|sock| {
+                            sc.spawn(move || {
+                                let mut arena = Arena::new(256, 8192).unwrap();
+                                let (mut k, mut n) = (0u64, 0u64);
+                                while let Ok(got) = sock.recv_batch(&mut arena) {
+                                    if got == 0 {
+                                        break;
+                                    }
+                                    if tlv {
+                                        for (d, _) in arena.iter() {
+                                            count_headers(d, &mut n, true);
+                                        }
+                                    }
+                                    k += got as u64;
+                                }
+                                std::hint::black_box(n);
+                                k
+                            })
+                        })
+                        .collect();
+                    hs.into_iter().map(|h| h.join().unwrap()).sum()
+                });
+                assert_eq!(k, u64::from(backlog), "sharded floor drained {k}");
+            }
+            4 => {
+                // Two threads, each draining and decoding one share.
+                let streams = self.shards.take().unwrap();
+                let (k, acc) = drain_shards(streams);
+                std::hint::black_box(acc);
+                assert_eq!(k, u64::from(backlog), "sharded drained {k}");
+            }
+            0 => {
+                let mut k = 0u64;
+                while let Ok(got) = self.rawev.recv_batch(&mut self.arena) {
+                    if got == 0 {
+                        break;
+                    }
+                    k += got as u64;
+                }
+                assert_eq!(k, u64::from(backlog), "floor drained {k}");
+            }
+            1 => {
+                let (k, acc) = drain_events(&mut self.ev);
+                std::hint::black_box(acc);
+                assert_eq!(k, u64::from(backlog), "drained {k}");
+            }
+            2 => {
+                // The thread's start is timed too: it is part of draining this backlog.
+                let mut ev = self.ev_threaded.take().unwrap().spawn().unwrap();
+                let (mut k, mut acc) = (0u64, 0u64);
+                while k < u64::from(backlog) {
+                    let got = ev.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+                    let (got, sum) = touch_events(&got.batch());
+                    k += got;
+                    acc ^= sum;
+                }
+                // Timed before the stream is dropped (which waits for its thread).
+                let took = t.elapsed();
+                std::hint::black_box(acc);
+                assert_eq!(k, u64::from(backlog), "drained {k}");
+                return took;
+            }
+            7 => drain_ctrack_events(self.cli_text.take().unwrap(), backlog),
+            8 => drain_ctrack_events(self.cli_json.take().unwrap(), backlog),
+            6 => {
+                // A Mirror kept from the stream: every NEW event inserted into its map.
+                let mut mirror = conntrack::Mirror::new();
+                loop {
+                    let b = self.ev_mirror.recv().unwrap();
+                    if b.is_empty() {
+                        break;
+                    }
+                    mirror.apply_batch(&b, nfct).unwrap();
+                }
+                assert_eq!(mirror.len(), backlog as usize, "mirrored {}", mirror.len());
+                assert_eq!(mirror.lost(), 0);
+                // Freeing the map is not part of keeping it.
+                let took = t.elapsed();
+                drop(mirror);
+                return took;
+            }
+            _ => unreachable!(),
+        }
+        t.elapsed()
+    }
+}
+
+fn event_drain(bench: &mut Bench) -> Rounds {
+    let (quick, runs) = (bench.quick, bench.runs);
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
+    // ---------------- event backlog drain: the same backlog read by the raw floor and by us
+    // Every round queues one backlog of NEW events on every reader's sockets at once (receive
+    // buffers large enough to hold all of it), then drains each reader in turn, rotating who
+    // goes first; the median of the rounds is reported. The sharded readers split the events
+    // between two sockets by a kernel-side BPF filter (`Shard`) and drain them on two threads.
+    let backlog = drain_backlog(quick);
+    const DRAINS: usize = 9;
+    let mut drains: [Vec<Duration>; DRAINS] = Default::default();
+    for round in 0..runs {
+        let mut readers = DrainReaders::open(backlog);
+        fill_varied(nfct, 0, backlog);
         for i in 0..DRAINS {
             let case = (round + i) % DRAINS;
-            let t = Instant::now();
-            match case {
-                3 | 5 => {
-                    // Two threads, each draining one share with bare recvmmsg (case 5: and
-                    // walking every TLV of every message, interpreting none).
-                    let tlv = case == 5;
-                    let socks = if tlv {
-                        &mut tlv_shards
-                    } else {
-                        &mut raw_shards
-                    };
-                    let socks = socks.take().unwrap();
-                    let k: u64 = std::thread::scope(|sc| {
-                        let hs: Vec<_> = socks
-                            .iter()
-                            .map(|sock| {
-                                sc.spawn(move || {
-                                    let mut arena = Arena::new(256, 8192).unwrap();
-                                    let (mut k, mut n) = (0u64, 0u64);
-                                    while let Ok(got) = sock.recv_batch(&mut arena) {
-                                        if got == 0 {
-                                            break;
-                                        }
-                                        if tlv {
-                                            for (d, _) in arena.iter() {
-                                                count_headers(d, &mut n, true);
-                                            }
-                                        }
-                                        k += got as u64;
-                                    }
-                                    std::hint::black_box(n);
-                                    k
-                                })
-                            })
-                            .collect();
-                        hs.into_iter().map(|h| h.join().unwrap()).sum()
-                    });
-                    assert_eq!(k, u64::from(backlog), "sharded floor drained {k}");
-                }
-                4 => {
-                    // Two threads, each draining and decoding one share.
-                    let streams = shards.take().unwrap();
-                    let (k, acc) = drain_shards(streams);
-                    std::hint::black_box(acc);
-                    assert_eq!(k, u64::from(backlog), "sharded drained {k}");
-                }
-                0 => {
-                    let mut k = 0u64;
-                    while let Ok(got) = rawev.recv_batch(&mut arena) {
-                        if got == 0 {
-                            break;
-                        }
-                        k += got as u64;
-                    }
-                    assert_eq!(k, u64::from(backlog), "floor drained {k}");
-                }
-                1 => {
-                    let (k, acc) = drain_events(&mut ev);
-                    std::hint::black_box(acc);
-                    assert_eq!(k, u64::from(backlog), "drained {k}");
-                }
-                2 => {
-                    // The thread's start is timed too: it is part of draining this backlog.
-                    let mut ev = ev_threaded.take().unwrap().spawn().unwrap();
-                    let (mut k, mut acc) = (0u64, 0u64);
-                    while k < u64::from(backlog) {
-                        let got = ev.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
-                        let (got, sum) = touch_events(&got.batch());
-                        k += got;
-                        acc ^= sum;
-                    }
-                    // Timed before the stream is dropped (which waits for its thread).
-                    drains[case].push(t.elapsed());
-                    std::hint::black_box(acc);
-                    assert_eq!(k, u64::from(backlog), "drained {k}");
-                    continue;
-                }
-                7 => drain_ctrack_events(cli_text.take().unwrap(), backlog),
-                8 => drain_ctrack_events(cli_json.take().unwrap(), backlog),
-                6 => {
-                    // A Mirror kept from the stream: every NEW event inserted into its map.
-                    let mut mirror = conntrack::Mirror::new();
-                    loop {
-                        let b = ev_mirror.recv().unwrap();
-                        if b.is_empty() {
-                            break;
-                        }
-                        mirror.apply_batch(&b, &nfct).unwrap();
-                    }
-                    assert_eq!(mirror.len(), backlog as usize, "mirrored {}", mirror.len());
-                    assert_eq!(mirror.lost(), 0);
-                    drains[case].push(t.elapsed());
-                    // Freeing the map is not part of keeping it.
-                    drop(mirror);
-                    continue;
-                }
-                _ => unreachable!(),
-            }
-            drains[case].push(t.elapsed());
+            drains[case].push(readers.drain(case, nfct, backlog));
         }
         nfct.flush(Family::Any).unwrap();
     }
@@ -1017,8 +1164,6 @@ fn main() {
         ],
         &f,
     ));
-    let (drain_floor, drain_ours, drain_threaded) = (m[0], m[1], m[2]);
-    let (drain_sharded, drain_tlv_sharded) = (m[4], m[5]);
     let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
     for (i, who, note) in [
         (
@@ -1083,12 +1228,21 @@ fn main() {
             ),
         });
     }
+    drain
+}
+
+/// Offline decode of a captured event stream (the same backlog's datagrams).
+fn events_decode(bench: &mut Bench, backlog: u32) -> Rounds {
+    let decode_runs = bench.decode_runs;
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
+    let fastest = &mut bench.fastest;
     // ---------------- offline decode of a captured event stream (the same backlog's datagrams)
     let mut capture = Socket::open().unwrap();
     capture.join_group(Group::New).unwrap();
-    capture.set_recv_buffer(drain_buffer).unwrap();
+    capture.set_recv_buffer(DRAIN_BUFFER).unwrap();
     capture.set_nonblocking(true).unwrap();
-    fill_varied(&nfct, 0, backlog);
+    fill_varied(nfct, 0, backlog);
     let mut events_captured = Vec::new();
     let mut arena = Arena::new(256, 8192).unwrap();
     while capture.recv_batch(&mut arena).is_ok_and(|got| got > 0) {
@@ -1099,15 +1253,22 @@ fn main() {
     }
     drop(capture);
     nfct.flush(Family::Any).unwrap();
-    let decode_events = offline_decode(
+    offline_decode(
         &events_captured,
         backlog.into(),
         decode_runs,
         "an event stream",
-        &mut rows,
-        &mut fastest,
-    );
+        rows,
+        fastest,
+    )
+}
 
+/// Events lost under a burst of creates and the flush that follows: the library's stream
+/// and `conntrack -E`.
+fn event_burst(bench: &mut Bench) -> Burst {
+    let quick = bench.quick;
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
     // ---------------- events lost under a burst of creates and the flush that follows
     let burst: u32 = if quick { 2_000 } else { 200_000 };
     let ev = Events::open_with(EventConfig::default()).unwrap();
@@ -1141,7 +1302,7 @@ fn main() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
-    fill_varied(&nfct, 0, burst);
+    fill_varied(nfct, 0, burst);
     nfct.flush(Family::Any).unwrap();
     let burst_time = t.elapsed();
     let (got, lost) = consumer.join().unwrap();
@@ -1180,7 +1341,18 @@ fn main() {
             generated.saturating_sub(cli_got)
         ),
     });
+    Burst {
+        got,
+        lost,
+        generated,
+    }
+}
 
+/// Peak memory of a streamed dump at two table sizes (each in a child process).
+fn streamed_rss(bench: &mut Bench) -> Vec<u64> {
+    let quick = bench.quick;
+    let nfct = &bench.nfct;
+    let rows = &mut bench.rows;
     // ---------------- peak memory of a streamed dump
     let exe = std::env::current_exe().unwrap();
     let ns = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
@@ -1195,7 +1367,7 @@ fn main() {
     } else {
         vec![25_000, 250_000]
     } {
-        fill_varied(&nfct, filled, k);
+        fill_varied(nfct, filled, k);
         filled = k;
         let out = Command::new(&exe)
             .env("CT_BENCH_RSS_NETNS", &ns)
@@ -1225,9 +1397,32 @@ fn main() {
             ),
         });
     }
+    rss
+}
 
+/// The goals: measured here, judged here, never asserted in tests.
+fn goals(m: &Measured) -> Vec<(String, String, bool)> {
+    let Measured {
+        dump,
+        get,
+        create,
+        drain,
+        decode,
+        decode_events,
+        rss,
+        ..
+    } = m;
+    let Burst {
+        got,
+        lost,
+        generated,
+    } = m.burst;
+    let eps = |d: Duration| f64::from(m.backlog) / d.as_secs_f64();
+    let d = drain.medians();
+    let (drain_floor, drain_ours, drain_threaded) = (d[0], d[1], d[2]);
+    let (drain_sharded, drain_tlv_sharded) = (d[4], d[5]);
     // ---------------- goals (issue "Benchmarks"): measured here, judged here, never asserted in tests
-    let goals: Vec<(String, String, bool)> = vec![
+    vec![
         (
             "full dump, borrowed views ≤ 1.05x the header floor".into(),
             format!(
@@ -1336,8 +1531,13 @@ fn main() {
                     .zip(rss.last())
                     .is_some_and(|(a, b)| (*b).abs_diff(*a) < 1024),
         ),
-    ];
+    ]
+}
 
+/// Prints the report (and, for a full run, writes it to `target/bench-live.md`).
+fn report(bench: &Bench, dump: &Rounds, goals: &[(String, String, bool)]) {
+    let (quick, runs, decode_runs) = (bench.quick, bench.runs, bench.decode_runs);
+    let (rows, fastest) = (&bench.rows, &bench.fastest);
     // ---------------- report
     let mut md = String::new();
     let _ = writeln!(
@@ -1362,7 +1562,7 @@ fn main() {
         md,
         "| operation | who | median | per entry | ratio to floor | notes |\n|---|---|---|---|---|---|"
     );
-    for r in &rows {
+    for r in rows {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} |",
@@ -1384,7 +1584,7 @@ fn main() {
          with the least interference from the rest of this shared machine; the goals below \
          are judged on the medians above):\n\n| operation | fastest rounds, ratio to the floor's |\n|---|---|"
     );
-    for fr in &fastest {
+    for fr in fastest {
         let cases: Vec<String> = fr
             .cases
             .iter()
@@ -1393,7 +1593,7 @@ fn main() {
         let _ = writeln!(md, "| {} | {} |", fr.op, cases.join("; "));
     }
     let _ = writeln!(md, "\n| goal | measured | met |\n|---|---|---|");
-    for (g, m, ok) in &goals {
+    for (g, m, ok) in goals {
         let _ = writeln!(md, "| {g} | {m} | {} |", if *ok { "yes" } else { "**no**" });
     }
     println!("{md}");
