@@ -344,15 +344,10 @@ fn drain_ctrack_events(child: std::process::Child, n: u32) {
     );
 }
 
-fn offline_decode(
-    captured: &[u8],
-    n: u64,
-    runs: usize,
-    what: &str,
-    rows: &mut Vec<Row>,
-    fastest: &mut Vec<Fastest>,
-) -> Rounds {
-    let cases: Vec<Box<dyn FnMut()>> = vec![
+/// The offline decode cases: the TLV floor, the library (borrowed, owned, every message
+/// walked) and the peers, each over the whole capture.
+fn decode_cases(captured: &[u8], n: u64) -> Vec<Box<dyn FnMut() + '_>> {
+    vec![
         Box::new(|| {
             let mut k = 0u64;
             for m in Messages::new(captured).flatten() {
@@ -383,8 +378,8 @@ fn offline_decode(
             }
             std::hint::black_box(k);
         }),
-        Box::new(|| assert_eq!(peer_parse(captured), n)),
-        Box::new(|| {
+        Box::new(move || assert_eq!(peer_parse(captured), n)),
+        Box::new(move || {
             let (k, acc) = npn_parse(captured);
             assert_eq!(k, n, "netlink-packet-netfilter decoded {k}");
             std::hint::black_box(acc);
@@ -398,8 +393,19 @@ fn offline_decode(
             }
             std::hint::black_box(acc);
         }),
-    ];
-    let decode = interleaved(runs, cases);
+    ]
+}
+
+/// Offline decode of a capture by the floor, the library and the peers, with its rows.
+fn offline_decode(
+    captured: &[u8],
+    n: u64,
+    runs: usize,
+    what: &str,
+    rows: &mut Vec<Row>,
+    fastest: &mut Vec<Fastest>,
+) -> Rounds {
+    let decode = interleaved(runs, decode_cases(captured, n));
     let (m, f) = (decode.medians(), decode.fastest());
     let op = format!(
         "offline decode of {what}, {} bytes captured",
@@ -586,7 +592,6 @@ fn full_dump(bench: &mut Bench) -> Rounds {
     // `nfct` has the default configuration: on two CPUs, long dumps are received on a helper
     // thread and decoded on ours. `serial` does everything on the caller's thread.
     let serial = Nfct::open_with(conntrack::Config::default().pipeline(false)).unwrap();
-    let pipelined = conntrack::Config::default().pipeline;
     let cases: Vec<Box<dyn FnMut()>> = vec![
         Box::new(|| assert_eq!(floor_dump(false, None), u64::from(n))),
         Box::new(|| {
@@ -626,7 +631,7 @@ fn full_dump(bench: &mut Bench) -> Rounds {
     // most of the run's time).
     let dump_rounds = if quick { 1 } else { runs * 3 };
     let dump = interleaved_every(dump_rounds, cases, &[1, 4, 1, 1, 1, 4, 4, 4, 4, 4, 2, 4, 4]);
-    let (m, f) = (dump.medians(), dump.fastest());
+    let f = dump.fastest();
     fastest.push(Fastest::new(
         format!("full dump, {n} entries"),
         &[
@@ -646,6 +651,14 @@ fn full_dump(bench: &mut Bench) -> Rounds {
         ],
         &f,
     ));
+    dump_rows(rows, &dump, n, &mmsg_note);
+    dump
+}
+
+/// The full dump's rows: each case's median and its ratio to the header floor.
+fn dump_rows(rows: &mut Vec<Row>, dump: &Rounds, n: u32, mmsg_note: &str) {
+    let m = dump.medians();
+    let pipelined = conntrack::Config::default().pipeline;
     let filtered = m[7];
     let default_note = if pipelined {
         "default Config: a helper thread receives, the caller decodes"
@@ -665,7 +678,7 @@ fn full_dump(bench: &mut Bench) -> Rounds {
             1,
             "walks every attribute, interprets none",
         ),
-        ("floor: headers only, recvmmsg", 2, &mmsg_note),
+        ("floor: headers only, recvmmsg", 2, mmsg_note),
         (
             "floor: every TLV, two threads",
             10,
@@ -717,7 +730,6 @@ fn full_dump(bench: &mut Bench) -> Rounds {
         ratio: Some(dump.ratio(7, 0)),
         note: "ratio to the full-dump floor".into(),
     });
-    dump
 }
 
 /// Offline decode of a captured dump.
@@ -803,6 +815,43 @@ fn get_round_trip(bench: &mut Bench) -> Rounds {
     get
 }
 
+/// The create floor: sends the prebuilt requests and drains their ACKs.
+fn send_prebuilt(sock: &Socket, sends: &[(Vec<u8>, usize)], arena: &mut Arena) {
+    for (b, count) in sends {
+        sock.send(b).unwrap();
+        let mut acks = 0;
+        while acks < *count {
+            sock.recv_batch(arena).unwrap();
+            acks += arena
+                .iter()
+                .map(|(d, _)| Messages::new(d).count())
+                .sum::<usize>();
+        }
+    }
+}
+
+/// The create floor's sends: the requests prebuilt and packed as tightly as the kernel takes
+/// them (at most 1,024 per send, each send within `max_send` bytes), with their counts.
+fn packed_creates(ops: &[BatchOp], max_send: usize) -> Vec<(Vec<u8>, usize)> {
+    let mut sends: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0)];
+    for (i, op) in ops.iter().enumerate() {
+        let BatchOp::Create(x) = op else { continue };
+        let mut m = vec![0u8; 1024];
+        let len = request::emit_into(&mut m, |e| {
+            request::ct_create(e, i as u32, x.family().unwrap(), x)
+        })
+        .unwrap();
+        let last = sends.last_mut().unwrap();
+        if last.1 == 1024 || last.0.len() + len > max_send {
+            sends.push((Vec::new(), 0));
+        }
+        let last = sends.last_mut().unwrap();
+        last.0.extend_from_slice(&m[..len]);
+        last.1 += 1;
+    }
+    sends
+}
+
 /// Batched creates into an empty table, and the flushes that empty it again.
 fn create_and_flush(bench: &mut Bench) -> Rounds {
     let (quick, runs) = (bench.quick, bench.runs);
@@ -843,22 +892,7 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
     let rawc = Socket::open().unwrap();
     rawc.set_recv_buffer(8 << 20).unwrap();
     let max_send = rawc.send_buffer().unwrap() - 32;
-    let mut sends: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0)];
-    for (i, op) in ops.iter().enumerate() {
-        let BatchOp::Create(x) = op else { continue };
-        let mut m = vec![0u8; 1024];
-        let len = request::emit_into(&mut m, |e| {
-            request::ct_create(e, i as u32, x.family().unwrap(), x)
-        })
-        .unwrap();
-        let last = sends.last_mut().unwrap();
-        if last.1 == 1024 || last.0.len() + len > max_send {
-            sends.push((Vec::new(), 0));
-        }
-        let last = sends.last_mut().unwrap();
-        last.0.extend_from_slice(&m[..len]);
-        last.1 += 1;
-    }
+    let sends = packed_creates(&ops, max_send);
     let mut arena = Arena::new(256, 4096).unwrap();
     // Interleaved rounds into an empty table, which is flushed (untimed) after each case.
     let mut create_times: [Vec<Duration>; 2] = Default::default();
@@ -868,17 +902,7 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
             let case = (round + i) % 2;
             let t = Instant::now();
             if case == 0 {
-                for (b, count) in &sends {
-                    rawc.send(b).unwrap();
-                    let mut acks = 0;
-                    while acks < *count {
-                        rawc.recv_batch(&mut arena).unwrap();
-                        acks += arena
-                            .iter()
-                            .map(|(d, _)| Messages::new(d).count())
-                            .sum::<usize>();
-                    }
-                }
+                send_prebuilt(&rawc, &sends, &mut arena);
             } else {
                 nfct.batch(&ops).into_result().expect("create");
             }
@@ -895,12 +919,35 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
     drop(flushers);
     let flush_medians = Rounds::new(flush_times.to_vec()).medians();
     let create = Rounds::new(create_times.to_vec());
-    let (create_floor, create_ours) = (create.medians()[0], create.medians()[1]);
     fastest.push(Fastest::new(
         format!("batched create ×{creates}"),
         &["floor: prebuilt requests", "Nfct::batch"],
         &create.fastest(),
     ));
+    let flushes = FlushTimes {
+        medians: flush_medians,
+        counts: flush_times.iter().map(Vec::len).collect(),
+    };
+    create_rows(rows, &create, &flushes, creates, (sends.len(), max_send));
+    create
+}
+
+/// The flushes' medians and how many flushes each flusher made.
+struct FlushTimes {
+    medians: Vec<Duration>,
+    counts: Vec<usize>,
+}
+
+/// The create and flush rows; `sends` is the floor's number of sends and their size limit.
+fn create_rows(
+    rows: &mut Vec<Row>,
+    create: &Rounds,
+    flushes: &FlushTimes,
+    creates: u32,
+    (sends, max_send): (usize, usize),
+) {
+    let (create_floor, create_ours) = (create.medians()[0], create.medians()[1]);
+    let flush_medians = &flushes.medians;
     for (i, (who, note)) in [
         ("floor: prebuilt request, ACK read", ""),
         ("conntrack-rs Nfct::flush", ""),
@@ -921,7 +968,7 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
                  ratio of medians",
                 note,
                 if note.is_empty() { "" } else { "; " },
-                flush_times[i].len()
+                flushes.counts[i]
             ),
         });
     }
@@ -933,7 +980,7 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
         ratio: Some(1.0),
         note: format!(
             "{} sendmsg calls (≤ 1,024 requests and ≤ {max_send} bytes each)",
-            sends.len()
+            sends
         ),
     });
     rows.push(Row {
@@ -944,10 +991,8 @@ fn create_and_flush(bench: &mut Bench) -> Rounds {
         ratio: Some(create.ratio(1, 0)),
         note: "builds, sends and checks every ACK".into(),
     });
-    create
 }
 
-/// One backlog of NEW events drained by the raw floor, the library's readers and the CLI.
 /// The readers of one drain round: the raw floor, the library's streams (one thread,
 /// spawned, sharded, into a mirror), sharded raw sockets, and `ctrack -E` processes.
 struct DrainReaders {
@@ -1022,6 +1067,7 @@ impl DrainReaders {
 
     /// Drains the backlog with reader `case` and returns the time it took (a reader whose
     /// teardown waits for a thread, or frees a map, is timed before that).
+    // Long: one match arm per reader, each a few lines; the arms are the table of readers.
     fn drain(&mut self, case: usize, nfct: &Nfct, backlog: u32) -> Duration {
         let t = Instant::now();
         match case {
@@ -1125,6 +1171,7 @@ impl DrainReaders {
     }
 }
 
+/// One backlog of NEW events drained by the raw floor, the library's readers and the CLI.
 fn event_drain(bench: &mut Bench) -> Rounds {
     let (quick, runs) = (bench.quick, bench.runs);
     let nfct = &bench.nfct;
@@ -1148,7 +1195,7 @@ fn event_drain(bench: &mut Bench) -> Rounds {
         nfct.flush(Family::Any).unwrap();
     }
     let drain = Rounds::new(drains.to_vec());
-    let (m, f) = (drain.medians(), drain.fastest());
+    let f = drain.fastest();
     fastest.push(Fastest::new(
         format!("event backlog drain, {backlog} NEW events"),
         &[
@@ -1164,6 +1211,13 @@ fn event_drain(bench: &mut Bench) -> Rounds {
         ],
         &f,
     ));
+    drain_rows(rows, &drain, backlog);
+    drain
+}
+
+/// The drain's rows: each reader's median, speed and ratio to the raw floor.
+fn drain_rows(rows: &mut Vec<Row>, drain: &Rounds, backlog: u32) {
+    let m = drain.medians();
     let eps = |d: Duration| f64::from(backlog) / d.as_secs_f64();
     for (i, who, note) in [
         (
@@ -1228,7 +1282,6 @@ fn event_drain(bench: &mut Bench) -> Rounds {
             ),
         });
     }
-    drain
 }
 
 /// Offline decode of a captured event stream (the same backlog's datagrams).
@@ -1263,6 +1316,38 @@ fn events_decode(bench: &mut Bench, backlog: u32) -> Rounds {
     )
 }
 
+/// `conntrack -E` for the burst; it writes to a file, never to a pipe nobody drains during
+/// the burst.
+fn cli_burst_listener() -> (std::process::Child, std::path::PathBuf) {
+    let ev_out = std::env::temp_dir().join(format!("ct-bench-events-{}.txt", std::process::id()));
+    let cli_ev = Command::new("conntrack")
+        .args(["-E", "-b", "67108864"])
+        .stdout(Stdio::from(std::fs::File::create(&ev_out).unwrap()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (cli_ev, ev_out)
+}
+
+/// Stops `conntrack -E` and returns the events it printed and the first line of its stderr.
+fn cli_burst_result(cli_ev: std::process::Child, ev_out: &std::path::Path) -> (u64, String) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cli_ev.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let out = cli_ev.wait_with_output().unwrap();
+    let cli_got = std::fs::read_to_string(ev_out)
+        .map(|s| s.lines().count() as u64)
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(ev_out);
+    let cli_err = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    (cli_got, cli_err)
+}
+
 /// Events lost under a burst of creates and the flush that follows: the library's stream
 /// and `conntrack -E`.
 fn event_burst(bench: &mut Bench) -> Burst {
@@ -1292,14 +1377,7 @@ fn event_burst(bench: &mut Bench) -> Burst {
         }
         (got, lost + ev.pending_loss().unwrap())
     });
-    // conntrack -E writes to a file, never to a pipe nobody drains during the burst
-    let ev_out = std::env::temp_dir().join(format!("ct-bench-events-{}.txt", std::process::id()));
-    let cli_ev = Command::new("conntrack")
-        .args(["-E", "-b", "67108864"])
-        .stdout(Stdio::from(std::fs::File::create(&ev_out).unwrap()))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (cli_ev, ev_out) = cli_burst_listener();
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     fill_varied(nfct, 0, burst);
@@ -1307,20 +1385,7 @@ fn event_burst(bench: &mut Bench) -> Burst {
     let burst_time = t.elapsed();
     let (got, lost) = consumer.join().unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(cli_ev.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    );
-    let out = cli_ev.wait_with_output().unwrap();
-    let cli_got = std::fs::read_to_string(&ev_out)
-        .map(|s| s.lines().count() as u64)
-        .unwrap_or(0);
-    let _ = std::fs::remove_file(&ev_out);
-    let cli_err = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let (cli_got, cli_err) = cli_burst_result(cli_ev, &ev_out);
     let generated = 2 * u64::from(burst);
     rows.push(Row {
         op: format!("{burst} creates + flush: events generated {generated}"),
@@ -1401,6 +1466,7 @@ fn streamed_rss(bench: &mut Bench) -> Vec<u64> {
 }
 
 /// The goals: measured here, judged here, never asserted in tests.
+// Long: the goals, one entry each: a table, read top to bottom.
 fn goals(m: &Measured) -> Vec<(String, String, bool)> {
     let Measured {
         dump,

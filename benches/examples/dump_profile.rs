@@ -13,6 +13,7 @@ use conntrack_benches::{
 };
 use std::time::{Duration, Instant};
 
+// Long: a profiling script driven by environment variables (setup, the measured loop, the report), read top to bottom.
 fn main() {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare: run as root");
     let n: u32 = std::env::var("N")

@@ -338,26 +338,7 @@ impl Nfct {
         mut plan: Vec<(usize, u8)>,
         outcomes: &mut [Outcome],
     ) -> Result<()> {
-        // Each acknowledgement costs roughly 1 KiB of receive buffer (the skb, not the 36 bytes).
-        let ack_budget =
-            |sock: &Socket| (sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
-        let mut budget = ack_budget(&inner.sock);
-        if plan.len() > budget && budget < 1024 {
-            // A batch longer than the buffer holds acknowledgements for would go out in many
-            // small sends: grow the buffer (only ever grown, and kept for the socket's life) so
-            // that one send carries up to 1,024 requests. Without the privilege to force it
-            // past `net.core.rmem_max`, the smaller sends stay.
-            if inner.sock.set_recv_buffer(1024 * 1024).is_ok() {
-                budget = ack_budget(&inner.sock);
-            }
-        }
-        // And one send must fit in the send buffer (netlink refuses longer with EMSGSIZE).
-        let max_send = inner
-            .sock
-            .send_buffer()
-            .unwrap_or(212_992)
-            .saturating_sub(32)
-            .max(4096);
+        let (budget, max_send) = send_limits(&inner.sock, plan.len());
         check_sizes(ops, &mut plan, outcomes, max_send, &mut inner.req);
         if plan.is_empty() {
             return Ok(());
@@ -412,6 +393,28 @@ impl Nfct {
         *dirty = false;
         Ok(())
     }
+}
+
+/// How many requests one send may carry (their acknowledgements must fit the receive
+/// buffer, grown once if a batch of `planned` would need many small sends) and how many bytes
+/// one send may have (netlink refuses a send longer than the send buffer with EMSGSIZE).
+fn send_limits(sock: &Socket, planned: usize) -> (usize, usize) {
+    // Each acknowledgement costs roughly 1 KiB of receive buffer (the skb, not the 36 bytes).
+    let ack_budget =
+        |sock: &Socket| (sock.recv_buffer().unwrap_or(212_992) / 1024 / 2).clamp(1, 1024);
+    let mut budget = ack_budget(sock);
+    // Grown only ever, and kept for the socket's life, so that one send carries up to 1,024
+    // requests. Without the privilege to force it past `net.core.rmem_max`, the smaller sends
+    // stay.
+    if planned > budget && budget < 1024 && sock.set_recv_buffer(1024 * 1024).is_ok() {
+        budget = ack_budget(sock);
+    }
+    let max_send = sock
+        .send_buffer()
+        .unwrap_or(212_992)
+        .saturating_sub(32)
+        .max(4096);
+    (budget, max_send)
 }
 
 /// Checks, before the first send, that every operation whose length is not bounded encodes

@@ -222,13 +222,25 @@ pub(crate) fn probe() -> Result<Features> {
         nfct: Nfct::from_socket(sock, cfg)?,
     };
     t.fill()?;
+    let mut f = probe_dumps(&t);
+    probe_flushes(&t, &mut f)?;
+    Ok(f)
+}
+
+/// The filter on mark 1 (entries B and D).
+const MARKED: (u32, u32) = (1, !0);
+/// The filter on `IPS_ASSURED` (entries B and D).
+const ASSURED: (Status, Status) = (Status::ASSURED, Status::ASSURED);
+
+/// Which dump filters the kernel applies, each tried on the scratch table.
+fn probe_dumps(t: &Scratch) -> Features {
     let (b, d) = (ip(B), ip(D));
     let marked = DumpFilter {
-        mark: Some((1, !0)),
+        mark: Some(MARKED),
         ..Default::default()
     };
     let assured = DumpFilter {
-        status: Some((Status::ASSURED, Status::ASSURED)),
+        status: Some(ASSURED),
         ..Default::default()
     };
     let zoned = |z| DumpFilter {
@@ -247,7 +259,7 @@ pub(crate) fn probe() -> Result<Features> {
         ..Default::default()
     };
     let v6 = t.dump(AF_INET6, &by_src(d));
-    let mut f = Features {
+    Features {
         probed: true,
         dump_mark: t.dump(AF_UNSPEC, &marked) == Some(selected.clone()),
         dump_status: t.dump(AF_UNSPEC, &assured) == Some(selected.clone()),
@@ -258,7 +270,14 @@ pub(crate) fn probe() -> Result<Features> {
         ipv6_filter_inverted: v6 == Some([ip(C)].into()),
         filter_zone_attr: t.dump(AF_UNSPEC, &zone_attr).is_some(),
         ..Default::default()
-    };
+    }
+}
+
+/// Which flush filters the kernel applies, each tried on a refilled scratch table.
+fn probe_flushes(t: &Scratch, f: &mut Features) -> Result<()> {
+    let b = ip(B);
+    let selected: BTreeSet<IpAddr> = [b, ip(D)].into();
+    let rest: BTreeSet<IpAddr> = [ip(A), ip(C)].into();
     let v4: BTreeSet<IpAddr> = [ip(A), b].into();
     f.flush_family = t.flush(AF_INET6, &FlushFilter::default())? == v4;
     let flush = |filter: FlushFilter, keep: &BTreeSet<IpAddr>| -> Result<bool> {
@@ -266,14 +285,14 @@ pub(crate) fn probe() -> Result<Features> {
     };
     f.flush_mark = flush(
         FlushFilter {
-            mark: marked.mark,
+            mark: Some(MARKED),
             ..Default::default()
         },
         &rest,
     )?;
     f.flush_status = flush(
         FlushFilter {
-            status: assured.status,
+            status: Some(ASSURED),
             ..Default::default()
         },
         &rest,
@@ -292,7 +311,7 @@ pub(crate) fn probe() -> Result<Features> {
         },
         &selected,
     )?;
-    Ok(f)
+    Ok(())
 }
 
 /// The zone of the entries a filter selects.

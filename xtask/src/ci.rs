@@ -101,6 +101,20 @@ fn prepare() -> Result<(), String> {
 
 pub(crate) fn run() -> Result<(), String> {
     prepare()?;
+    static_checks()?;
+    crate::lint::run()?;
+    let root = nix::unistd::geteuid().is_root();
+    tests(root)?;
+    feature_matrix(root)?;
+    publishable()?;
+    other_targets(root)?;
+    benches_once(root)?;
+    docs_and_no_std()?;
+    miri_and_fuzz()
+}
+
+/// Formatting and clippy.
+fn static_checks() -> Result<(), String> {
     sh("cargo", &["fmt", "--all", "--check"])?;
     sh(
         "cargo",
@@ -115,7 +129,12 @@ pub(crate) fn run() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    let root = nix::unistd::geteuid().is_root();
+    Ok(())
+}
+
+/// The workspace's tests: as root, then again as an ordinary user and on Debian 12's kernels
+/// in a VM; as an ordinary user, all but the tests that need the initial namespace's root.
+fn tests(root: bool) -> Result<(), String> {
     if root {
         sh(
             "cargo",
@@ -151,10 +170,11 @@ pub(crate) fn run() -> Result<(), String> {
              they load modules in the guest, which needs root (run `sudo cargo xtask ci`)"
         );
     }
-    feature_matrix(root)?;
-    publishable()?;
-    other_targets(root)?;
-    // every benchmark once, on a small table, so none can rot (no timing is checked)
+    Ok(())
+}
+
+/// Every benchmark once, on a small table, so that none can rot (no timing is checked).
+fn benches_once(root: bool) -> Result<(), String> {
     if root {
         sh(
             "cargo",
@@ -176,6 +196,11 @@ pub(crate) fn run() -> Result<(), String> {
         )?;
         eprintln!("note: the live benchmark was skipped (it needs root for its receive buffers)");
     }
+    Ok(())
+}
+
+/// The docs (no warnings) and the codec's `no_std` builds.
+fn docs_and_no_std() -> Result<(), String> {
     sh_env(
         "cargo",
         &["doc", "--workspace", "--no-deps", "--all-features"],
@@ -205,6 +230,12 @@ pub(crate) fn run() -> Result<(), String> {
             "thumbv7em-none-eabihf",
         ],
     )?;
+    Ok(())
+}
+
+/// The codec under miri, every fuzz target for a while, and every input the fuzzer kept
+/// replayed on a 32-bit target.
+fn miri_and_fuzz() -> Result<(), String> {
     sh_env(
         "cargo",
         &["+nightly", "miri", "test", "-p", "conntrack-wire"],

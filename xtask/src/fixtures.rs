@@ -135,8 +135,41 @@ pub(crate) fn run() -> Result<(), String> {
     cmd("nft", &["-f", rules.to_str().unwrap_or_default()])?;
     std::fs::create_dir_all(dir()).map_err(|e| e.to_string())?;
 
-    // The event listener exists before any entry, so every entry gets event state.
-    let mut events = Socket::open().map_err(|e| format!("event socket: {e}"))?;
+    let mut events = event_socket()?;
+    let keep = traffic()?;
+    let lo4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    seed_entries()?;
+    std::thread::sleep(Duration::from_millis(100));
+    let sock = Socket::open().map_err(|e| format!("socket: {e}"))?;
+    let _ = sock.set_option(conntrack_sock::SockOpt::ExtAck, true);
+    capture_dumps(&sock)?;
+    capture_mutations(&sock)?;
+    // Tear down: close the connections, flush expectations and the table (DESTROY events).
+    drop(keep);
+    std::thread::sleep(Duration::from_millis(50));
+    transact(&sock, &build(|e| request::exp_flush(e, 40, AF_UNSPEC)))?;
+    transact(
+        &sock,
+        &build(|e| request::ct_flush(e, 41, AF_UNSPEC, &FlushFilter::default())),
+    )?;
+    std::thread::sleep(Duration::from_millis(100));
+    events.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut ev = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match events.recv(&mut buf) {
+            Ok(m) => ev.extend_from_slice(&buf[..m.len.min(buf.len())]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(format!("event recv: {e}")),
+        }
+    }
+    save("events.bin", &ev)?;
+    write_readme(&lo4)
+}
+
+/// The event listener; it exists before any entry, so every entry gets event state.
+fn event_socket() -> Result<Socket, String> {
+    let events = Socket::open().map_err(|e| format!("event socket: {e}"))?;
     for g in [
         Group::New,
         Group::Update,
@@ -151,10 +184,12 @@ pub(crate) fn run() -> Result<(), String> {
     events
         .set_recv_buffer(16 << 20)
         .map_err(|e| e.to_string())?;
+    Ok(events)
+}
 
-    let keep = traffic()?;
-    let lo4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let ten = |x| IpAddr::V4(Ipv4Addr::new(10, 0, 0, x));
+/// Entries made by conntrack-tools: SCTP (IPv4, IPv6), a zoned and marked TCP entry, a
+/// marked UDP entry with a status.
+fn seed_entries() -> Result<(), String> {
     for args in [
         &[
             "-I",
@@ -226,15 +261,17 @@ pub(crate) fn run() -> Result<(), String> {
     ] {
         cmd("conntrack", args)?;
     }
-    std::thread::sleep(Duration::from_millis(100));
+    Ok(())
+}
 
-    let sock = Socket::open().map_err(|e| format!("socket: {e}"))?;
-    let _ = sock.set_option(conntrack_sock::SockOpt::ExtAck, true);
+/// The dumps (entries, expectations, statistics, a kernel-filtered dump) and
+/// conntrack-tools' listings of the same table.
+fn capture_dumps(sock: &Socket) -> Result<(), String> {
     eprintln!("capturing into {}", dir().display());
     save(
         "dump_ct.bin",
         &transact(
-            &sock,
+            sock,
             &build(|e| request::ct_dump(e, 1, AF_UNSPEC, &DumpFilter::default())),
         )?,
     )?;
@@ -242,7 +279,7 @@ pub(crate) fn run() -> Result<(), String> {
     save("dump_ct.conntrack.txt", oracle.as_bytes())?;
     save(
         "dump_exp.bin",
-        &transact(&sock, &build(|e| request::exp_dump(e, 2, AF_UNSPEC)))?,
+        &transact(sock, &build(|e| request::exp_dump(e, 2, AF_UNSPEC)))?,
     )?;
     save(
         "dump_exp.conntrack.txt",
@@ -252,15 +289,15 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
     save(
         "stats_cpu.bin",
-        &transact(&sock, &build(|e| request::ct_stats_cpu(e, 3)))?,
+        &transact(sock, &build(|e| request::ct_stats_cpu(e, 3)))?,
     )?;
     save(
         "stats.bin",
-        &transact(&sock, &build(|e| request::ct_stats(e, 4)))?,
+        &transact(sock, &build(|e| request::ct_stats(e, 4)))?,
     )?;
     save(
         "exp_stats_cpu.bin",
-        &transact(&sock, &build(|e| request::exp_stats_cpu(e, 5)))?,
+        &transact(sock, &build(|e| request::exp_stats_cpu(e, 5)))?,
     )?;
     let f = DumpFilter {
         mark: Some((0x2a, 0xff)),
@@ -268,10 +305,14 @@ pub(crate) fn run() -> Result<(), String> {
     };
     save(
         "dump_ct_mark.bin",
-        &transact(&sock, &build(|e| request::ct_dump(e, 6, AF_INET, &f)))?,
+        &transact(sock, &build(|e| request::ct_dump(e, 6, AF_INET, &f)))?,
     )?;
+    Ok(())
+}
 
-    // get, create, update, delete and their errors
+/// Get, create, update and delete, their acknowledgements, and their errors.
+fn capture_mutations(sock: &Socket) -> Result<(), String> {
+    let ten = |x| IpAddr::V4(Ipv4Addr::new(10, 0, 0, x));
     let sctp = tcp_tuple(ten(1), ten(2), 1000, 2000);
     let mut sctp_key = Key {
         tuple: sctp,
@@ -280,7 +321,7 @@ pub(crate) fn run() -> Result<(), String> {
     sctp_key.tuple.proto.num = Some(IPPROTO_SCTP);
     let mut replies = Vec::new();
     replies.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_get(e, 10, AF_INET, &sctp_key)),
     )?);
     save("get_reply.bin", &replies)?;
@@ -307,62 +348,40 @@ pub(crate) fn run() -> Result<(), String> {
     };
     let mut acks = Vec::new();
     acks.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_create(e, 20, AF_INET, &new)),
     )?);
     acks.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_update(e, 21, AF_INET, &update)),
     )?);
     acks.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_delete(e, 22, AF_INET, &new_key)),
     )?);
     save("acks.bin", &acks)?;
     let mut errors = Vec::new();
     errors.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_get(e, 30, AF_INET, &missing)),
     )?); // ENOENT
     errors.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_create(e, 31, AF_INET, &new)),
     )?); // created again
     errors.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_create(e, 32, AF_INET, &new)),
     )?); // EEXIST
     errors.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_create(e, 33, AF_INET, &unconfirmed)),
     )?); // no IPS_CONFIRMED
     errors.extend(transact(
-        &sock,
+        sock,
         &build(|e| request::ct_delete(e, 34, AF_INET, &missing)),
     )?); // ENOENT
     save("errors.bin", &errors)?;
-
-    // Tear down: close the connections, flush expectations and the table (DESTROY events).
-    drop(keep);
-    std::thread::sleep(Duration::from_millis(50));
-    transact(&sock, &build(|e| request::exp_flush(e, 40, AF_UNSPEC)))?;
-    transact(
-        &sock,
-        &build(|e| request::ct_flush(e, 41, AF_UNSPEC, &FlushFilter::default())),
-    )?;
-    std::thread::sleep(Duration::from_millis(100));
-    events.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let mut ev = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match events.recv(&mut buf) {
-            Ok(m) => ev.extend_from_slice(&buf[..m.len.min(buf.len())]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(format!("event recv: {e}")),
-        }
-    }
-    save("events.bin", &ev)?;
-    write_readme(&lo4)?;
     Ok(())
 }
 

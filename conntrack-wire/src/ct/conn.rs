@@ -651,6 +651,7 @@ mod owned {
 
         /// Emits every set field as attributes (the body of a message after its `nfgenmsg`).
         #[inline]
+        // Long: one statement per attribute, in the order the kernel emits them.
         pub fn emit(&self, e: &mut Emitter<'_>) {
             if let Some(t) = &self.tuple_orig {
                 t.emit_nest(e, CTA_TUPLE_ORIG);

@@ -45,34 +45,8 @@ impl Nfct {
         inner.sock.send(&inner.req).map_err(|e| Error::io(op, e))?;
         let mut result = Ok(());
         let layouts = &mut *inner.layouts;
-        let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| -> Result<ControlFlow<()>> {
-            if meta.truncated {
-                return Err(Error::Wire {
-                    op,
-                    source: conntrack_wire::Error::Truncated {
-                        need: meta.len,
-                        have: d.len(),
-                    },
-                });
-            }
-            for m in Messages::new(d) {
-                let m = m.map_err(|source| Error::Wire { op, source })?;
-                match x.feed(m) {
-                    Step::Skip | Step::Done => {}
-                    Step::Item(m) if result.is_ok() => match on_item(m, layouts) {
-                        Ok(ControlFlow::Continue(())) => {}
-                        Ok(ControlFlow::Break(())) => return Ok(ControlFlow::Break(())),
-                        Err(e) => result = Err(e),
-                    },
-                    Step::Item(_) => {}
-                    Step::Failed(e) => {
-                        if result.is_ok() {
-                            result = Err(e);
-                        }
-                    }
-                }
-            }
-            Ok(ControlFlow::Continue(()))
+        let mut feed = |d: &[u8], meta: RecvMeta, x: &mut Exchange| {
+            feed_datagram(d, meta, x, op, &mut result, &mut |m| on_item(m, layouts))
         };
         let mut batches = 0;
         'recv: while !x.finished() {
@@ -109,4 +83,44 @@ impl Nfct {
         inner.dirty = !x.finished();
         result
     }
+}
+
+/// Feeds one received datagram to the exchange: each reply item goes to `on_item` until an
+/// error is recorded in `result` (later items are read and dropped, so that the exchange
+/// still ends); a `Break` from `on_item` stops at once.
+fn feed_datagram(
+    d: &[u8],
+    meta: RecvMeta,
+    x: &mut Exchange,
+    op: Op,
+    result: &mut Result<()>,
+    on_item: &mut impl FnMut(Message<'_>) -> Result<ControlFlow<()>>,
+) -> Result<ControlFlow<()>> {
+    if meta.truncated {
+        return Err(Error::Wire {
+            op,
+            source: conntrack_wire::Error::Truncated {
+                need: meta.len,
+                have: d.len(),
+            },
+        });
+    }
+    for m in Messages::new(d) {
+        let m = m.map_err(|source| Error::Wire { op, source })?;
+        match x.feed(m) {
+            Step::Skip | Step::Done => {}
+            Step::Item(m) if result.is_ok() => match on_item(m) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => return Ok(ControlFlow::Break(())),
+                Err(e) => *result = Err(e),
+            },
+            Step::Item(_) => {}
+            Step::Failed(e) => {
+                if result.is_ok() {
+                    *result = Err(e);
+                }
+            }
+        }
+    }
+    Ok(ControlFlow::Continue(()))
 }

@@ -60,6 +60,7 @@ impl EventFilter {
     /// messages of other subsystems go to shard 0, conntrack messages other than events
     /// (`IPCTNL_MSG_CT_NEW`, `IPCTNL_MSG_CT_DELETE`) pass, and an event whose attributes do
     /// not validate is refused.
+    // Long: one statement per criterion, in the order the compiler emits them.
     pub fn matches(&self, msg: &Message<'_>) -> bool {
         let [subsys, kind] = msg.nlmsg_type().to_be_bytes();
         if subsys != NFNL_SUBSYS_CTNETLINK {

@@ -34,6 +34,7 @@ fn nla_find(pkt: &[u8], mut off: usize, end: usize, kind: u32) -> u32 {
 /// verdict (0 drops the message). Loads outside the packet end the program with 0, as in the
 /// kernel. Only the instructions this compiler emits, plus common ALU and jump forms, are
 /// supported; anything else returns 0.
+// Long: one match arm per opcode: the interpreter is its dispatch table.
 pub fn run(prog: &[Insn], pkt: &[u8]) -> u32 {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];

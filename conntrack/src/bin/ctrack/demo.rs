@@ -69,6 +69,7 @@ fn loopback_up() -> R<()> {
 /// something uses them, so this adds an nftables table `inet ctrack_demo` with one output-hook
 /// rule that reads `ct state` (what `nft add rule inet ctrack_demo out ct state new` would
 /// do), sent as one nfnetlink batch, with no nft binary needed.
+// Long: one nfnetlink batch built message by message (table, chain, rule); split, it would hide the batch's order.
 fn enable_tracking() -> R<()> {
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_NEWTABLE: u16 = 0;
@@ -324,14 +325,23 @@ pub fn run(a: &DemoArgs) -> R<()> {
         println!("  {}", format::exp_line(&x, Options::default()));
     }
 
+    live_events(&nfct, &mut events, keep, a.seconds)?;
+
+    print_stats(&nfct)?;
+    println!("\n== done: the namespace ends with this process");
+    Ok(())
+}
+
+/// Prints the events of `seconds` while the flows of `keep` close and new ones open.
+fn live_events(nfct: &Nfct, events: &mut Events, keep: Vec<Box<dyn Send>>, seconds: f64) -> R<()> {
     println!(
         "\n== live events for {:.1} s while connections close and new ones open (ctrack events)",
-        a.seconds
+        seconds
     );
     let start = Instant::now();
     let mut churn = Some(keep);
     let mut shown = 0u64;
-    while start.elapsed().as_secs_f64() < a.seconds {
+    while start.elapsed().as_secs_f64() < seconds {
         if start.elapsed() > Duration::from_millis(300) {
             if let Some(k) = churn.take() {
                 drop(k); // closes the TCP connections: UPDATE events
@@ -367,7 +377,11 @@ pub fn run(a: &DemoArgs) -> R<()> {
         }
     }
     println!("  ({shown} events)");
+    Ok(())
+}
 
+/// Prints the global and per-CPU statistics.
+fn print_stats(nfct: &Nfct) -> R<()> {
     println!("\n== statistics (ctrack stats, ctrack count)");
     let g = nfct.stats()?;
     println!(
@@ -385,6 +399,5 @@ pub fn run(a: &DemoArgs) -> R<()> {
             s.early_drop.unwrap_or(0)
         );
     }
-    println!("\n== done: the namespace ends with this process");
     Ok(())
 }

@@ -160,40 +160,8 @@ impl Printer {
                 nsid,
                 port_id: portid,
             } => {
-                if !self.sel.matches(&v) {
+                if !self.conn_event(out, kind, &v, nsid, portid) {
                     return;
-                }
-                match kind {
-                    EventKind::New => self.t.new += 1,
-                    EventKind::Update => self.t.update += 1,
-                    _ => self.t.destroy += 1,
-                }
-                let c = Conn::parse(&v);
-                let fam = c.family().unwrap_or(0);
-                if self.json {
-                    let _ = format::write_json(out, &c, fam, Some(kind));
-                    let _ = out.write_all(b"\n");
-                    return;
-                }
-                if self.o.timestamp {
-                    // conntrack -E -o timestamp: the time of printing, then a tab.
-                    let now = now_ns();
-                    let _ = write!(
-                        self.line,
-                        "[{:08}.{:06}]\t",
-                        now / 1_000_000_000,
-                        (now % 1_000_000_000) / 1000
-                    );
-                }
-                format::write_event_line(&mut self.line, kind, &c, fam, self.o, now_ns());
-                if portid != 0 {
-                    let _ = write!(self.line, " [USERSPACE] portid={portid}");
-                    if let Some(name) = self.names.get(portid) {
-                        let _ = write!(self.line, " progname={name}");
-                    }
-                }
-                if let Some(n) = nsid {
-                    let _ = write!(self.line, " nsid={n}");
                 }
             }
             EventView::Exp { kind, view: v, .. } => {
@@ -231,6 +199,54 @@ impl Printer {
         }
         self.line.push('\n');
         let _ = out.write_all(self.line.as_bytes());
+    }
+
+    /// Counts a selected conntrack event and writes it: JSON straight to `out` (then
+    /// `false`), text into the line buffer (then `true`). `false` too when not selected.
+    fn conn_event(
+        &mut self,
+        out: &mut impl Write,
+        kind: EventKind,
+        v: &conntrack::wire::ConnView<'_>,
+        nsid: Option<i32>,
+        portid: u32,
+    ) -> bool {
+        if !self.sel.matches(v) {
+            return false;
+        }
+        match kind {
+            EventKind::New => self.t.new += 1,
+            EventKind::Update => self.t.update += 1,
+            _ => self.t.destroy += 1,
+        }
+        let c = Conn::parse(v);
+        let fam = c.family().unwrap_or(0);
+        if self.json {
+            let _ = format::write_json(out, &c, fam, Some(kind));
+            let _ = out.write_all(b"\n");
+            return false;
+        }
+        if self.o.timestamp {
+            // conntrack -E -o timestamp: the time of printing, then a tab.
+            let now = now_ns();
+            let _ = write!(
+                self.line,
+                "[{:08}.{:06}]\t",
+                now / 1_000_000_000,
+                (now % 1_000_000_000) / 1000
+            );
+        }
+        format::write_event_line(&mut self.line, kind, &c, fam, self.o, now_ns());
+        if portid != 0 {
+            let _ = write!(self.line, " [USERSPACE] portid={portid}");
+            if let Some(name) = self.names.get(portid) {
+                let _ = write!(self.line, " progname={name}");
+            }
+        }
+        if let Some(n) = nsid {
+            let _ = write!(self.line, " nsid={n}");
+        }
+        true
     }
 }
 

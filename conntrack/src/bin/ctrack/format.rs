@@ -84,6 +84,7 @@ fn prefixed_tuple(out: &mut String, prefix: &str, t: &Tuple) {
 
 /// Appends one entry to `s` as `conntrack -L` prints it (no newline). `now_ns` is used for
 /// `delta-time`.
+// Long: one statement per field of conntrack-tools' line, in its order.
 pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64) {
     let start = s.len();
     let orig = c.tuple_orig.unwrap_or_default();
