@@ -131,7 +131,7 @@ impl Bytes<'_> {
         u32::from_be_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
     /// A criterion: active when bit `bit` of `on` is set, with one to three values.
-    fn crit<T>(&mut self, on: u32, bit: u32, mut value: impl FnMut(&mut Self) -> T) -> Match<T> {
+    fn crit<T>(&mut self, on: u64, bit: u32, mut value: impl FnMut(&mut Self) -> T) -> Match<T> {
         if on & (1 << bit) == 0 {
             return Match::default();
         }
@@ -146,7 +146,7 @@ impl Bytes<'_> {
 
 /// An arbitrary event filter, read from the front of the fuzzer's bytes.
 fn event_filter(b: &mut Bytes<'_>) -> EventFilter {
-    let on = b.u32();
+    let on = (u64::from(b.u32()) << 32) | u64::from(b.u32());
     let v4 = |b: &mut Bytes<'_>| (Ipv4Addr::from(b.u32()), b.u8() % 40);
     let v6 = |b: &mut Bytes<'_>| {
         let hi = u128::from(b.u32()) << 96;
@@ -178,6 +178,29 @@ fn event_filter(b: &mut Bytes<'_>) -> EventFilter {
         status: b.crit(on, 20, |b| (b.u32(), b.u32())),
         secmark: b.crit(on, 21, Bytes::u32),
         id: b.crit(on, 22, Bytes::u32),
+        reply_l4proto: b.crit(on, 24, Bytes::u8),
+        reply_icmp_type: b.crit(on, 25, Bytes::u8),
+        reply_icmp_code: b.crit(on, 26, Bytes::u8),
+        reply_icmp_id: b.crit(on, 27, Bytes::u16),
+        master_l4proto: b.crit(on, 28, Bytes::u8),
+        master_src_v4: b.crit(on, 29, v4),
+        master_dst_v4: b.crit(on, 30, v4),
+        master_src_v6: b.crit(on, 31, v6),
+        master_dst_v6: b.crit(on, 32, v6),
+        master_src_port: b.crit(on, 33, Bytes::u16),
+        master_dst_port: b.crit(on, 34, Bytes::u16),
+        tcp_flags_orig: b.crit(on, 35, |b| (b.u8(), b.u8())),
+        tcp_flags_reply: b.crit(on, 36, |b| (b.u8(), b.u8())),
+        tcp_wscale_orig: b.crit(on, 37, Bytes::u8),
+        tcp_wscale_reply: b.crit(on, 38, Bytes::u8),
+        sctp_state: b.crit(on, 39, Bytes::u8),
+        sctp_vtag_orig: b.crit(on, 40, Bytes::u32),
+        sctp_vtag_reply: b.crit(on, 41, Bytes::u32),
+        dccp_state: b.crit(on, 42, Bytes::u8),
+        dccp_role: b.crit(on, 43, Bytes::u8),
+        timeout: b.crit(on, 44, |b| (b.u32(), b.u32())),
+        use_count: b.crit(on, 45, |b| (u32::from(b.u8()), u32::from(b.u8()))),
+        labels: b.crit(on, 46, |b| u16::from(b.u8()) % 140),
         shard: None,
     };
     if on & (1 << 23) != 0 {

@@ -22,6 +22,9 @@ pub(super) const BPF_AND: u16 = 0x50;
 pub(super) const BPF_MOD: u16 = 0x90;
 pub(super) const BPF_JA: u16 = 0x00;
 pub(super) const BPF_JEQ: u16 = 0x10;
+pub(super) const BPF_JGT: u16 = 0x20;
+pub(super) const BPF_JGE: u16 = 0x30;
+pub(super) const BPF_JSET: u16 = 0x40;
 pub(super) const BPF_K: u16 = 0x00;
 pub(super) const BPF_TAX: u16 = 0x00;
 pub(super) const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
@@ -45,7 +48,13 @@ pub(super) enum Target {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Item {
     Op(Insn),
-    Jeq { k: u32, jt: Target, jf: Target },
+    /// A conditional jump: `BPF_JEQ`, `BPF_JGT`, `BPF_JGE` or `BPF_JSET` against `k`.
+    J {
+        op: u16,
+        k: u32,
+        jt: Target,
+        jf: Target,
+    },
     Ja(Target),
     Label(usize),
 }
@@ -77,6 +86,11 @@ impl Asm {
         }));
     }
     pub(super) fn jeq(&mut self, k: u32, jt: Target, jf: Target) {
+        self.jmp(BPF_JEQ, k, jt, jf);
+    }
+
+    /// A conditional jump (`op`: `BPF_JEQ`, `BPF_JGT`, `BPF_JGE` or `BPF_JSET`) on `A op k`.
+    pub(super) fn jmp(&mut self, op: u16, k: u32, jt: Target, jf: Target) {
         // "Absent" means the innermost open block's absent label (reject outside any block).
         let fix = |t: Target, absent: Option<&usize>| match (t, absent) {
             (Target::Absent, Some(l)) => Target::L(*l),
@@ -85,7 +99,7 @@ impl Asm {
         };
         let a = self.absent.last();
         let (jt, jf) = (fix(jt, a), fix(jf, a));
-        self.items.push(Item::Jeq { k, jt, jf });
+        self.items.push(Item::J { op, k, jt, jf });
     }
     pub(super) fn ja(&mut self, t: Target) {
         self.items.push(Item::Ja(t));
@@ -267,7 +281,7 @@ impl Asm {
                         k: off as u32,
                     });
                 }
-                Item::Jeq { k, jt, jf } => {
+                Item::J { op, k, jt, jf } => {
                     let off = |t| -> Result<u8, BpfError> {
                         let to = resolve(t, at);
                         let d = to
@@ -276,7 +290,7 @@ impl Asm {
                         u8::try_from(d).map_err(|_| BpfError::JumpOutOfRange { at })
                     };
                     out.push(Insn {
-                        code: BPF_JMP | BPF_JEQ | BPF_K,
+                        code: BPF_JMP | op | BPF_K,
                         jt: off(jt)?,
                         jf: off(jf)?,
                         k,

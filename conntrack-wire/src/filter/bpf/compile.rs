@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 pub(super) enum Dir {
     Orig,
     Reply,
+    Master,
 }
 
 impl Dir {
@@ -18,6 +19,7 @@ impl Dir {
         match self {
             Dir::Orig => CTA_TUPLE_ORIG,
             Dir::Reply => CTA_TUPLE_REPLY,
+            Dir::Master => CTA_TUPLE_MASTER,
         }
     }
 }
@@ -34,10 +36,13 @@ impl EventFilter {
         self.emit_ipv6_nets(&mut a)?;
         self.emit_ports(&mut a)?;
         self.emit_icmp(&mut a)?;
-        self.emit_tcp_state(&mut a)?;
+        self.emit_protoinfo(&mut a)?;
+        self.emit_tcp_flags(&mut a)?;
         self.emit_masked_words(&mut a)?;
         self.emit_zone(&mut a)?;
         self.emit_words(&mut a)?;
+        self.emit_ranges(&mut a)?;
+        self.emit_labels(&mut a)?;
         a.finish()
     }
 
@@ -116,25 +121,31 @@ impl EventFilter {
         Ok(())
     }
 
-    /// The original tuple's L4 protocol.
+    /// The L4 protocol of the original, reply and master tuples.
     fn emit_l4proto(&self, a: &mut Asm) -> Result<(), BpfError> {
-        if self.l4proto.active() {
-            a.block(
-                &self.l4proto,
-                proto(Dir::Orig, CTA_PROTO_NUM, BPF_B),
-                |a, v, h, m| a.jeq(u32::from(*v), h, m),
-            )?;
+        for (m, d) in [
+            (&self.l4proto, Dir::Orig),
+            (&self.reply_l4proto, Dir::Reply),
+            (&self.master_l4proto, Dir::Master),
+        ] {
+            if m.active() {
+                a.block(m, proto(d, CTA_PROTO_NUM, BPF_B), |a, v, h, m| {
+                    a.jeq(u32::from(*v), h, m)
+                })?;
+            }
         }
         Ok(())
     }
 
-    /// IPv4 networks of either tuple (IPv4 events only).
+    /// IPv4 networks of the original, reply and master tuples (IPv4 events only).
     fn emit_ipv4_nets(&self, a: &mut Asm) -> Result<(), BpfError> {
         for (m, d, src) in [
             (&self.orig_src_v4, Dir::Orig, true),
             (&self.orig_dst_v4, Dir::Orig, false),
             (&self.reply_src_v4, Dir::Reply, true),
             (&self.reply_dst_v4, Dir::Reply, false),
+            (&self.master_src_v4, Dir::Master, true),
+            (&self.master_dst_v4, Dir::Master, false),
         ] {
             if !m.active() {
                 continue;
@@ -161,13 +172,16 @@ impl EventFilter {
         Ok(())
     }
 
-    /// IPv6 networks of either tuple, as four masked words (IPv6 events only).
+    /// IPv6 networks of the original, reply and master tuples, as four masked words (IPv6
+    /// events only).
     fn emit_ipv6_nets(&self, a: &mut Asm) -> Result<(), BpfError> {
         for (m, d, src) in [
             (&self.orig_src_v6, Dir::Orig, true),
             (&self.orig_dst_v6, Dir::Orig, false),
             (&self.reply_src_v6, Dir::Reply, true),
             (&self.reply_dst_v6, Dir::Reply, false),
+            (&self.master_src_v6, Dir::Master, true),
+            (&self.master_dst_v6, Dir::Master, false),
         ] {
             if !m.active() {
                 continue;
@@ -204,13 +218,15 @@ impl EventFilter {
         Ok(())
     }
 
-    /// Source and destination ports of either tuple.
+    /// Source and destination ports of the original, reply and master tuples.
     fn emit_ports(&self, a: &mut Asm) -> Result<(), BpfError> {
         for (m, d, attr) in [
             (&self.orig_src_port, Dir::Orig, CTA_PROTO_SRC_PORT),
             (&self.orig_dst_port, Dir::Orig, CTA_PROTO_DST_PORT),
             (&self.reply_src_port, Dir::Reply, CTA_PROTO_SRC_PORT),
             (&self.reply_dst_port, Dir::Reply, CTA_PROTO_DST_PORT),
+            (&self.master_src_port, Dir::Master, CTA_PROTO_SRC_PORT),
+            (&self.master_dst_port, Dir::Master, CTA_PROTO_DST_PORT),
         ] {
             if m.active() {
                 a.block(m, proto(d, attr, BPF_H), |a, v, h, mi| {
@@ -221,58 +237,73 @@ impl EventFilter {
         Ok(())
     }
 
-    /// ICMP or ICMPv6 type, code and identifier, whichever the event has.
+    /// ICMP or ICMPv6 type, code and identifier of the original and reply tuples, whichever
+    /// attribute the event has.
     fn emit_icmp(&self, a: &mut Asm) -> Result<(), BpfError> {
-        for (m4, m6, size, vals) in [
+        let wide = |m: &Match<u8>| Match {
+            values: m.values.iter().map(|v| u32::from(*v)).collect::<Vec<_>>(),
+            negate: m.negate,
+        };
+        let wide16 = |m: &Match<u16>| Match {
+            values: m.values.iter().map(|v| u32::from(*v)).collect::<Vec<_>>(),
+            negate: m.negate,
+        };
+        for (m, d, m4, m6, size) in [
             (
+                wide(&self.icmp_type),
+                Dir::Orig,
                 CTA_PROTO_ICMP_TYPE,
                 CTA_PROTO_ICMPV6_TYPE,
                 BPF_B,
-                self.icmp_type
-                    .values
-                    .iter()
-                    .map(|v| u32::from(*v))
-                    .collect::<Vec<_>>(),
             ),
             (
+                wide(&self.icmp_code),
+                Dir::Orig,
                 CTA_PROTO_ICMP_CODE,
                 CTA_PROTO_ICMPV6_CODE,
                 BPF_B,
-                self.icmp_code
-                    .values
-                    .iter()
-                    .map(|v| u32::from(*v))
-                    .collect(),
             ),
             (
+                wide16(&self.icmp_id),
+                Dir::Orig,
                 CTA_PROTO_ICMP_ID,
                 CTA_PROTO_ICMPV6_ID,
                 BPF_H,
-                self.icmp_id.values.iter().map(|v| u32::from(*v)).collect(),
+            ),
+            (
+                wide(&self.reply_icmp_type),
+                Dir::Reply,
+                CTA_PROTO_ICMP_TYPE,
+                CTA_PROTO_ICMPV6_TYPE,
+                BPF_B,
+            ),
+            (
+                wide(&self.reply_icmp_code),
+                Dir::Reply,
+                CTA_PROTO_ICMP_CODE,
+                CTA_PROTO_ICMPV6_CODE,
+                BPF_B,
+            ),
+            (
+                wide16(&self.reply_icmp_id),
+                Dir::Reply,
+                CTA_PROTO_ICMP_ID,
+                CTA_PROTO_ICMPV6_ID,
+                BPF_H,
             ),
         ] {
-            let negate = match m4 {
-                CTA_PROTO_ICMP_TYPE => self.icmp_type.negate,
-                CTA_PROTO_ICMP_CODE => self.icmp_code.negate,
-                _ => self.icmp_id.negate,
-            };
-            if vals.is_empty() {
+            if !m.active() {
                 continue;
             }
-            let m = Match {
-                values: vals,
-                negate,
-            };
-            // ICMP or ICMPv6 attribute, whichever the event has.
             a.block(
                 &m,
                 |a| {
                     let have = a.label();
                     let try6 = a.label();
-                    a.find_path(&[CTA_TUPLE_ORIG, CTA_TUPLE_PROTO, m4]);
+                    a.find_path(&[d.attr(), CTA_TUPLE_PROTO, m4]);
                     a.jeq(0, Target::L(try6), Target::L(have));
                     a.bind(try6);
-                    a.find_path(&[CTA_TUPLE_ORIG, CTA_TUPLE_PROTO, m6]);
+                    a.find_path(&[d.attr(), CTA_TUPLE_PROTO, m6]);
                     a.absent_check();
                     a.bind(have);
                     a.op(BPF_MISC | BPF_TAX, 0);
@@ -284,21 +315,147 @@ impl EventFilter {
         Ok(())
     }
 
-    /// The TCP state.
-    fn emit_tcp_state(&self, a: &mut Asm) -> Result<(), BpfError> {
-        if self.tcp_state.active() {
-            a.block(
-                &self.tcp_state,
-                |a| {
-                    a.load_path(
-                        &[CTA_PROTOINFO, CTA_PROTOINFO_TCP, CTA_PROTOINFO_TCP_STATE],
-                        BPF_B,
-                    )
-                },
-                |a, v, h, m| a.jeq(u32::from(*v), h, m),
-            )?;
+    /// Protocol state fields (`CTA_PROTOINFO`): TCP state and window scales, SCTP state and
+    /// verification tags, DCCP state and role; events without the field do not match.
+    fn emit_protoinfo(&self, a: &mut Asm) -> Result<(), BpfError> {
+        let tcp = |f| [CTA_PROTOINFO, CTA_PROTOINFO_TCP, f];
+        let sctp = |f| [CTA_PROTOINFO, CTA_PROTOINFO_SCTP, f];
+        let dccp = |f| [CTA_PROTOINFO, CTA_PROTOINFO_DCCP, f];
+        let wide = |m: &Match<u8>| Match {
+            values: m.values.iter().map(|v| u32::from(*v)).collect::<Vec<_>>(),
+            negate: m.negate,
+        };
+        for (m, path, size) in [
+            (wide(&self.tcp_state), tcp(CTA_PROTOINFO_TCP_STATE), BPF_B),
+            (
+                wide(&self.tcp_wscale_orig),
+                tcp(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL),
+                BPF_B,
+            ),
+            (
+                wide(&self.tcp_wscale_reply),
+                tcp(CTA_PROTOINFO_TCP_WSCALE_REPLY),
+                BPF_B,
+            ),
+            (
+                wide(&self.sctp_state),
+                sctp(CTA_PROTOINFO_SCTP_STATE),
+                BPF_B,
+            ),
+            (
+                self.sctp_vtag_orig.clone(),
+                sctp(CTA_PROTOINFO_SCTP_VTAG_ORIGINAL),
+                BPF_W,
+            ),
+            (
+                self.sctp_vtag_reply.clone(),
+                sctp(CTA_PROTOINFO_SCTP_VTAG_REPLY),
+                BPF_W,
+            ),
+            (
+                wide(&self.dccp_state),
+                dccp(CTA_PROTOINFO_DCCP_STATE),
+                BPF_B,
+            ),
+            (wide(&self.dccp_role), dccp(CTA_PROTOINFO_DCCP_ROLE), BPF_B),
+        ] {
+            if m.active() {
+                a.block(
+                    &m,
+                    |a| a.load_path(&path, size),
+                    |a, v, h, mi| a.jeq(*v, h, mi),
+                )?;
+            }
         }
         Ok(())
+    }
+
+    /// TCP flags of either direction: `(value, mask)` on the flags byte, kept in scratch
+    /// memory and masked per candidate; events without them do not match.
+    fn emit_tcp_flags(&self, a: &mut Asm) -> Result<(), BpfError> {
+        for (m, f) in [
+            (&self.tcp_flags_orig, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL),
+            (&self.tcp_flags_reply, CTA_PROTOINFO_TCP_FLAGS_REPLY),
+        ] {
+            if m.active() {
+                a.block(
+                    m,
+                    |a| {
+                        a.load_path(&[CTA_PROTOINFO, CTA_PROTOINFO_TCP, f], BPF_B);
+                        a.op(BPF_ST, 0);
+                    },
+                    |a, &(v, mask), h, mi| {
+                        a.op(BPF_LD | BPF_MEM, 0);
+                        a.op(BPF_ALU | BPF_AND | BPF_K, u32::from(mask));
+                        a.jeq(u32::from(v & mask), h, mi);
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Timeout and use count as inclusive ranges (0 when absent).
+    fn emit_ranges(&self, a: &mut Asm) -> Result<(), BpfError> {
+        for (m, attr) in [(&self.timeout, CTA_TIMEOUT), (&self.use_count, CTA_USE)] {
+            if m.active() {
+                a.block(
+                    m,
+                    |a| {
+                        a.load_top_or_zero(attr, BPF_W);
+                        a.op(BPF_ST, 0);
+                    },
+                    |a, &(lo, hi), h, mi| {
+                        let in_lo = a.label();
+                        a.op(BPF_LD | BPF_MEM, 0);
+                        a.jmp(BPF_JGE, lo, Target::L(in_lo), mi);
+                        a.bind(in_lo);
+                        a.jmp(BPF_JGT, hi, mi, h);
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Label bits (`CTA_LABELS`, host-endian 32-bit words): a bit is set when the attribute
+    /// holds its whole word and the bit is 1; events without labels have none.
+    fn emit_labels(&self, a: &mut Asm) -> Result<(), BpfError> {
+        if !self.labels.active() {
+            return Ok(());
+        }
+        if let Some(&bit) = self.labels.values.iter().find(|b| **b >= LABEL_BITS) {
+            return Err(BpfError::BadLabel { bit });
+        }
+        // The low and high byte of the host-endian `nla_len`.
+        let (len_lo, len_hi) = if cfg!(target_endian = "little") {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        a.block(
+            &self.labels,
+            |a| {
+                a.find_path(&[CTA_LABELS]);
+                let have = a.label();
+                a.jeq(0, Target::Absent, Target::L(have));
+                a.bind(have);
+                a.op(BPF_MISC | BPF_TAX, 0); // X = the attribute's offset
+            },
+            |a, &bit, h, mi| {
+                // As the user-space reading: the whole 32-bit word must be there.
+                let (byte, need) = (label_byte(bit), 4 + u32::from(bit) / 32 * 4 + 4);
+                let (long, check_lo) = (a.label(), a.label());
+                a.op(BPF_LD | BPF_B | BPF_IND, len_hi);
+                a.jeq(0, Target::L(check_lo), Target::L(long));
+                a.bind(check_lo);
+                a.op(BPF_LD | BPF_B | BPF_IND, len_lo);
+                a.jmp(BPF_JGE, need, Target::L(long), mi);
+                a.bind(long);
+                a.op(BPF_LD | BPF_B | BPF_IND, 4 + byte);
+                a.jmp(BPF_JSET, 1 << (bit % 8), h, mi);
+            },
+        )
     }
 
     /// Mark and status: masked 32-bit words, kept in scratch memory and masked per candidate.
@@ -353,4 +510,18 @@ impl EventFilter {
 /// Loads a field of a tuple's protocol nest (`size`: `BPF_B`, `BPF_H` or `BPF_W`).
 fn proto(d: Dir, attr: u16, size: u16) -> impl Fn(&mut Asm) {
     move |a: &mut Asm| a.load_path(&[d.attr(), CTA_TUPLE_PROTO, attr], size)
+}
+
+/// The label bits a kernel keeps (`NF_CT_LABELS_MAX_SIZE`, 16 bytes).
+pub(super) const LABEL_BITS: u16 = 128;
+
+/// The byte of the label bitmap that holds `bit`: 32-bit host-endian words.
+pub(super) fn label_byte(bit: u16) -> u32 {
+    let (word, in_word) = (u32::from(bit) / 32, u32::from(bit) % 32);
+    let byte = if cfg!(target_endian = "little") {
+        in_word / 8
+    } else {
+        3 - in_word / 8
+    };
+    word * 4 + byte
 }

@@ -76,35 +76,8 @@ impl EventFilter {
         let fam = msg.family().unwrap_or(0);
         let o = c.tuple_orig();
         let r = c.tuple_reply();
-        let v4 = |t: &Option<crate::TupleView<'_>>, src: bool| {
-            t.as_ref()
-                .and_then(|t| if src { t.v4_src() } else { t.v4_dst() })
-                .map(u32::from_be_bytes)
-        };
-        let v6 = |t: &Option<crate::TupleView<'_>>, src: bool| {
-            t.as_ref()
-                .and_then(|t| if src { t.v6_src() } else { t.v6_dst() })
-                .map(|b| words(Ipv6Addr::from(b)))
-        };
-        let net4 = |m: &Match<V4Net>, v: Option<u32>| {
-            fam != AF_INET
-                || crit(
-                    m,
-                    v.map(|v| move |&(a, l): &V4Net| v & v4_mask(l) == u32::from(a) & v4_mask(l)),
-                )
-        };
-        let net6 = |m: &Match<V6Net>, v: Option<[u32; 4]>| {
-            fam != AF_INET6
-                || crit(
-                    m,
-                    v.map(|v| {
-                        move |&(a, l): &V6Net| {
-                            let (w, mk) = (words(a), v6_masks(l));
-                            v.iter().zip(w).zip(mk).all(|((v, w), m)| v & m == w & m)
-                        }
-                    }),
-                )
-        };
+        let net4 = |m: &Match<V4Net>, v| net4(fam, m, v);
+        let net6 = |m: &Match<V6Net>, v| net6(fam, m, v);
         let eq = |v: Option<u16>| v.map(|v| move |x: &u16| *x == v);
         let eq8 = |v: Option<u8>| v.map(|v| move |x: &u8| *x == v);
         let icmp_type = o.as_ref().and_then(|t| t.icmp_type().or(t.icmpv6_type()));
@@ -156,5 +129,120 @@ impl EventFilter {
                 Some(|v: &u32| *v == c.secmark().unwrap_or(0)),
             )
             && crit(&self.id, Some(|v: &u32| *v == c.id().unwrap_or(0)))
+            && self.matches_more(&c, fam)
     }
+
+    /// The criteria of the reply and master tuples, protocol state, ranges and labels.
+    // Long: one statement per criterion, in the order the compiler emits them.
+    fn matches_more(&self, c: &crate::ConnView<'_>, fam: u8) -> bool {
+        let (r, x) = (c.tuple_reply(), c.tuple_master());
+        let eq = |v: Option<u16>| v.map(|v| move |x: &u16| *x == v);
+        let eq8 = |v: Option<u8>| v.map(|v| move |x: &u8| *x == v);
+        let eq32 = |v: Option<u32>| v.map(|v| move |x: &u32| *x == v);
+        let t = |t: &Option<crate::TupleView<'_>>, f: fn(&crate::TupleView<'_>) -> Option<u16>| {
+            t.as_ref().and_then(f)
+        };
+        let net4 = |m: &Match<V4Net>, v| net4(fam, m, v);
+        let net6 = |m: &Match<V6Net>, v| net6(fam, m, v);
+        let p = c.protoinfo();
+        let tcp = p.as_ref().and_then(|p| p.tcp());
+        let sctp = p.as_ref().and_then(|p| p.sctp());
+        let dccp = p.as_ref().and_then(|p| p.dccp());
+        let flags = |f: Option<crate::ct::TcpFlags>| {
+            f.map(|f| move |&(v, m): &(u8, u8)| f.flags & m == v & m)
+        };
+        let range = |v: u32| Some(move |&(lo, hi): &(u32, u32)| lo <= v && v <= hi);
+        let labels = c.labels();
+        crit(
+            &self.reply_l4proto,
+            eq8(r.as_ref().and_then(|t| t.proto_num())),
+        ) && crit(
+            &self.reply_icmp_type,
+            eq8(r.as_ref().and_then(|t| t.icmp_type().or(t.icmpv6_type()))),
+        ) && crit(
+            &self.reply_icmp_code,
+            eq8(r.as_ref().and_then(|t| t.icmp_code().or(t.icmpv6_code()))),
+        ) && crit(
+            &self.reply_icmp_id,
+            eq(t(&r, |t| t.icmp_id().or(t.icmpv6_id()))),
+        ) && crit(
+            &self.master_l4proto,
+            eq8(x.as_ref().and_then(|t| t.proto_num())),
+        ) && net4(&self.master_src_v4, v4(&x, true))
+            && net4(&self.master_dst_v4, v4(&x, false))
+            && net6(&self.master_src_v6, v6(&x, true))
+            && net6(&self.master_dst_v6, v6(&x, false))
+            && crit(&self.master_src_port, eq(t(&x, |t| t.src_port())))
+            && crit(&self.master_dst_port, eq(t(&x, |t| t.dst_port())))
+            && crit(
+                &self.tcp_flags_orig,
+                flags(tcp.and_then(|t| t.flags_original())),
+            )
+            && crit(
+                &self.tcp_flags_reply,
+                flags(tcp.and_then(|t| t.flags_reply())),
+            )
+            && crit(
+                &self.tcp_wscale_orig,
+                eq8(tcp.and_then(|t| t.wscale_original())),
+            )
+            && crit(
+                &self.tcp_wscale_reply,
+                eq8(tcp.and_then(|t| t.wscale_reply())),
+            )
+            && crit(&self.sctp_state, eq8(sctp.and_then(|s| s.state())))
+            && crit(
+                &self.sctp_vtag_orig,
+                eq32(sctp.and_then(|s| s.vtag_original())),
+            )
+            && crit(
+                &self.sctp_vtag_reply,
+                eq32(sctp.and_then(|s| s.vtag_reply())),
+            )
+            && crit(&self.dccp_state, eq8(dccp.and_then(|d| d.state())))
+            && crit(&self.dccp_role, eq8(dccp.and_then(|d| d.role())))
+            && crit(&self.timeout, range(c.timeout().unwrap_or(0)))
+            && crit(&self.use_count, range(c.use_count().unwrap_or(0)))
+            && crit(
+                &self.labels,
+                Some(|b: &u16| labels.is_some_and(|l| l.contains(usize::from(*b)))),
+            )
+    }
+}
+
+/// A tuple's IPv4 source or destination, as a host-order word.
+fn v4(t: &Option<crate::TupleView<'_>>, src: bool) -> Option<u32> {
+    t.as_ref()
+        .and_then(|t| if src { t.v4_src() } else { t.v4_dst() })
+        .map(u32::from_be_bytes)
+}
+
+/// A tuple's IPv6 source or destination, as four host-order words.
+fn v6(t: &Option<crate::TupleView<'_>>, src: bool) -> Option<[u32; 4]> {
+    t.as_ref()
+        .and_then(|t| if src { t.v6_src() } else { t.v6_dst() })
+        .map(|b| words(Ipv6Addr::from(b)))
+}
+
+/// An IPv4 network criterion: IPv4 events only (others pass).
+fn net4(fam: u8, m: &Match<V4Net>, v: Option<u32>) -> bool {
+    fam != AF_INET
+        || crit(
+            m,
+            v.map(|v| move |&(a, l): &V4Net| v & v4_mask(l) == u32::from(a) & v4_mask(l)),
+        )
+}
+
+/// An IPv6 network criterion: IPv6 events only (others pass).
+fn net6(fam: u8, m: &Match<V6Net>, v: Option<[u32; 4]>) -> bool {
+    fam != AF_INET6
+        || crit(
+            m,
+            v.map(|v| {
+                move |&(a, l): &V6Net| {
+                    let (w, mk) = (words(a), v6_masks(l));
+                    v.iter().zip(w).zip(mk).all(|((v, w), m)| v & m == w & m)
+                }
+            }),
+        )
 }

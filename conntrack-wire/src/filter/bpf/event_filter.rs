@@ -100,6 +100,58 @@ pub struct EventFilter {
     pub secmark: Match<u32>,
     /// Entry id (`CTA_ID`); an event without it has id 0.
     pub id: Match<u32>,
+    /// L4 protocol of the reply tuple.
+    pub reply_l4proto: Match<u8>,
+    /// ICMP type of the reply tuple (ICMP or ICMPv6, whichever the event has).
+    pub reply_icmp_type: Match<u8>,
+    /// ICMP code of the reply tuple.
+    pub reply_icmp_code: Match<u8>,
+    /// ICMP identifier of the reply tuple.
+    pub reply_icmp_id: Match<u16>,
+    /// L4 protocol of the master tuple (`CTA_TUPLE_MASTER`, which only expected connections
+    /// carry: the master-tuple criteria never match an event without it, unless negated).
+    pub master_l4proto: Match<u8>,
+    /// Master source, IPv4 events.
+    pub master_src_v4: Match<V4Net>,
+    /// Master destination, IPv4 events.
+    pub master_dst_v4: Match<V4Net>,
+    /// Master source, IPv6 events.
+    pub master_src_v6: Match<V6Net>,
+    /// Master destination, IPv6 events.
+    pub master_dst_v6: Match<V6Net>,
+    /// Master source port.
+    pub master_src_port: Match<u16>,
+    /// Master destination port.
+    pub master_dst_port: Match<u16>,
+    /// TCP flags of the original direction: `(value, mask)` on the flags byte of
+    /// `CTA_PROTOINFO_TCP_FLAGS_ORIGINAL`, matching when `flags & mask == value & mask`;
+    /// events without it do not match.
+    pub tcp_flags_orig: Match<(u8, u8)>,
+    /// TCP flags of the reply direction (`CTA_PROTOINFO_TCP_FLAGS_REPLY`), likewise.
+    pub tcp_flags_reply: Match<(u8, u8)>,
+    /// TCP window scale of the original direction; events without it do not match.
+    pub tcp_wscale_orig: Match<u8>,
+    /// TCP window scale of the reply direction.
+    pub tcp_wscale_reply: Match<u8>,
+    /// SCTP state (`CTA_PROTOINFO_SCTP_STATE`); events without it do not match.
+    pub sctp_state: Match<u8>,
+    /// SCTP verification tag of the original direction.
+    pub sctp_vtag_orig: Match<u32>,
+    /// SCTP verification tag of the reply direction.
+    pub sctp_vtag_reply: Match<u32>,
+    /// DCCP state (`CTA_PROTOINFO_DCCP_STATE`); events without it do not match.
+    pub dccp_state: Match<u8>,
+    /// DCCP role (`CTA_PROTOINFO_DCCP_ROLE`).
+    pub dccp_role: Match<u8>,
+    /// Timeout in seconds, as inclusive ranges `(low, high)` (an exact value is `(v, v)`);
+    /// an event without `CTA_TIMEOUT` (a DESTROY) has timeout 0.
+    pub timeout: Match<(u32, u32)>,
+    /// Use count (`CTA_USE`), as inclusive ranges; a message without it has 0. The kernel
+    /// sends `CTA_USE` in dumps only, so on an event stream every event reads 0.
+    pub use_count: Match<(u32, u32)>,
+    /// Label bits (0 to 127): matching when the event's `CTA_LABELS` has the bit set; an
+    /// event without labels has none (a bit above 127 is [`super::BpfError::BadLabel`]).
+    pub labels: Match<u16>,
     /// One share of the events, for reading a stream on several sockets and threads; see
     /// [`Shard`].
     pub shard: Option<Shard>,

@@ -121,9 +121,15 @@ pub fn run(prog: &[Insn], pkt: &[u8]) -> u32 {
             },
             BPF_JMP => match i.code & 0xf0 {
                 BPF_JA => pc = pc.saturating_add(i.k as usize),
-                BPF_JEQ => {
+                op @ (BPF_JEQ | BPF_JGT | BPF_JGE | BPF_JSET) => {
                     let b = if i.code & 0x08 == 0 { i.k } else { x };
-                    pc += usize::from(if a == b { i.jt } else { i.jf });
+                    let taken = match op {
+                        BPF_JEQ => a == b,
+                        BPF_JGT => a > b,
+                        BPF_JGE => a >= b,
+                        _ => a & b != 0,
+                    };
+                    pc += usize::from(if taken { i.jt } else { i.jf });
                 }
                 _ => return 0,
             },

@@ -1,12 +1,12 @@
 //! A classic-BPF compiler for kernel-side event filtering (feature `alloc`).
 //!
 //! The filter language is that of libnetfilter_conntrack's `nfct_filter` and go-conntrack's
-//! `RegisterFiltered`: original/reply addresses with masks, ports, L3/L4 protocol, ICMP
-//! fields, TCP state, mark with mask, zone, status bits with mask, secmark, entry id; OR
-//! within one attribute, AND across attributes, and negation per attribute. Not (yet) compiled
-//! to BPF, so to be tested in user space on the events the program lets through: TCP flags
-//! and window scale, SCTP and DCCP state, the master tuple, timeout and use ranges, labels.
-//! Unlike those two:
+//! `RegisterFiltered`: original, reply and master addresses with masks, ports, L3/L4
+//! protocols, ICMP fields of both tuples, TCP state, flags (with masks) and window scales,
+//! SCTP state and verification tags, DCCP state and role, mark with mask, zone, status bits
+//! with mask, secmark, entry id, timeout and use ranges, label bits; OR within one attribute,
+//! AND across attributes, and negation per attribute. Every criterion compiles to BPF. Unlike
+//! those two:
 //!
 //! * IPv4 address criteria apply to IPv4 events only and IPv6 criteria to IPv6 events only:
 //!   a filter on IPv4 addresses lets IPv6 events through unless [`EventFilter::family`] asks
@@ -80,6 +80,11 @@ pub enum BpfError {
         /// The shard index given.
         index: u32,
     },
+    /// A label bit the kernel does not keep (it keeps bits 0 to 127).
+    BadLabel {
+        /// The bit given.
+        bit: u16,
+    },
 }
 
 impl core::fmt::Display for BpfError {
@@ -93,6 +98,9 @@ impl core::fmt::Display for BpfError {
                 write!(f, "conditional jump at instruction {at} out of range")
             }
             BpfError::BadPrefix { len } => write!(f, "prefix length {len} is too long"),
+            BpfError::BadLabel { bit } => {
+                write!(f, "label bit {bit}: the kernel keeps bits 0 to 127")
+            }
             BpfError::BadShard { count, index } => {
                 write!(
                     f,

@@ -126,6 +126,79 @@ fn filters() -> Vec<EventFilter> {
         mark: Match::any([(0x2a, 0xffff_ffff), (0, 0xffff_ffff)]),
         ..Default::default()
     });
+    // The criteria of the reply and master tuples, protocol state, ranges and labels.
+    v.push(EventFilter {
+        reply_l4proto: Match::any([IPPROTO_UDP, IPPROTO_SCTP]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        reply_icmp_type: Match::any([0, 129]),
+        reply_icmp_code: Match::any([0]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        reply_icmp_id: Match::none([1]),
+        l4proto: Match::any([IPPROTO_ICMP, IPPROTO_ICMPV6]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        master_l4proto: Match::none([IPPROTO_TCP]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        master_src_v4: Match::any([(lo, 8)]),
+        master_dst_port: Match::any([21]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        master_src_v6: Match::none([(Ipv6Addr::LOCALHOST, 128)]),
+        ..Default::default()
+    });
+    // SYN seen (0x02) in the original direction, with any other flags.
+    v.push(EventFilter {
+        tcp_flags_orig: Match::any([(0x02, 0x02)]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        tcp_flags_reply: Match::none([(0, 0xff)]),
+        tcp_wscale_orig: Match::any(0..15u8),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        tcp_wscale_reply: Match::any([7]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        sctp_state: Match::any([2, 4]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        sctp_vtag_orig: Match::any([5, 7]),
+        sctp_vtag_reply: Match::none([6]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        dccp_state: Match::any([1, 4]),
+        dccp_role: Match::none([0]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        timeout: Match::any([(1, 120), (400, 600)]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        timeout: Match::none([(0, 0)]),
+        use_count: Match::any([(1, 1)]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        labels: Match::any([1, 2, 33, 127]),
+        ..Default::default()
+    });
+    v.push(EventFilter {
+        labels: Match::none([1]),
+        ..Default::default()
+    });
     for (count, index) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
         v.push(EventFilter {
             shard: Some(Shard { count, index }),
@@ -239,6 +312,9 @@ fn filters_select_something_and_reject_something() {
                 || f.zone.values == [0]
                 // no captured event carries a secmark (0 for all)
                 || f.secmark.active()
+                // no captured event is of an expected connection (none has a master tuple)
+                || f.master_l4proto.negate
+                || f.master_src_v6.negate
                 || f.shard.is_some_and(|s| s.count == 1),
             "filter {f:?} rejects nothing"
         );
