@@ -283,9 +283,8 @@ fn feature_matrix(root: bool) -> Result<(), String> {
 }
 
 /// The crates as they would be published: the declared minimum Rust version builds them
-/// (with the locked dependencies), and `cargo package` makes each one, listing its files.
-/// `conntrack` depends on the other two by path and version; until they are on a registry its
-/// package cannot be built alone, so it is made without that check (`--no-verify`).
+/// (with the locked dependencies), and `cargo package` lists each one's files and makes and
+/// builds the three packages.
 fn publishable() -> Result<(), String> {
     let msrv = crate::workspace_rust_version()?;
     sh(
@@ -307,28 +306,29 @@ fn publishable() -> Result<(), String> {
             "--all-features",
         ],
     )?;
-    for (krate, verify) in [
-        ("conntrack-wire", true),
-        ("conntrack-sock", true),
-        ("conntrack", false),
-    ] {
+    for krate in ["conntrack-wire", "conntrack-sock", "conntrack"] {
         sh(
             "cargo",
-            &[
-                "package",
-                "--locked",
-                "--allow-dirty",
-                "--list",
-                "-p",
-                krate,
-            ],
+            &["package", "--locked", "--allow-dirty", "--list", "-p", krate],
         )?;
-        let mut args = vec!["package", "--locked", "--allow-dirty", "-p", krate];
-        if !verify {
-            args.push("--no-verify");
-        }
-        sh("cargo", &args)?;
     }
+    // Together: `conntrack` depends on the other two by path and version, and cargo resolves
+    // them from the packages it makes in the same run (a temporary local registry), so each
+    // package is built from its own files alone.
+    sh(
+        "cargo",
+        &[
+            "package",
+            "--locked",
+            "--allow-dirty",
+            "-p",
+            "conntrack-wire",
+            "-p",
+            "conntrack-sock",
+            "-p",
+            "conntrack",
+        ],
+    )?;
     Ok(())
 }
 
