@@ -309,7 +309,14 @@ fn publishable() -> Result<(), String> {
     for krate in ["conntrack-wire", "conntrack-sock", "conntrack"] {
         sh(
             "cargo",
-            &["package", "--locked", "--allow-dirty", "--list", "-p", krate],
+            &[
+                "package",
+                "--locked",
+                "--allow-dirty",
+                "--list",
+                "-p",
+                krate,
+            ],
         )?;
     }
     // Together: `conntrack` depends on the other two by path and version, and cargo resolves

@@ -1,6 +1,7 @@
 //! Dumps: the kernel-side filter, streamed and owned dumps, counts, and resync.
 
 use super::*;
+use conntrack_wire::filter::bpf::{BpfError, EventFilter, Match};
 
 /// What [`Nfct::resync`] found changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +123,82 @@ impl Nfct {
                 Ok(ControlFlow::Continue(()))
             },
         )
+    }
+
+    /// Dumps the entries of `family` that an [`EventFilter`] selects: the filter language of
+    /// event streams (networks with prefixes, lists and negation, ports, protocol state,
+    /// mark and status with masks, zone, ranges, labels, ...) for a dump, evaluated by the
+    /// same code as an event stream's ([`EventFilter::matches`]), so that one selection
+    /// serves both. The parts a kernel-side dump filter expresses exactly (one mark or one
+    /// status with its mask, not negated) are sent to the kernel as well, which then skips
+    /// the other entries. A filter an event stream would refuse (a prefix or label bit out
+    /// of range, a bad shard) is [`Error::Invalid`].
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventFilter, Match};
+    /// use conntrack::{Family, Nfct};
+    /// let f = EventFilter {
+    ///     orig_src_v4: Match::any([("10.0.0.0".parse().unwrap(), 8)]),
+    ///     orig_dst_port: Match::none([22]),
+    ///     ..Default::default()
+    /// };
+    /// let mut n = 0;
+    /// Nfct::open()?.dump_selected_with(Family::Ipv4, &f, |_| n += 1)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn dump_selected_with<R: DumpFlow>(
+        &self,
+        family: Family,
+        filter: &EventFilter,
+        mut f: impl FnMut(&ConnView<'_>) -> R,
+    ) -> Result<()> {
+        match filter.compile() {
+            Err(
+                e @ (BpfError::BadPrefix { .. }
+                | BpfError::BadLabel { .. }
+                | BpfError::BadShard { .. }),
+            ) => {
+                return Err(Error::Invalid {
+                    op: Op::Dump,
+                    what: e.to_string(),
+                });
+            }
+            // A filter too long for a socket program is still a fine dump selection.
+            _ => {}
+        }
+        let (kfamily, kf) = self.kernel_filter(family, &kernel_part(filter));
+        self.exchange_until(
+            Op::Dump,
+            |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
+            |m, layouts| {
+                if let MessageKind::Conntrack(_) = m.kind() {
+                    let v = layouts.conn(&m).map_err(|source| Error::Wire {
+                        op: Op::Dump,
+                        source,
+                    })?;
+                    if filter.matches(&m) {
+                        return Ok(f(&v).flow());
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )
+    }
+
+    /// Dumps the entries an [`EventFilter`] selects into owned entries; see
+    /// [`Nfct::dump_selected_with`].
+    ///
+    /// ```no_run
+    /// use conntrack::events::{EventFilter, Match};
+    /// use conntrack::{Family, Nfct};
+    /// let f = EventFilter { labels: Match::any([1]), ..Default::default() };
+    /// let labelled = Nfct::open()?.dump_selected(Family::Any, &f)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn dump_selected(&self, family: Family, filter: &EventFilter) -> Result<Vec<Conn>> {
+        let mut v = Vec::new();
+        self.dump_selected_with(family, filter, |c| v.push(Conn::parse(c)))?;
+        Ok(v)
     }
 
     /// Dumps the table of `family` into owned entries.
@@ -265,5 +342,20 @@ impl Nfct {
             }
         }
         Ok(diff)
+    }
+}
+
+/// The part of an event filter that a kernel-side dump filter expresses exactly: one mark
+/// and one status criterion with their masks, not negated (the kernel compares
+/// `value & mask`, as the event filter does).
+fn kernel_part(f: &EventFilter) -> DumpFilter {
+    let one = |m: &Match<(u32, u32)>| match (m.values.as_slice(), m.negate) {
+        ([(v, mask)], false) => Some((v & mask, *mask)),
+        _ => None,
+    };
+    DumpFilter {
+        mark: one(&f.mark),
+        status: one(&f.status).map(|(v, m)| (Status(v), Status(m))),
+        ..Default::default()
     }
 }
