@@ -103,20 +103,31 @@ impl Nfct {
         &self,
         family: Family,
         filter: &DumpFilter,
-        mut f: impl FnMut(&ConnView<'_>) -> R,
+        f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
         let (kfamily, kf) = self.kernel_filter(family, filter);
         let exact = *filter != DumpFilter::default();
+        self.dump_where(kfamily, &kf, |_, v| !exact || filter.matches(v), f)
+    }
+
+    /// Dumps with the kernel-side filter `kf` and hands `f` each entry that `keep` keeps.
+    fn dump_where<R: DumpFlow>(
+        &self,
+        family: Family,
+        kf: &DumpFilter,
+        keep: impl Fn(&Message<'_>, &ConnView<'_>) -> bool,
+        mut f: impl FnMut(&ConnView<'_>) -> R,
+    ) -> Result<()> {
         self.exchange_until(
             Op::Dump,
-            |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
+            |e, seq| request::ct_dump(e, seq, family.af(), kf),
             |m, layouts| {
                 if let MessageKind::Conntrack(_) = m.kind() {
                     let v = layouts.conn(&m).map_err(|source| Error::Wire {
                         op: Op::Dump,
                         source,
                     })?;
-                    if !exact || filter.matches(&v) {
+                    if keep(&m, &v) {
                         return Ok(f(&v).flow());
                     }
                 }
@@ -150,39 +161,21 @@ impl Nfct {
         &self,
         family: Family,
         filter: &EventFilter,
-        mut f: impl FnMut(&ConnView<'_>) -> R,
+        f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
-        match filter.compile() {
-            Err(
-                e @ (BpfError::BadPrefix { .. }
-                | BpfError::BadLabel { .. }
-                | BpfError::BadShard { .. }),
-            ) => {
-                return Err(Error::Invalid {
-                    op: Op::Dump,
-                    what: e.to_string(),
-                });
-            }
-            // A filter too long for a socket program is still a fine dump selection.
-            _ => {}
+        if let Err(
+            e
+            @ (BpfError::BadPrefix { .. } | BpfError::BadLabel { .. } | BpfError::BadShard { .. }),
+        ) = filter.compile()
+        {
+            // (A filter too long for a socket program is still a fine dump selection.)
+            return Err(Error::Invalid {
+                op: Op::Dump,
+                what: e.to_string(),
+            });
         }
         let (kfamily, kf) = self.kernel_filter(family, &kernel_part(filter));
-        self.exchange_until(
-            Op::Dump,
-            |e, seq| request::ct_dump(e, seq, kfamily.af(), &kf),
-            |m, layouts| {
-                if let MessageKind::Conntrack(_) = m.kind() {
-                    let v = layouts.conn(&m).map_err(|source| Error::Wire {
-                        op: Op::Dump,
-                        source,
-                    })?;
-                    if filter.matches(&m) {
-                        return Ok(f(&v).flow());
-                    }
-                }
-                Ok(ControlFlow::Continue(()))
-            },
-        )
+        self.dump_where(kfamily, &kf, |m, _| filter.matches(m), f)
     }
 
     /// Dumps the entries an [`EventFilter`] selects into owned entries; see
