@@ -1028,3 +1028,100 @@ fn version_prints_the_probed_features() {
     }
     assert!(!f.contains("probed: no"), "{f}");
 }
+
+/// conntrack(8)'s long command spellings (and getopt's prefixes of them that scripts use:
+/// `--count` for `--counter`, `--proto` for `--protonum`) do what the short ones do, in
+/// ctrack as in conntrack-tools.
+#[test]
+fn long_command_spellings_work_as_in_conntrack_tools() {
+    netns!();
+    fill();
+    for args in [
+        &["--dump", "-o", "id"][..],
+        &["--dump", "--protonum", "tcp", "-o", "id"],
+        &["--dump", "--proto", "udp", "-o", "id"],
+        &[
+            "--get",
+            "-p",
+            "tcp",
+            "-s",
+            "10.50.0.1",
+            "-d",
+            "10.50.0.2",
+            "--sport",
+            "1000",
+            "--dport",
+            "80",
+            "-o",
+            "id",
+        ],
+    ] {
+        let theirs = normalize(&conntrack(args), false);
+        assert!(!theirs.is_empty(), "{args:?} selected nothing");
+        assert_eq!(normalize(&ok(args), false), theirs, "ctrack {args:?}");
+    }
+    for count in ["--count", "--counter"] {
+        assert_eq!(ok(&[count]).trim(), conntrack(&[count]).trim(), "{count}");
+    }
+    assert_eq!(
+        ok(&["--stats"]).lines().count(),
+        conntrack(&["--stats"]).lines().count()
+    );
+    // Mutations: the same effect as the short spellings.
+    let new = [
+        "-p",
+        "udp",
+        "-s",
+        "10.90.0.1",
+        "-d",
+        "10.90.0.2",
+        "--sport",
+        "7",
+        "--dport",
+        "8",
+        "-t",
+        "100",
+    ];
+    ok(&[&["--create"][..], &new].concat());
+    assert!(conntrack(&["-L", "-s", "10.90.0.1"]).contains("dport=8"));
+    ok(&["--update", "-s", "10.90.0.1", "-m", "5"]);
+    assert!(conntrack(&["-L", "-s", "10.90.0.1"]).contains("mark=5"));
+    ok(&["--delete", "-s", "10.90.0.1"]);
+    assert!(!conntrack(&["-L"]).contains("10.90.0.1"));
+    ok(&["--flush"]);
+    assert_eq!(conntrack(&["-C"]).trim(), "0");
+}
+
+/// `-e` takes conntrack-tools' event names (ALL, NEW, UPDATES, DESTROY, any prefix, any case),
+/// and `--event` is `-E`: each mask prints the events conntrack-tools prints with it.
+#[test]
+fn event_masks_select_what_conntrack_tools_selects() {
+    netns!();
+    let masks = ["ALL", "UPDATES", "NEW,DESTROY", "upd", "destroy"];
+    let listeners: Vec<_> = masks.iter().map(|m| both_listen(&["-e", m])).collect();
+    let long = Command::new(common::ctrack_bin())
+        .args(["--event", "-e", "NEW"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for_listeners(2 * masks.len() + 1);
+    let nfct = conntrack::Nfct::open().unwrap();
+    common::table::fill(&nfct);
+    ok(&["-U", "-p", "tcp", "-m", "42"]);
+    conntrack(&["-F"]);
+    common::wait_until_drained();
+    for (m, (ours, theirs)) in masks.iter().zip(listeners) {
+        let (o, t) = (stop_listener(ours), stop_listener(theirs));
+        assert!(!t.is_empty(), "-e {m}: conntrack printed nothing");
+        assert_eq!(o, t, "-e {m}");
+    }
+    let news = stop_listener(long);
+    assert!(
+        !news.is_empty() && news.iter().all(|l| l.contains("[NEW]")),
+        "{news:?}"
+    );
+    // A mask conntrack-tools refuses is refused.
+    let (fine, _, err) = ctrack(&["-E", "-e", "SOMETIMES"]);
+    assert!(!fine && err.contains("unknown event type"), "{err}");
+}

@@ -31,31 +31,31 @@ pub enum Table {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// List entries (conntrack -L).
-    #[command(short_flag = 'L', visible_alias = "dump")]
+    #[command(short_flag = 'L', long_flag = "dump", visible_alias = "dump")]
     List(Filter),
     /// Get one entry by its tuple (conntrack -G).
-    #[command(short_flag = 'G')]
+    #[command(short_flag = 'G', long_flag = "get")]
     Get(Filter),
     /// Create an entry (conntrack -I).
-    #[command(short_flag = 'I')]
+    #[command(short_flag = 'I', long_flag = "create")]
     Create(Filter),
     /// Update the matching entries (conntrack -U).
-    #[command(short_flag = 'U')]
+    #[command(short_flag = 'U', long_flag = "update")]
     Update(Filter),
     /// Delete the matching entries (conntrack -D).
-    #[command(short_flag = 'D')]
+    #[command(short_flag = 'D', long_flag = "delete")]
     Delete(Filter),
     /// Flush a table (conntrack -F), optionally only entries with a mark, status or zone.
-    #[command(short_flag = 'F')]
+    #[command(short_flag = 'F', long_flag = "flush")]
     Flush(Filter),
     /// Print events as they happen (conntrack -E).
-    #[command(short_flag = 'E')]
+    #[command(short_flag = 'E', long_flag = "event")]
     Events(EventArgs),
     /// Print statistics (conntrack -S).
-    #[command(short_flag = 'S')]
+    #[command(short_flag = 'S', long_flag = "stats")]
     Stats(Filter),
     /// Print the number of entries (conntrack -C).
-    #[command(short_flag = 'C')]
+    #[command(short_flag = 'C', long_flag = "count", long_flag_alias = "counter")]
     Count(Filter),
     /// Run a self-contained demonstration in a private network namespace.
     Demo(DemoArgs),
@@ -71,7 +71,7 @@ pub struct Filter {
     #[arg(value_enum, default_value_t)]
     pub table: Table,
     /// Layer-4 protocol (tcp, udp, icmp, icmpv6, sctp, dccp, or a number).
-    #[arg(short = 'p', long = "proto")]
+    #[arg(short = 'p', long = "proto", visible_alias = "protonum")]
     pub proto: Option<String>,
     /// Original source address.
     #[arg(short = 's', long = "src", visible_alias = "orig-src")]
@@ -147,7 +147,8 @@ pub struct EventArgs {
     /// Entry filters (applied in the kernel with BPF).
     #[command(flatten)]
     pub filter: Filter,
-    /// Event types: NEW, UPDATE, DESTROY (comma-separated; default all).
+    /// Event types: ALL, NEW, UPDATES, DESTROY (comma-separated, any unambiguous prefix, as
+    /// conntrack-tools takes them; default all).
     #[arg(short = 'e', long = "event-mask")]
     pub events: Option<String>,
     /// Stop after this many events.

@@ -23,26 +23,30 @@ fn groups(mask: Option<&str>, table: Table) -> R<Groups> {
         exp_destroy: false,
     };
     let expect = table == Table::Expect;
-    for e in mask.unwrap_or("NEW,UPDATE,DESTROY").split(',') {
-        match (e.trim().to_ascii_uppercase().as_str(), expect) {
-            ("NEW", false) => g.new = true,
-            ("UPDATE", false) => g.update = true,
-            ("DESTROY", false) => g.destroy = true,
-            ("NEW", true) => g.exp_new = true,
-            ("DESTROY", true) => g.exp_destroy = true,
-            // The kernel sends no update events of expectations: asked for alone, nothing
-            // would ever come. Part of the default mask, it is simply none.
-            ("UPDATE", true) if mask.is_none() => {}
-            ("UPDATE", true) => {
+    for e in mask.unwrap_or("ALL").split(',') {
+        let e = e.trim().to_ascii_uppercase();
+        // As conntrack-tools compares them: the given word against the start of each name.
+        let is = |name: &str| !e.is_empty() && name.starts_with(e.as_str());
+        if is("ALL") {
+            (g.new, g.update, g.destroy) = (!expect, !expect, !expect);
+            (g.exp_new, g.exp_destroy) = (expect, expect);
+        } else if is("NEW") {
+            (g.new, g.exp_new) = (!expect, expect);
+        } else if is("UPDATES") {
+            if expect {
+                // The kernel sends no update events of expectations: asked for alone, nothing
+                // would ever come.
                 return Err(bad(
-                    "expectations have no UPDATE events: use NEW or DESTROY",
+                    "expectations have no UPDATES events: use NEW, DESTROY or ALL",
                 ));
             }
-            (other, _) => {
-                return Err(bad(format!(
-                    "unknown event type `{other}`: use NEW, UPDATE or DESTROY"
-                )));
-            }
+            g.update = true;
+        } else if is("DESTROY") {
+            (g.destroy, g.exp_destroy) = (!expect, expect);
+        } else {
+            return Err(bad(format!(
+                "unknown event type `{e}`: use ALL, NEW, UPDATES or DESTROY"
+            )));
         }
     }
     Ok(g)
