@@ -53,7 +53,7 @@ pub use flow::DumpFlow;
 pub use kernel::{Feature, Features, Reason};
 pub use mirror::Mirror;
 pub use netns::Netns;
-pub use nfct::{Config, Diff, Family, Nfct};
+pub use nfct::{Config, Diff, DumpKind, Family, Nfct};
 
 /// The README's examples, compiled as doctests so that they keep up with the API.
 #[cfg(doctest)]

@@ -1125,3 +1125,57 @@ fn event_masks_select_what_conntrack_tools_selects() {
     let (fine, _, err) = ctrack(&["-E", "-e", "SOMETIMES"]);
     assert!(!fine && err.contains("unknown event type"), "{err}");
 }
+
+/// `-L -z` lists what conntrack-tools lists (the counters as they were) and leaves every
+/// counter of the family at zero, as `conntrack -L -z` does; with a selector other than the
+/// family it is refused and zeroes nothing (conntrack-tools would zero the whole table). The
+/// dying and unconfirmed lists are read as conntrack-tools reads them, and only read.
+#[test]
+fn zeroing_list_and_the_other_lists_as_in_conntrack_tools() {
+    netns!();
+    std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1").unwrap();
+    // An output rule that uses conntrack, so that the namespace's own packets are tracked.
+    common::table::add_label_user();
+    let lo = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status();
+    assert!(lo.is_ok_and(|s| s.success()), "ip link set lo up");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for port in [5001, 5002] {
+        for _ in 0..3 {
+            sock.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+        }
+    }
+    let counted = |l: &str| l.contains("packets=3");
+    let before = conntrack(&["-L", "-o", "id"]);
+    assert_eq!(before.lines().filter(|l| counted(l)).count(), 2, "{before}");
+    // Refused with a selector: nothing is zeroed.
+    let (fine, _, err) = ctrack(&["-L", "-z", "-p", "udp"]);
+    assert!(!fine && err.contains("-z"), "{err}");
+    assert_eq!(
+        conntrack(&["-L", "-o", "id"])
+            .lines()
+            .filter(|l| counted(l))
+            .count(),
+        2
+    );
+    // Listed as they were, then zero.
+    let ours = ok(&["-L", "-z", "-o", "id"]);
+    assert_eq!(normalize(&ours, false), normalize(&before, false));
+    let after = conntrack(&["-L", "-o", "id"]);
+    assert!(
+        after
+            .lines()
+            .all(|l| !l.contains("packets=") || l.contains("packets=0 bytes=0")),
+        "{after}"
+    );
+    for list in ["dying", "unconfirmed"] {
+        assert_eq!(
+            normalize(&ok(&["-L", list, "-o", "id"]), false),
+            normalize(&conntrack(&["-L", list, "-o", "id"]), false),
+            "{list}"
+        );
+        let (fine, _, err) = ctrack(&["-D", list]);
+        assert!(!fine && err.contains("only list"), "{err}");
+    }
+}

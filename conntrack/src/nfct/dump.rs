@@ -116,24 +116,31 @@ impl Nfct {
         family: Family,
         kf: &DumpFilter,
         keep: impl Fn(&Message<'_>, &ConnView<'_>) -> bool,
+        f: impl FnMut(&ConnView<'_>) -> R,
+    ) -> Result<()> {
+        self.dump_request(|e, seq| request::ct_dump(e, seq, family.af(), kf), keep, f)
+    }
+
+    /// Sends the dump request that `request` builds and hands `f` each entry that `keep`
+    /// keeps.
+    fn dump_request<R: DumpFlow>(
+        &self,
+        request: impl Fn(&mut Emitter<'_>, u32),
+        keep: impl Fn(&Message<'_>, &ConnView<'_>) -> bool,
         mut f: impl FnMut(&ConnView<'_>) -> R,
     ) -> Result<()> {
-        self.exchange_until(
-            Op::Dump,
-            |e, seq| request::ct_dump(e, seq, family.af(), kf),
-            |m, layouts| {
-                if let MessageKind::Conntrack(_) = m.kind() {
-                    let v = layouts.conn(&m).map_err(|source| Error::Wire {
-                        op: Op::Dump,
-                        source,
-                    })?;
-                    if keep(&m, &v) {
-                        return Ok(f(&v).flow());
-                    }
+        self.exchange_until(Op::Dump, request, |m, layouts| {
+            if let MessageKind::Conntrack(_) = m.kind() {
+                let v = layouts.conn(&m).map_err(|source| Error::Wire {
+                    op: Op::Dump,
+                    source,
+                })?;
+                if keep(&m, &v) {
+                    return Ok(f(&v).flow());
                 }
-                Ok(ControlFlow::Continue(()))
-            },
-        )
+            }
+            Ok(ControlFlow::Continue(()))
+        })
     }
 
     /// Dumps the entries of `family` that an [`EventFilter`] selects: the filter language of
@@ -191,6 +198,46 @@ impl Nfct {
     pub fn dump_selected(&self, family: Family, filter: &EventFilter) -> Result<Vec<Conn>> {
         let mut v = Vec::new();
         self.dump_selected_with(family, filter, |c| v.push(Conn::parse(c)))?;
+        Ok(v)
+    }
+
+    /// Dumps one of the kernel's other lists of `family`, or the table while zeroing its
+    /// counters (see [`DumpKind`]), handing each entry to `f`.
+    ///
+    /// ```no_run
+    /// use conntrack::{DumpKind, Family, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// // Read and reset the byte and packet counters of every IPv4 entry, in one pass.
+    /// nfct.dump_kind_with(DumpKind::ZeroCounters, Family::Ipv4, |ct| {
+    ///     println!("{:?}", ct.counters_orig().and_then(|c| c.bytes()));
+    /// })?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn dump_kind_with<R: DumpFlow>(
+        &self,
+        kind: DumpKind,
+        family: Family,
+        f: impl FnMut(&ConnView<'_>) -> R,
+    ) -> Result<()> {
+        let af = family.af();
+        let request = |e: &mut Emitter<'_>, seq| match kind {
+            DumpKind::ZeroCounters => request::ct_dump_ctrzero(e, seq, af, &DumpFilter::default()),
+            DumpKind::Dying => request::ct_dump_dying(e, seq, af),
+            DumpKind::Unconfirmed => request::ct_dump_unconfirmed(e, seq, af),
+        };
+        self.dump_request(request, |_, _| true, f)
+    }
+
+    /// Like [`Nfct::dump_kind_with`], into owned entries.
+    ///
+    /// ```no_run
+    /// use conntrack::{DumpKind, Family, Nfct};
+    /// let dying = Nfct::open()?.dump_kind(DumpKind::Dying, Family::Any)?;
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn dump_kind(&self, kind: DumpKind, family: Family) -> Result<Vec<Conn>> {
+        let mut v = Vec::new();
+        self.dump_kind_with(kind, family, |c| v.push(Conn::parse(c)))?;
         Ok(v)
     }
 
@@ -351,4 +398,21 @@ fn kernel_part(f: &EventFilter) -> DumpFilter {
         status: one(&f.status).map(|(v, m)| (Status(v), Status(m))),
         ..Default::default()
     }
+}
+
+/// A dump other than the plain table's; see [`Nfct::dump_kind_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DumpKind {
+    /// The table, each entry's byte and packet counters zeroed as it is dumped
+    /// (`IPCTNL_MSG_CT_GET_CTRZERO`): the entries show the counts before the zeroing, and no
+    /// count is lost between the read and the reset. Every entry of the family is zeroed:
+    /// no filter is offered, since a kernel that ignored one would zero more than asked.
+    ZeroCounters,
+    /// The dying list: entries removed from the table but still referenced
+    /// (`IPCTNL_MSG_CT_GET_DYING`).
+    Dying,
+    /// The unconfirmed list: entries of packets not yet past the confirm hook
+    /// (`IPCTNL_MSG_CT_GET_UNCONFIRMED`).
+    Unconfirmed,
 }

@@ -10,7 +10,7 @@ mod io;
 mod stats;
 
 pub use config::Config;
-pub use dump::Diff;
+pub use dump::{Diff, DumpKind};
 pub use family::Family;
 
 use crate::batch::{BatchOp, Outcome};

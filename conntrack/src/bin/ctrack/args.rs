@@ -25,6 +25,10 @@ pub enum Table {
     Conntrack,
     /// The expectation table.
     Expect,
+    /// The dying list: entries removed from the table but still referenced (list only).
+    Dying,
+    /// The unconfirmed list: entries of packets not yet confirmed (list only).
+    Unconfirmed,
 }
 
 /// The commands.
@@ -136,6 +140,10 @@ pub struct Filter {
     /// SCTP reply verification tag (create).
     #[arg(long = "reply-vtag")]
     pub reply_vtag: Option<u32>,
+    /// Zero the counters of the listed entries in the same pass (list; every entry of the
+    /// family is listed and zeroed: only -f selects with -z).
+    #[arg(short = 'z', long = "zero")]
+    pub zero: bool,
     /// Output: extended, id, timestamp, labels, json (comma-separated).
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,

@@ -13,7 +13,7 @@ use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Labels, Status, TcpState};
-use conntrack::{BatchOp, Config, Conn, Error, Key, Nfct, Outcome};
+use conntrack::{BatchOp, Config, Conn, DumpKind, Error, Key, Nfct, Outcome};
 use format::Options;
 use options::Command;
 use parse::{family, mark, options, state_num, status};
@@ -165,10 +165,16 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
         return Ok(());
     }
     let sel = Selection::of(f, Role::Select)?;
+    if let Some(opt) = options::zero_selector(f).filter(|_| f.zero) {
+        return Err(bad(format!(
+            "option {} cannot be used with -z/--zero: the kernel zeroes the counters of every entry it dumps, and a selection it might not apply exactly would zero entries outside it; only -f selects with -z",
+            opt.flag()
+        )));
+    }
     let mut n = 0;
     let now = now_ns();
     let mut line = String::with_capacity(512);
-    nfct.dump_with(sel.family, &sel.filter, |c| {
+    let mut print = |c: &conntrack::wire::ConnView<'_>| {
         if !sel.matches(c) {
             return;
         }
@@ -184,7 +190,17 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
             let _ = out.write_all(line.as_bytes());
         }
         n += 1;
-    })?;
+    };
+    let kind = match (f.table, f.zero) {
+        (Table::Dying, _) => Some(DumpKind::Dying),
+        (Table::Unconfirmed, _) => Some(DumpKind::Unconfirmed),
+        (_, true) => Some(DumpKind::ZeroCounters),
+        _ => None,
+    };
+    match kind {
+        Some(kind) => nfct.dump_kind_with(kind, sel.family, &mut print)?,
+        None => nfct.dump_with(sel.family, &sel.filter, &mut print)?,
+    }
     let _ = out.flush();
     eprintln!("ctrack: {n} flow entries have been shown.");
     Ok(())

@@ -32,10 +32,11 @@ pub enum Opt {
     OrigVtag,
     ReplyVtag,
     Output,
+    Zero,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 23] = [
+const ALL: [Opt; 24] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -59,6 +60,7 @@ const ALL: [Opt; 23] = [
     Opt::OrigVtag,
     Opt::ReplyVtag,
     Opt::Output,
+    Opt::Zero,
 ];
 
 impl Opt {
@@ -88,6 +90,7 @@ impl Opt {
             Opt::OrigVtag => "--orig-vtag",
             Opt::ReplyVtag => "--reply-vtag",
             Opt::Output => "-o/--output",
+            Opt::Zero => "-z/--zero",
         }
     }
 
@@ -117,6 +120,7 @@ impl Opt {
             Opt::OrigVtag => f.orig_vtag.is_some(),
             Opt::ReplyVtag => f.reply_vtag.is_some(),
             Opt::Output => f.output.is_some(),
+            Opt::Zero => f.zero,
         }
     }
 }
@@ -165,7 +169,7 @@ use Use::{O, R, X};
 
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
-/// orig-vtag reply-vtag o.
+/// orig-vtag reply-vtag o z.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -179,33 +183,33 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 23]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 24]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
 /// expected tuple (`-s`, `-d`, `-p` and ports) and zone.
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 23]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O]),
-    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 24]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X]),
+    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal
@@ -214,13 +218,27 @@ pub fn check(cmd: Command, table: Table, f: &Filter) -> Result<(), String> {
     let rows = match table {
         Table::Conntrack => &CONNTRACK,
         Table::Expect => &EXPECT,
+        // The kernel's other lists are read like the table (selectors checked in user space)
+        // and changed by nothing.
+        Table::Dying | Table::Unconfirmed if cmd == Command::List => {
+            if f.zero {
+                return Err("option -z/--zero cannot be used with the dying or unconfirmed list: the kernel zeroes counters only in a dump of the table".into());
+            }
+            &CONNTRACK
+        }
+        Table::Dying | Table::Unconfirmed => {
+            return Err(format!(
+                "{} cannot be used on the dying or unconfirmed list: only list (-L) reads them",
+                cmd.name()
+            ));
+        }
     };
     let Some((_, row)) = rows.iter().find(|(c, _)| *c == cmd) else {
         return Err(format!("{} has no entry in the options table", cmd.name()));
     };
     let on = match table {
-        Table::Conntrack => "",
         Table::Expect => " expect",
+        _ => "",
     };
     for (opt, usage) in ALL.iter().zip(row) {
         match (usage, opt.given(f)) {
@@ -239,6 +257,14 @@ pub fn check(cmd: Command, table: Table, f: &Filter) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// With `-z`, the first selector other than the family: the kernel zeroes the counters of
+/// every entry it dumps, so a selection it might not apply exactly would zero entries outside
+/// it (conntrack-tools zeroes them all the same; this tool refuses).
+pub fn zero_selector(f: &Filter) -> Option<Opt> {
+    ALL.into_iter()
+        .find(|o| !matches!(o, Opt::Family | Opt::Output | Opt::Zero) && o.given(f))
 }
 
 /// Where a refused option has a command that honours it.
