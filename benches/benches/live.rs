@@ -314,7 +314,16 @@ fn ctrack_bin() -> std::path::PathBuf {
 fn stopped_ctrack_events(n: u32, buffer: usize, json: bool) -> std::process::Child {
     let count = n.to_string();
     let buffer = buffer.to_string();
-    let mut args = vec!["-E", "-e", "NEW", "-c", &count, "-b", &buffer, "--summary"];
+    let mut args = vec![
+        "-E",
+        "-e",
+        "NEW",
+        "--event-count",
+        &count,
+        "-b",
+        &buffer,
+        "--summary",
+    ];
     if json {
         args.extend(["-o", "json"]);
     }

@@ -1179,3 +1179,34 @@ fn zeroing_list_and_the_other_lists_as_in_conntrack_tools() {
         assert!(!fine && err.contains("only list"), "{err}");
     }
 }
+
+/// `-c` is the security mark, as in conntrack-tools: a selector of list and events, which
+/// an entry without one matches (kernels no longer send `CTA_SECMARK`); delete refuses it,
+/// as conntrack-tools does, since it would select every entry.
+#[test]
+fn secmark_selects_as_in_conntrack_tools() {
+    netns!();
+    fill();
+    for sel in ["0", "5"] {
+        let args = ["-L", "-c", sel, "-o", "id"];
+        assert_eq!(
+            normalize(&ok(&args), false),
+            normalize(&conntrack(&args), false),
+            "-c {sel}"
+        );
+    }
+    let all = conntrack(&["-C"]);
+    assert_ne!(all.trim(), "0");
+    let tuple = [
+        "-p", "udp", "-s", "10.9.0.1", "-d", "10.9.0.2", "--sport", "1", "--dport", "2",
+    ];
+    for cmd in [&["-D"][..], &["-I", "-t", "10"], &["-U", "-m", "1"]] {
+        let (fine, _, err) = ctrack(&[cmd, &tuple, &["-c", "5"]].concat());
+        assert!(!fine && err.contains("-c/--secmark"), "{cmd:?}: {err}");
+    }
+    assert_eq!(
+        conntrack(&["-C"]),
+        all,
+        "a refused command changed the table"
+    );
+}

@@ -116,6 +116,9 @@ pub struct Filter {
     /// Zone.
     #[arg(short = 'w', long = "zone")]
     pub zone: Option<u16>,
+    /// Security mark (a selector of list, delete and events).
+    #[arg(short = 'c', long = "secmark")]
+    pub secmark: Option<u32>,
     /// Status bits, comma-separated (ASSURED, SEEN_REPLY, CONFIRMED, ...).
     #[arg(short = 'u', long = "status")]
     pub status: Option<String>,
@@ -159,8 +162,9 @@ pub struct EventArgs {
     /// conntrack-tools takes them; default all).
     #[arg(short = 'e', long = "event-mask")]
     pub events: Option<String>,
-    /// Stop after this many events.
-    #[arg(short = 'c', long = "count")]
+    /// Stop after this many events (conntrack-tools has no such option; its `-c` is the
+    /// security mark, as here).
+    #[arg(long = "event-count", value_name = "N")]
     pub count: Option<u64>,
     /// Stop after this many seconds.
     #[arg(long = "duration")]

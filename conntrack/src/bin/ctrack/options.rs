@@ -33,10 +33,11 @@ pub enum Opt {
     ReplyVtag,
     Output,
     Zero,
+    Secmark,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 24] = [
+const ALL: [Opt; 25] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -61,6 +62,7 @@ const ALL: [Opt; 24] = [
     Opt::ReplyVtag,
     Opt::Output,
     Opt::Zero,
+    Opt::Secmark,
 ];
 
 impl Opt {
@@ -91,6 +93,7 @@ impl Opt {
             Opt::ReplyVtag => "--reply-vtag",
             Opt::Output => "-o/--output",
             Opt::Zero => "-z/--zero",
+            Opt::Secmark => "-c/--secmark",
         }
     }
 
@@ -121,6 +124,7 @@ impl Opt {
             Opt::ReplyVtag => f.reply_vtag.is_some(),
             Opt::Output => f.output.is_some(),
             Opt::Zero => f.zero,
+            Opt::Secmark => f.secmark.is_some(),
         }
     }
 }
@@ -169,7 +173,7 @@ use Use::{O, R, X};
 
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
-/// orig-vtag reply-vtag o z.
+/// orig-vtag reply-vtag o z c.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -183,33 +187,33 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 24]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 25]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
 /// expected tuple (`-s`, `-d`, `-p` and ports) and zone.
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 24]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X]),
-    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 25]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X]),
+    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal
@@ -275,6 +279,9 @@ fn hint(cmd: Command, opt: Opt) -> &'static str {
         }
         (Command::Events, Opt::Label) => {
             ": events carry labels only when they change, so this filter cannot be applied exactly"
+        }
+        (Command::Delete, Opt::Secmark) => {
+            ": an entry without a security mark matches -c (as conntrack-tools compares it), and kernels no longer send one, so it would select every entry"
         }
         (Command::List | Command::Delete, Opt::Timeout | Opt::Helper) => {
             ": it sets a value on create and is not a selector"

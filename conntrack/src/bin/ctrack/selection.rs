@@ -39,6 +39,10 @@ pub struct Selection {
     /// zone here, so `-w 7` does not select it and `-w 0` does; the kernel's zone filter
     /// (the library's [`DumpFilter::zone`]) compares the zone id whatever its directions.
     pub zone: Option<u16>,
+    /// `-c`: the entry's security mark (`CTA_SECMARK`), compared as conntrack-tools compares
+    /// it: an entry that carries none matches (kernels no longer send the attribute, so on
+    /// them `-c` selects everything, in both tools).
+    pub secmark: Option<u32>,
 }
 
 /// Protocols with ports in their tuple.
@@ -148,6 +152,7 @@ impl Selection {
                 .transpose()?
                 .map(|l| Labels::from_labels(&l)),
             zone: f.zone,
+            secmark: f.secmark,
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -190,6 +195,12 @@ impl Selection {
             return false;
         }
         if self.zone.is_some_and(|z| c.zone().unwrap_or(0) != z) {
+            return false;
+        }
+        if self
+            .secmark
+            .is_some_and(|m| c.secmark().is_some_and(|s| s != m))
+        {
             return false;
         }
         if let Some((proto, s)) = self.state {
