@@ -1210,3 +1210,60 @@ fn secmark_selects_as_in_conntrack_tools() {
         "a refused command changed the table"
     );
 }
+
+/// `-i` selects by entry id: delete and update change exactly that entry (the survivors are
+/// the table minus it, by conntrack -L), get with a wrong id finds nothing, and list selects
+/// it (which conntrack-tools refuses: an extension).
+#[test]
+fn id_selects_exactly_one_entry() {
+    netns!();
+    fill();
+    let before = normalize(&conntrack(&["-L", "-o", "id"]), false);
+    // Two entries with ports and without a zone (so that their tuple alone names them).
+    let mut ids = before
+        .iter()
+        .filter(|(_, l)| l.contains("sport=") && !l.contains("zone="))
+        .map(|(id, _)| id.clone());
+    let (a, b) = (ids.next().unwrap(), ids.next().unwrap());
+    let listed = normalize(&ok(&["-L", "-i", &a, "-o", "id"]), false);
+    assert_eq!(listed.keys().collect::<Vec<_>>(), [&a]);
+    ok(&["-U", "-i", &a, "-m", "77"]);
+    let after = normalize(&conntrack(&["-L", "-o", "id"]), false);
+    for (id, line) in &after {
+        assert_eq!(line.contains("mark=77"), *id == a, "{line}");
+    }
+    ok(&["-D", "-i", &b]);
+    let mut want = after.clone();
+    want.remove(&b);
+    assert_eq!(normalize(&conntrack(&["-L", "-o", "id"]), false), want);
+    // A get names its tuple; with another entry's id it finds nothing.
+    let line = &want[&a];
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|x| x.strip_prefix(k))
+            .unwrap()
+            .to_string()
+    };
+    let proto = line.split_whitespace().next().unwrap().to_string();
+    let mut get = vec![
+        "-G".to_string(),
+        "-p".into(),
+        proto,
+        "-s".into(),
+        field("src="),
+    ];
+    get.extend(["-d".into(), field("dst=")]);
+    get.extend([
+        "--sport".into(),
+        field("sport="),
+        "--dport".into(),
+        field("dport="),
+        "-o".into(),
+        "id".into(),
+    ]);
+    let get: Vec<&str> = get.iter().map(String::as_str).collect();
+    let got = ok(&[&get[..], &["-i", &a]].concat());
+    assert!(got.contains(&format!("id={a}")), "{get:?}: {got}");
+    let (found, _, _) = ctrack(&[&get[..], &["-i", &b]].concat());
+    assert!(!found, "a get with another entry's id found it");
+}

@@ -322,6 +322,10 @@ fn get_update_delete_by_tuple_and_id() {
             ..k
         };
         assert!(matches!(nfct.delete(&wrong), Err(Error::NotFound { .. })));
+        // a get with the wrong id finds nothing (the kernel ignores the id of a get)
+        assert!(matches!(nfct.get(&wrong), Err(Error::NotFound { .. })));
+        let right = Key { id: Some(id), ..k };
+        assert_eq!(nfct.get(&right).unwrap().id, Some(id));
         nfct.delete_by_id(id).unwrap();
         assert!(matches!(nfct.get(&k), Err(Error::NotFound { .. })));
         assert!(matches!(nfct.delete(&k), Err(Error::NotFound { .. })));

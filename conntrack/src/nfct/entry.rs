@@ -49,7 +49,9 @@ impl Nfct {
 
     /// Gets one entry by its tuple and hands its borrowed view to `f`, whose result is
     /// returned: no allocation and no copy of the entry, for hot paths that read a few fields
-    /// (the state, a mark, the counters). Errors as [`Nfct::get`].
+    /// (the state, a mark, the counters). Errors as [`Nfct::get`]; a key with an id finds
+    /// only the entry with that id ([`Error::NotFound`] for another, which the kernel would
+    /// return: it looks the tuple up and ignores the id).
     ///
     /// ```no_run
     /// use conntrack::{BatchOp, Config, Conn, DumpFilter, Exp, Family, FlushFilter, Key, Nfct};
@@ -70,8 +72,12 @@ impl Nfct {
                     op: Op::Get,
                     source,
                 })?;
-                if let Some(f) = f.take() {
-                    out = Some(f(&v));
+                // The kernel looks an entry up by its tuple and ignores a `CTA_ID` in a get: an
+                // entry with another id (a newer one that reuses the tuple) is not this one.
+                if key.id.is_none_or(|id| v.id() == Some(id)) {
+                    if let Some(f) = f.take() {
+                        out = Some(f(&v));
+                    }
                 }
                 Ok(())
             },

@@ -116,7 +116,10 @@ pub struct Filter {
     /// Zone.
     #[arg(short = 'w', long = "zone")]
     pub zone: Option<u16>,
-    /// Security mark (a selector of list, delete and events).
+    /// Entry id (a selector of list, get, update and delete).
+    #[arg(short = 'i', long = "id")]
+    pub id: Option<u32>,
+    /// Security mark (a selector of list and events).
     #[arg(short = 'c', long = "secmark")]
     pub secmark: Option<u32>,
     /// Status bits, comma-separated (ASSURED, SEEN_REPLY, CONFIRMED, ...).

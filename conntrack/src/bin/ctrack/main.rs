@@ -218,6 +218,7 @@ fn get(netns: &Option<String>, f: &Filter) -> R<()> {
     let c = nfct.get(&Key {
         tuple: t,
         zone: f.zone,
+        id: f.id,
         ..Default::default()
     })?;
     print_conn(&mut std::io::stdout(), &c, o, json);

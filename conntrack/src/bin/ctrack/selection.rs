@@ -43,6 +43,8 @@ pub struct Selection {
     /// it: an entry that carries none matches (kernels no longer send the attribute, so on
     /// them `-c` selects everything, in both tools).
     pub secmark: Option<u32>,
+    /// `-i`: the entry id (`CTA_ID`).
+    pub id: Option<u32>,
 }
 
 /// Protocols with ports in their tuple.
@@ -153,6 +155,7 @@ impl Selection {
                 .map(|l| Labels::from_labels(&l)),
             zone: f.zone,
             secmark: f.secmark,
+            id: f.id,
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -201,6 +204,9 @@ impl Selection {
             .secmark
             .is_some_and(|m| c.secmark().is_some_and(|s| s != m))
         {
+            return false;
+        }
+        if self.id.is_some_and(|i| c.id() != Some(i)) {
             return false;
         }
         if let Some((proto, s)) = self.state {
