@@ -1267,3 +1267,72 @@ fn id_selects_exactly_one_entry() {
     let (found, _, _) = ctrack(&[&get[..], &["-i", &b]].concat());
     assert!(!found, "a get with another entry's id found it");
 }
+
+/// `--orig-zone` and `--reply-zone`: create sets a direction's zone as conntrack-tools does,
+/// list selects what conntrack-tools lists (a direction without its own zone is zone 0), and
+/// delete removes exactly what list shows.
+#[test]
+fn direction_zones_as_in_conntrack_tools() {
+    netns!();
+    fill();
+    let udp = |n: u8| {
+        [
+            "-p".to_string(),
+            "udp".into(),
+            "-s".into(),
+            format!("10.70.0.{n}"),
+            "-d".into(),
+            "10.70.1.1".into(),
+            "--sport".into(),
+            "1".into(),
+            "--dport".into(),
+            "2".into(),
+            "-t".into(),
+            "600".into(),
+        ]
+    };
+    let run = |f: &dyn Fn(&[&str]) -> String, n: u8, extra: &[&str]| {
+        let args = [&["-I".to_string()][..], &udp(n)].concat();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(extra);
+        f(&args);
+    };
+    // The same entries made by each tool: listed the same.
+    let ours = |a: &[&str]| ok(a);
+    let theirs = |a: &[&str]| conntrack(a);
+    run(&ours, 1, &["--orig-zone", "3"]);
+    run(&theirs, 2, &["--orig-zone", "3"]);
+    run(&ours, 3, &["--reply-zone", "3"]);
+    run(&theirs, 4, &["--reply-zone", "3"]);
+    let line = |src: &str| {
+        conntrack(&["-L", "-s", src])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(3)
+            .filter(|t| !t.starts_with("src=") || t.ends_with(".1.1"))
+            .map(|t| t.replace(src, "X"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("10.70.0.1"), line("10.70.0.2"));
+    assert_eq!(line("10.70.0.3"), line("10.70.0.4"));
+    for sel in [
+        &["--orig-zone", "3"][..],
+        &["--orig-zone", "0"],
+        &["--reply-zone", "3"],
+        &["--reply-zone", "0", "-p", "udp"],
+    ] {
+        let args = [&["-L", "-o", "id"][..], sel].concat();
+        let theirs = normalize(&conntrack(&args), false);
+        assert!(!theirs.is_empty(), "{sel:?} selected nothing");
+        assert_eq!(normalize(&ok(&args), false), theirs, "{sel:?}");
+    }
+    let all = normalize(&conntrack(&["-L", "-o", "id"]), false);
+    let gone = normalize(&conntrack(&["-L", "-o", "id", "--orig-zone", "3"]), false);
+    ok(&["-D", "--orig-zone", "3"]);
+    let mut want = all.clone();
+    want.retain(|id, _| !gone.contains_key(id));
+    assert_eq!(normalize(&conntrack(&["-L", "-o", "id"]), false), want);
+}

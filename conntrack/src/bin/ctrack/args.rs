@@ -116,6 +116,13 @@ pub struct Filter {
     /// Zone.
     #[arg(short = 'w', long = "zone")]
     pub zone: Option<u16>,
+    /// The original direction's zone (`zone-orig=`, 0 without one): a selector of list,
+    /// delete and events, and set by create.
+    #[arg(long = "orig-zone")]
+    pub orig_zone: Option<u16>,
+    /// The reply direction's zone (`zone-reply=`), likewise.
+    #[arg(long = "reply-zone")]
+    pub reply_zone: Option<u16>,
     /// Entry id (a selector of list, get, update and delete).
     #[arg(short = 'i', long = "id")]
     pub id: Option<u32>,

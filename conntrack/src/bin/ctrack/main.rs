@@ -232,7 +232,10 @@ fn build_conn(f: &Filter) -> R<Conn> {
     let (Some(_), Some(_), Some(proto)) = (orig.src, orig.dst, orig.proto.num) else {
         return Err(bad("create needs -p, -s and -d"));
     };
+    let mut orig = orig;
+    orig.zone = f.orig_zone;
     let mut reply = orig.inverted();
+    reply.zone = f.reply_zone;
     if let Some(r) = reply_tuple(f)? {
         reply.src = r.src.or(reply.src);
         reply.dst = r.dst.or(reply.dst);

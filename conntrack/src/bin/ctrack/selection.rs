@@ -45,6 +45,10 @@ pub struct Selection {
     pub secmark: Option<u32>,
     /// `-i`: the entry id (`CTA_ID`).
     pub id: Option<u32>,
+    /// `--orig-zone`, `--reply-zone`: a direction's own zone (`CTA_TUPLE_ZONE`, 0 without
+    /// one), as conntrack-tools compares them (an entry zoned in both directions has
+    /// `CTA_ZONE` and no tuple zone: direction zone 0 here).
+    pub dir_zones: [Option<u16>; 2],
 }
 
 /// Protocols with ports in their tuple.
@@ -156,6 +160,7 @@ impl Selection {
             zone: f.zone,
             secmark: f.secmark,
             id: f.id,
+            dir_zones: [f.orig_zone, f.reply_zone],
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -208,6 +213,11 @@ impl Selection {
         }
         if self.id.is_some_and(|i| c.id() != Some(i)) {
             return false;
+        }
+        for (want, t) in self.dir_zones.iter().zip([c.tuple_orig(), c.tuple_reply()]) {
+            if want.is_some_and(|z| t.and_then(|t| t.zone()).unwrap_or(0) != z) {
+                return false;
+            }
         }
         if let Some((proto, s)) = self.state {
             let got = c.protoinfo().and_then(|p| match proto {
