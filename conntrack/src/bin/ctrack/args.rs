@@ -77,12 +77,18 @@ pub struct Filter {
     /// Layer-4 protocol (tcp, udp, icmp, icmpv6, sctp, dccp, or a number).
     #[arg(short = 'p', long = "proto", visible_alias = "protonum")]
     pub proto: Option<String>,
-    /// Original source address.
+    /// Original source address, or a network as ADDR/LEN (a selector).
     #[arg(short = 's', long = "src", visible_alias = "orig-src")]
     pub src: Option<String>,
-    /// Original destination address.
+    /// Original destination address, or a network as ADDR/LEN (a selector).
     #[arg(short = 'd', long = "dst", visible_alias = "orig-dst")]
     pub dst: Option<String>,
+    /// A mask for -s (any mask, as an address: 255.255.0.0).
+    #[arg(long = "mask-src")]
+    pub mask_src: Option<String>,
+    /// A mask for -d.
+    #[arg(long = "mask-dst")]
+    pub mask_dst: Option<String>,
     /// Original source port.
     #[arg(long = "sport", visible_alias = "orig-port-src")]
     pub sport: Option<u16>,

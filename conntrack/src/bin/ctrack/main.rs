@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod events;
 mod format;
+mod net;
 mod options;
 mod parse;
 mod selection;

@@ -37,10 +37,12 @@ pub enum Opt {
     Id,
     OrigZone,
     ReplyZone,
+    MaskSrc,
+    MaskDst,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 28] = [
+const ALL: [Opt; 30] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -69,6 +71,8 @@ const ALL: [Opt; 28] = [
     Opt::Id,
     Opt::OrigZone,
     Opt::ReplyZone,
+    Opt::MaskSrc,
+    Opt::MaskDst,
 ];
 
 impl Opt {
@@ -103,6 +107,8 @@ impl Opt {
             Opt::Id => "-i/--id",
             Opt::OrigZone => "--orig-zone",
             Opt::ReplyZone => "--reply-zone",
+            Opt::MaskSrc => "--mask-src",
+            Opt::MaskDst => "--mask-dst",
         }
     }
 
@@ -137,6 +143,8 @@ impl Opt {
             Opt::Id => f.id.is_some(),
             Opt::OrigZone => f.orig_zone.is_some(),
             Opt::ReplyZone => f.reply_zone.is_some(),
+            Opt::MaskSrc => f.mask_src.is_some(),
+            Opt::MaskDst => f.mask_dst.is_some(),
         }
     }
 }
@@ -185,7 +193,7 @@ use Use::{O, R, X};
 
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
-/// orig-vtag reply-vtag o z c i orig-zone reply-zone.
+/// orig-vtag reply-vtag o z c i orig-zone reply-zone mask-src mask-dst.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -199,33 +207,33 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 28]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 30]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
 /// expected tuple (`-s`, `-d`, `-p` and ports) and zone.
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 28]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X]),
-    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 30]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X]),
+    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal

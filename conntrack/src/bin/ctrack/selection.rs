@@ -3,6 +3,7 @@
 //! user space always, so every command sees exactly the entries `list` shows).
 
 use crate::args::Filter;
+use crate::net::Net;
 use crate::parse::{addr, family, labels, mark, proto_num, state_num, status};
 use crate::{R, bad};
 use conntrack::events::{EventFilter, Match};
@@ -49,6 +50,9 @@ pub struct Selection {
     /// one), as conntrack-tools compares them (an entry zoned in both directions has
     /// `CTA_ZONE` and no tuple zone: direction zone 0 here).
     pub dir_zones: [Option<u16>; 2],
+    /// `-s`, `-d`, `-r`, `-q` given as networks (`/LEN`, `--mask-src`, `--mask-dst`):
+    /// original source and destination, reply source and destination, checked here.
+    pub nets: [Option<Net>; 4],
 }
 
 /// Protocols with ports in their tuple.
@@ -141,6 +145,8 @@ pub fn state(f: &Filter) -> R<Option<(u8, u8)>> {
 impl Selection {
     /// The selection of `f`'s options in `role`.
     pub fn of(f: &Filter, role: Role) -> R<Self> {
+        let (exact, nets) = crate::net::split(f)?;
+        let f = &exact;
         let mut filter = DumpFilter {
             orig: orig_tuple(f)?,
             reply: reply_tuple(f)?,
@@ -161,6 +167,7 @@ impl Selection {
             secmark: f.secmark,
             id: f.id,
             dir_zones: [f.orig_zone, f.reply_zone],
+            nets,
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -168,6 +175,7 @@ impl Selection {
             .flatten()
             .flat_map(|t| [t.src, t.dst])
             .flatten()
+            .chain(nets.iter().flatten().map(|n| n.addr))
         {
             if sel.family != Family::Any && sel.family != Family::of(a) {
                 return Err(bad(format!(
@@ -213,6 +221,18 @@ impl Selection {
         }
         if self.id.is_some_and(|i| c.id() != Some(i)) {
             return false;
+        }
+        let (o, r) = (c.tuple_orig(), c.tuple_reply());
+        let ends = [
+            o.and_then(|t| t.src()),
+            o.and_then(|t| t.dst()),
+            r.and_then(|t| t.src()),
+            r.and_then(|t| t.dst()),
+        ];
+        for (net, a) in self.nets.iter().zip(ends) {
+            if net.is_some_and(|n| !a.is_some_and(|a| n.contains(a))) {
+                return false;
+            }
         }
         for (want, t) in self.dir_zones.iter().zip([c.tuple_orig(), c.tuple_reply()]) {
             if want.is_some_and(|z| t.and_then(|t| t.zone()).unwrap_or(0) != z) {
@@ -297,7 +317,22 @@ impl Selection {
         let named = [&f.orig, &f.reply]
             .into_iter()
             .flatten()
-            .find_map(|t| t.src.or(t.dst));
+            .find_map(|t| t.src.or(t.dst))
+            .or_else(|| self.nets.iter().flatten().map(|n| n.addr).next());
+        // Networks with a prefix are tested by the program too (others only here).
+        let prefixed = |i: usize| self.nets[i].and_then(|n| Some((n.addr, n.prefix()?)));
+        for (i, v4, v6) in [
+            (0, &mut ef.orig_src_v4, &mut ef.orig_src_v6),
+            (1, &mut ef.orig_dst_v4, &mut ef.orig_dst_v6),
+            (2, &mut ef.reply_src_v4, &mut ef.reply_src_v6),
+            (3, &mut ef.reply_dst_v4, &mut ef.reply_dst_v6),
+        ] {
+            match prefixed(i) {
+                Some((IpAddr::V4(a), l)) => *v4 = Match::any([(a, l)]),
+                Some((IpAddr::V6(a), l)) => *v6 = Match::any([(a, l)]),
+                None => {}
+            }
+        }
         if let (Some(a), Family::Any) = (named, self.family) {
             ef.family = Match::any([Family::of(a).af()]);
         }
