@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 /// A user-facing failure: one line, and the exit code.
+#[derive(Debug)]
 pub struct Fail(String);
 
 impl From<Error> for Fail {
