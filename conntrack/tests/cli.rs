@@ -1381,3 +1381,91 @@ fn networks_and_masks_select_as_in_conntrack_tools() {
     let (fine, _, err) = ctrack(&["-L", "--mask-src", "255.0.0.0"]);
     assert!(!fine && err.contains("--mask-src needs"), "{err}");
 }
+
+/// NAT: `--src-nat`/`--dst-nat` on create apply the NAT as conntrack-tools' do, and `-n`,
+/// `-g`, `-j` (bare, with an address, with an address and port) select in list what
+/// conntrack-tools lists; delete removes exactly that.
+#[test]
+fn nat_selectors_and_nat_on_create_as_in_conntrack_tools() {
+    netns!();
+    fill();
+    let udp = |n: u8, dport: &str| {
+        vec![
+            "-I".to_string(),
+            "-p".into(),
+            "udp".into(),
+            "-s".into(),
+            format!("10.60.0.{n}"),
+            "-d".into(),
+            format!("10.60.1.{n}"),
+            "--sport".into(),
+            "1000".into(),
+            "--dport".into(),
+            dport.into(),
+            "-t".into(),
+            "600".into(),
+        ]
+    };
+    let with = |mut v: Vec<String>, extra: &[&str]| {
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    // The same NAT, made by each tool: the same reply tuple.
+    ok(&strs(&with(
+        udp(1, "53"),
+        &["--src-nat", "192.168.5.1:4000"],
+    )));
+    conntrack(&strs(&with(
+        udp(2, "53"),
+        &["--src-nat", "192.168.5.1:4001"],
+    )));
+    ok(&strs(&with(udp(3, "80"), &["--dst-nat", "192.168.6.3"])));
+    conntrack(&strs(&with(udp(4, "80"), &["--dst-nat", "192.168.6.4"])));
+    let reply = |n: u8| {
+        let l = conntrack(&["-L", "-s", &format!("10.60.0.{n}")]);
+        let t: Vec<&str> = l.split_whitespace().collect();
+        let i = t.iter().rposition(|x| x.starts_with("src=")).unwrap();
+        t[i..i + 4].join(" ")
+    };
+    assert_eq!(
+        reply(1),
+        "src=10.60.1.1 dst=192.168.5.1 sport=53 dport=4000"
+    );
+    assert_eq!(
+        reply(2),
+        "src=10.60.1.2 dst=192.168.5.1 sport=53 dport=4001"
+    );
+    assert_eq!(
+        reply(3),
+        "src=192.168.6.3 dst=10.60.0.3 sport=80 dport=1000"
+    );
+    assert_eq!(
+        reply(4),
+        "src=192.168.6.4 dst=10.60.0.4 sport=80 dport=1000"
+    );
+    for sel in [
+        &["-n"][..],
+        &["-n", "192.168.5.1"],
+        &["-n", "192.168.5.1:4001"],
+        &["-n", "192.168.5.1:9"],
+        &["-g"],
+        &["-g", "192.168.6.3"],
+        &["-j"],
+        &["-j", "192.168.6.4"],
+        &["-n", "-g"],
+    ] {
+        let args = [&["-L", "-o", "id"][..], sel].concat();
+        let theirs = normalize(&conntrack(&args), false);
+        assert_eq!(normalize(&ok(&args), false), theirs, "{sel:?}");
+    }
+    let all = normalize(&conntrack(&["-L", "-o", "id"]), false);
+    let gone = normalize(&conntrack(&["-L", "-o", "id", "-n"]), false);
+    assert_eq!(gone.len(), 2);
+    ok(&["-D", "-n"]);
+    let mut want = all.clone();
+    want.retain(|id, _| !gone.contains_key(id));
+    assert_eq!(normalize(&conntrack(&["-L", "-o", "id"]), false), want);
+}

@@ -129,6 +129,16 @@ pub struct Filter {
     /// The reply direction's zone (`zone-reply=`), likewise.
     #[arg(long = "reply-zone")]
     pub reply_zone: Option<u16>,
+    /// Source NAT: a selector (the entries source-NATed, to ADDR[:PORT] if given) of list,
+    /// update, delete and events; on create, the source NAT to apply (an address needed).
+    #[arg(short = 'n', long = "src-nat", num_args = 0..=1, value_name = "ADDR[:PORT]")]
+    pub src_nat: Option<Option<String>>,
+    /// Destination NAT, likewise.
+    #[arg(short = 'g', long = "dst-nat", num_args = 0..=1, value_name = "ADDR[:PORT]")]
+    pub dst_nat: Option<Option<String>>,
+    /// Either NAT (a selector of list, delete and events).
+    #[arg(short = 'j', long = "any-nat", num_args = 0..=1, value_name = "ADDR[:PORT]")]
+    pub any_nat: Option<Option<String>>,
     /// Entry id (a selector of list, get, update and delete).
     #[arg(short = 'i', long = "id")]
     pub id: Option<u32>,

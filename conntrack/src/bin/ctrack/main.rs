@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod events;
 mod format;
+mod nat;
 mod net;
 mod options;
 mod parse;
@@ -247,6 +248,14 @@ fn build_conn(f: &Filter) -> R<Conn> {
     let mut c = Conn::for_tuple(orig)
         .with_tuple_reply(reply)
         .with_status(Status::CONFIRMED);
+    if let Some(v) = &f.src_nat {
+        let arg = v.as_deref().map(nat::NatArg::parse).transpose()?;
+        c.nat_src = Some(arg.unwrap_or_default().range("--src-nat")?);
+    }
+    if let Some(v) = &f.dst_nat {
+        let arg = v.as_deref().map(nat::NatArg::parse).transpose()?;
+        c.nat_dst = Some(arg.unwrap_or_default().range("--dst-nat")?);
+    }
     apply_fields(&mut c, f, proto)?;
     Ok(c)
 }

@@ -3,6 +3,7 @@
 //! user space always, so every command sees exactly the entries `list` shows).
 
 use crate::args::Filter;
+use crate::nat::NatFilter;
 use crate::net::Net;
 use crate::parse::{addr, family, labels, mark, proto_num, state_num, status};
 use crate::{R, bad};
@@ -53,6 +54,8 @@ pub struct Selection {
     /// `-s`, `-d`, `-r`, `-q` given as networks (`/LEN`, `--mask-src`, `--mask-dst`):
     /// original source and destination, reply source and destination, checked here.
     pub nets: [Option<Net>; 4],
+    /// `-n`, `-g`, `-j`: NAT, checked here (see [`NatFilter`]).
+    pub nat: Option<NatFilter>,
 }
 
 /// Protocols with ports in their tuple.
@@ -168,6 +171,7 @@ impl Selection {
             id: f.id,
             dir_zones: [f.orig_zone, f.reply_zone],
             nets,
+            nat: NatFilter::of(f)?,
             ..Default::default()
         };
         for a in [&filter.orig, &filter.reply]
@@ -220,6 +224,9 @@ impl Selection {
             return false;
         }
         if self.id.is_some_and(|i| c.id() != Some(i)) {
+            return false;
+        }
+        if self.nat.is_some_and(|n| !n.matches(c)) {
             return false;
         }
         let (o, r) = (c.tuple_orig(), c.tuple_reply());
