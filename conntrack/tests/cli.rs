@@ -1469,3 +1469,85 @@ fn nat_selectors_and_nat_on_create_as_in_conntrack_tools() {
     want.retain(|id, _| !gone.contains_key(id));
     assert_eq!(normalize(&conntrack(&["-L", "-o", "id"]), false), want);
 }
+
+/// Labels by name from the label map, `-l` selecting as conntrack-tools does, and
+/// `--label-add`/`--label-del` on update (conntrack 1.4.7's update fails on this kernel, so
+/// the effect is checked with `conntrack -L -o labels`, which names bits by the system map).
+#[test]
+fn label_names_and_label_add_and_del() {
+    netns!();
+    common::table::add_label_user();
+    let map = std::env::temp_dir().join(format!("ctrack-labels-{}.conf", std::process::id()));
+    std::fs::write(&map, "# a map of our own\n1 web\n2 db\n33 ssh\n").unwrap();
+    let with_map = |args: &[&str]| {
+        let out = Command::new(common::ctrack_bin())
+            .args(args)
+            .env("CTRACK_CONNLABEL_CONF", &map)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tuple = |n: u8| {
+        [
+            "-p".to_string(),
+            "udp".into(),
+            "-s".into(),
+            format!("10.80.0.{n}"),
+            "-d".into(),
+            "10.80.1.1".into(),
+            "--sport".into(),
+            "1".into(),
+            "--dport".into(),
+            "2".into(),
+        ]
+    };
+    let args = |head: &[&str], n: u8, tail: &[&str]| {
+        let t = tuple(n);
+        let mut v: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        v.extend(t);
+        v.extend(tail.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |v: Vec<String>| with_map(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    run(args(&["-I"], 1, &["-t", "600", "-l", "web,ssh"]));
+    run(args(&["-I"], 2, &["-t", "600"]));
+    let system = |n: u8| {
+        conntrack(&["-L", "-o", "labels", "-s", &format!("10.80.0.{n}")])
+            .split_whitespace()
+            .find(|t| t.starts_with("labels="))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(system(1), "labels=label1,label33");
+    assert!(with_map(&["-L", "-o", "labels", "-s", "10.80.0.1"]).contains("labels=web,ssh"));
+    // -l selects as conntrack-tools does, and prints the labels as it does.
+    assert_eq!(
+        normalize(&ok(&["-L", "-o", "id", "-l", "label33"]), false),
+        normalize(&conntrack(&["-L", "-o", "id", "-l", "label33"]), false)
+    );
+    // By the names of another map, the same entries.
+    let ids = |t: &str| normalize(t, false).into_keys().collect::<Vec<_>>();
+    assert_eq!(
+        ids(&with_map(&["-L", "-o", "id", "-l", "ssh"])),
+        ids(&conntrack(&["-L", "-o", "id", "-l", "label33"]))
+    );
+    run(args(&["-U"], 2, &["--label-add", "db"]));
+    assert_eq!(system(2), "labels=label2");
+    run(args(&["-U"], 1, &["--label-add", "db,label5"]));
+    assert_eq!(system(1), "labels=label1,label2,label5,label33");
+    run(args(&["-U"], 1, &["--label-del", "ssh"]));
+    assert_eq!(system(1), "labels=label1,label2,label5");
+    run(args(&["-U"], 1, &["--label-del"]));
+    assert_eq!(system(1), "");
+    assert_eq!(
+        system(2),
+        "labels=label2",
+        "an update of one entry changed another"
+    );
+    let _ = std::fs::remove_file(&map);
+}

@@ -157,6 +157,12 @@ pub struct Filter {
     /// Labels, comma-separated names (labelN) or numbers.
     #[arg(short = 'l', long = "label")]
     pub label: Option<String>,
+    /// Labels to add to the selected entries (update), comma-separated.
+    #[arg(long = "label-add", value_name = "LABELS")]
+    pub label_add: Option<String>,
+    /// Labels to remove from the selected entries (update); every label without a list.
+    #[arg(long = "label-del", num_args = 0..=1, value_name = "LABELS")]
+    pub label_del: Option<Option<String>>,
     /// Timeout in seconds (create, update).
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<u32>,

@@ -187,10 +187,10 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
     }
     if o.labels {
         if let Some(l) = &c.labels {
-            for (i, n) in LabelsView::new(l).iter().enumerate() {
-                let _ = write!(s, "{}label{n}", if i == 0 { "labels=" } else { "," });
+            let names = crate::labelmap::names(LabelsView::new(l).iter());
+            if !names.is_empty() {
+                let _ = write!(s, "labels={} ", names.join(","));
             }
-            s.push(' ');
         }
     }
     trim_end_from(s, start);

@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod events;
 mod format;
+mod labelmap;
 mod nat;
 mod net;
 mod options;
@@ -294,7 +295,7 @@ fn create(netns: &Option<String>, f: &Filter) -> R<()> {
     let (o, json) = options(f)?;
     let mut c = build_conn(f)?;
     if let Some(l) = &f.label {
-        let bits = Labels::from_labels(&parse::labels(l)?);
+        let bits = Labels::from_labels(&labelmap::bits(l)?);
         c.labels_mask = Some(bits);
         c.labels = Some(bits);
     }
@@ -363,9 +364,18 @@ fn report(noun: &str, what: &str, outcomes: &[Outcome], stopped: Option<Error>) 
 
 fn update(netns: &Option<String>, f: &Filter) -> R<()> {
     let (o, json) = options(f)?;
-    if f.mark.is_none() && f.status.is_none() && f.state.is_none() && f.timeout.is_none() {
-        return Err(bad("update needs a value to set: -m, -u, --state or -t"));
+    let relabel = f.label_add.is_some() || f.label_del.is_some();
+    if f.mark.is_none()
+        && f.status.is_none()
+        && f.state.is_none()
+        && f.timeout.is_none()
+        && !relabel
+    {
+        return Err(bad(
+            "update needs a value to set: -m, -u, --state, -t, --label-add or --label-del",
+        ));
     }
+    let labels = relabeling(f)?;
     if f.state.is_some() {
         selection::state(f)?;
     }
@@ -385,6 +395,9 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
             f,
             t.tuple_orig.and_then(|x| x.proto.num).unwrap_or(0),
         )?;
+        if let Some((bits, mask)) = labels {
+            (u.labels, u.labels_mask) = (Some(bits), Some(mask));
+        }
         ops.push(BatchOp::Update(u));
     }
     let r = nfct.batch(&ops);
@@ -401,6 +414,28 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
         }
     }
     report("flow entries", "updated", &r.outcomes, r.stopped)
+}
+
+/// The labels and mask of `--label-add` (set these bits) or `--label-del` (clear these, or
+/// every bit without a list): the kernel changes only the bits under the mask.
+fn relabeling(f: &Filter) -> R<Option<(Labels, Labels)>> {
+    Ok(match (&f.label_add, &f.label_del) {
+        (Some(_), Some(_)) => {
+            return Err(bad("give --label-add or --label-del, not both"));
+        }
+        (Some(add), None) => {
+            let bits = Labels::from_labels(&labelmap::bits(add)?);
+            Some((bits, bits))
+        }
+        (None, Some(del)) => {
+            let mask = match del {
+                Some(d) => Labels::from_labels(&labelmap::bits(d)?),
+                None => Labels::from_labels(&(0..128).collect::<Vec<_>>()),
+            };
+            Some((Labels::from_labels(&[]), mask))
+        }
+        (None, None) => None,
+    })
 }
 
 fn delete(netns: &Option<String>, f: &Filter) -> R<()> {

@@ -93,6 +93,11 @@ impl NatFilter {
     /// The NAT selection of `f`, if any NAT option is given.
     pub fn of(f: &Filter) -> R<Option<Self>> {
         let (src, dst, any) = (value(&f.src_nat)?, value(&f.dst_nat)?, value(&f.any_nat)?);
+        if any.is_some() && (src.is_some() || dst.is_some()) {
+            return Err(bad(
+                "cannot give --src-nat or --dst-nat with --any-nat (as conntrack-tools)",
+            ));
+        }
         Ok(match any {
             Some(a) => Some(NatFilter {
                 src: Some(a),

@@ -42,10 +42,12 @@ pub enum Opt {
     SrcNat,
     DstNat,
     AnyNat,
+    LabelAdd,
+    LabelDel,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 33] = [
+const ALL: [Opt; 35] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -79,6 +81,8 @@ const ALL: [Opt; 33] = [
     Opt::SrcNat,
     Opt::DstNat,
     Opt::AnyNat,
+    Opt::LabelAdd,
+    Opt::LabelDel,
 ];
 
 impl Opt {
@@ -118,6 +122,8 @@ impl Opt {
             Opt::SrcNat => "-n/--src-nat",
             Opt::DstNat => "-g/--dst-nat",
             Opt::AnyNat => "-j/--any-nat",
+            Opt::LabelAdd => "--label-add",
+            Opt::LabelDel => "--label-del",
         }
     }
 
@@ -157,6 +163,8 @@ impl Opt {
             Opt::SrcNat => f.src_nat.is_some(),
             Opt::DstNat => f.dst_nat.is_some(),
             Opt::AnyNat => f.any_nat.is_some(),
+            Opt::LabelAdd => f.label_add.is_some(),
+            Opt::LabelDel => f.label_del.is_some(),
         }
     }
 }
@@ -205,7 +213,8 @@ use Use::{O, R, X};
 
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
-/// orig-vtag reply-vtag o z c i orig-zone reply-zone mask-src mask-dst src-nat dst-nat any-nat.
+/// orig-vtag reply-vtag o z c i orig-zone reply-zone mask-src mask-dst src-nat dst-nat any-nat label-add
+/// label-del.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -219,33 +228,33 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 33]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 35]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X, X, X]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X, O, O]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
 /// expected tuple (`-s`, `-d`, `-p` and ports) and zone.
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 33]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 35]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal

@@ -82,20 +82,6 @@ pub fn state_num(proto: u8, s: &str) -> R<u8> {
     found.ok_or_else(|| bad(format!("unknown state `{s}`")))
 }
 
-pub fn labels(s: &str) -> R<Vec<usize>> {
-    s.split(',')
-        .map(|p| {
-            let p = p.trim();
-            p.strip_prefix("label")
-                .unwrap_or(p)
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n < 128)
-                .ok_or_else(|| bad(format!("invalid label `{p}`: use labelN or N, N < 128")))
-        })
-        .collect()
-}
-
 /// The address family of `-f`; `Family::Any` when not given.
 pub fn family(f: &Filter) -> R<Family> {
     match f.family.as_deref() {
@@ -125,5 +111,8 @@ pub fn options(f: &Filter) -> R<(Options, bool)> {
             }
         }
     }
+    // As conntrack-tools: any option that names labels loads the label map, and with it the
+    // labels are printed.
+    o.labels |= f.label.is_some() || f.label_add.is_some() || f.label_del.is_some();
     Ok((o, json))
 }

@@ -5,7 +5,7 @@
 use crate::args::Filter;
 use crate::nat::NatFilter;
 use crate::net::Net;
-use crate::parse::{addr, family, labels, mark, proto_num, state_num, status};
+use crate::parse::{addr, family, mark, proto_num, state_num, status};
 use crate::{R, bad};
 use conntrack::events::{EventFilter, Match};
 use conntrack::wire::ConnView;
@@ -163,7 +163,7 @@ impl Selection {
             labels: f
                 .label
                 .as_deref()
-                .map(labels)
+                .map(crate::labelmap::bits)
                 .transpose()?
                 .map(|l| Labels::from_labels(&l)),
             zone: f.zone,
