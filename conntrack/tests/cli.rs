@@ -1551,3 +1551,56 @@ fn label_names_and_label_add_and_del() {
     );
     let _ = std::fs::remove_file(&map);
 }
+
+/// `-A` creates an entry as `-I` does (the same entry as conntrack-tools' `-A` makes), and
+/// where it exists updates it: the new mark and timeout, status bits added to its own.
+#[test]
+fn add_creates_or_updates() {
+    netns!();
+    let entry = |n: u8, extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "-A",
+            "-p",
+            "tcp",
+            "-s",
+            "",
+            "-d",
+            "10.90.1.1",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "--state",
+            "ESTABLISHED",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v[4] = format!("10.90.0.{n}");
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run_ours = |v: Vec<String>| ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let run_theirs = |v: Vec<String>| conntrack(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = ["-t", "300", "-u", "SEEN_REPLY", "-m", "1"];
+    run_ours(entry(1, &first));
+    run_theirs(entry(2, &first));
+    let line = |n: u8| {
+        let l = conntrack(&["-L", "-s", &format!("10.90.0.{n}")]);
+        l.split_whitespace()
+            .skip(3)
+            .map(|t| t.replace(&format!("10.90.0.{n}"), "X"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line(1), line(2));
+    run_ours(entry(1, &["-m", "9", "-u", "ASSURED", "-t", "500"]));
+    let l = conntrack(&["-L", "-s", "10.90.0.1"]);
+    assert!(
+        l.contains("mark=9") && l.contains("[ASSURED]") && !l.contains("[UNREPLIED]"),
+        "{l}"
+    );
+    let timeout: u32 = l.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(timeout > 400, "{l}");
+    assert_eq!(conntrack(&["-C"]).trim(), "2");
+}

@@ -43,6 +43,9 @@ pub enum Cmd {
     /// Create an entry (conntrack -I).
     #[command(short_flag = 'I', long_flag = "create")]
     Create(Filter),
+    /// Create an entry, or update it where it exists (conntrack -A).
+    #[command(short_flag = 'A', long_flag = "add")]
+    Add(Filter),
     /// Update the matching entries (conntrack -U).
     #[command(short_flag = 'U', long_flag = "update")]
     Update(Filter),

@@ -101,6 +101,8 @@ fn run(cli: Cli) -> R<()> {
         Cmd::List(f) => (Command::List, f),
         Cmd::Get(f) => (Command::Get, f),
         Cmd::Create(f) => (Command::Create, f),
+        // Create or update: the options of a create (an update takes what applies to it).
+        Cmd::Add(f) => (Command::Create, f),
         Cmd::Update(f) => (Command::Update, f),
         Cmd::Delete(f) => (Command::Delete, f),
         Cmd::Flush(f) => (Command::Flush, f),
@@ -116,6 +118,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::List(f) => list(&cli.netns, &f),
         Cmd::Get(f) => get(&cli.netns, &f),
         Cmd::Create(f) => create(&cli.netns, &f),
+        Cmd::Add(f) => add(&cli.netns, &f),
         Cmd::Update(f) => update(&cli.netns, &f),
         Cmd::Delete(f) => delete(&cli.netns, &f),
         Cmd::Flush(f) => flush(&cli.netns, &f),
@@ -292,6 +295,11 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
 }
 
 fn create(netns: &Option<String>, f: &Filter) -> R<()> {
+    create_or_update(netns, f, false)
+}
+
+/// Creates the entry of `f`; where it exists already, updates it if `or_update` (`-A`).
+fn create_or_update(netns: &Option<String>, f: &Filter, or_update: bool) -> R<()> {
     let (o, json) = options(f)?;
     let mut c = build_conn(f)?;
     if let Some(l) = &f.label {
@@ -305,7 +313,18 @@ fn create(netns: &Option<String>, f: &Filter) -> R<()> {
     c.zone = f.zone;
     c.status = c.status.map(|s| s | Status::CONFIRMED);
     let nfct = open(netns)?;
-    nfct.create(&c)?;
+    match nfct.create(&c) {
+        Err(Error::Exists { .. }) if or_update => {
+            // The update selects the entry by its tuple and zone, and sets what an update
+            // sets (labels are added); the create-only options are not for it.
+            let mut u = f.clone();
+            (u.helper, u.orig_vtag, u.reply_vtag) = (None, None, None);
+            (u.src_nat, u.dst_nat) = (None, None);
+            (u.label_add, u.label) = (u.label.take(), None);
+            return update(netns, &u);
+        }
+        r => r?,
+    }
     // Created: what follows only shows it, and cannot undo the create.
     let key = Key {
         tuple: c.tuple_orig.unwrap_or_default(),
@@ -318,6 +337,12 @@ fn create(netns: &Option<String>, f: &Filter) -> R<()> {
     }
     eprintln!("ctrack: 1 flow entries have been created.");
     Ok(())
+}
+
+/// `-A`: creates the entry, or, where it exists, updates it with the values an update sets
+/// (mark, status bits, added to the entry's own, protocol state, timeout, labels).
+fn add(netns: &Option<String>, f: &Filter) -> R<()> {
+    create_or_update(netns, f, true)
 }
 
 /// The entries a selection names, as owned values (they are printed after the change).
