@@ -64,6 +64,9 @@ pub enum Cmd {
     /// Print the number of entries (conntrack -C).
     #[command(short_flag = 'C', long_flag = "count", long_flag_alias = "counter")]
     Count(Filter),
+    /// Load entries from a file of `-A`/`-I` lines, as `-o save` writes them (conntrack -R).
+    #[command(short_flag = 'R', long_flag = "load-file")]
+    Load(LoadArgs),
     /// Run a self-contained demonstration in a private network namespace.
     Demo(DemoArgs),
     /// Print which ctnetlink filters the running kernel applies, as probed (also printed by
@@ -210,6 +213,13 @@ pub struct EventArgs {
     /// Receive buffer in bytes.
     #[arg(long = "buffer-size", short = 'b')]
     pub buffer: Option<usize>,
+}
+
+/// Options of `load`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LoadArgs {
+    /// The file.
+    pub file: String,
 }
 
 /// Options of `demo`.

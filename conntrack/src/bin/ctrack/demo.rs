@@ -300,6 +300,7 @@ pub fn run(a: &DemoArgs) -> R<()> {
         id: true,
         labels: true,
         timestamp: false,
+        save: false,
     };
     println!(
         "\n== the table after real TCP, UDP and ICMP traffic over loopback (ctrack list -o extended,id)"

@@ -23,6 +23,8 @@ pub struct Options {
     pub labels: bool,
     /// `-o timestamp`: event timestamps (for `events`).
     pub timestamp: bool,
+    /// `-o save`: each entry as the command line that makes it again.
+    pub save: bool,
 }
 
 fn l3_name(af: u8) -> &'static str {

@@ -9,6 +9,7 @@ mod nat;
 mod net;
 mod options;
 mod parse;
+mod save;
 mod selection;
 mod userns;
 
@@ -109,6 +110,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Events(e) => (Command::Events, &e.filter),
         Cmd::Stats(f) => (Command::Stats, f),
         Cmd::Count(f) => (Command::Count, f),
+        Cmd::Load(l) => return save::load(&cli.netns, &l.file),
         Cmd::Demo(d) => return demo::run(d),
         Cmd::Features => return features(&cli.netns, false),
     };
@@ -125,7 +127,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Events(e) => events::run(&cli.netns, &e),
         Cmd::Stats(f) => stats(&cli.netns, &f),
         Cmd::Count(f) => count(&cli.netns, &f),
-        Cmd::Demo(_) | Cmd::Features => Ok(()),
+        Cmd::Load(_) | Cmd::Demo(_) | Cmd::Features => Ok(()),
     }
 }
 
@@ -141,6 +143,10 @@ fn print_conn(out: &mut impl Write, c: &Conn, o: Options, json: bool) {
     if json {
         let _ = format::write_json(out, c, fam, None);
         let _ = writeln!(out);
+    } else if o.save {
+        let mut line = String::new();
+        save::write_line(&mut line, c);
+        let _ = writeln!(out, "{line}");
     } else {
         let _ = writeln!(out, "{}", format::line(c, fam, o, now_ns()));
     }
@@ -192,7 +198,11 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
             let _ = out.write_all(b"\n");
         } else {
             line.clear();
-            format::write_line(&mut line, &owned, fam, o, now);
+            if o.save {
+                save::write_line(&mut line, &owned);
+            } else {
+                format::write_line(&mut line, &owned, fam, o, now);
+            }
             line.push('\n');
             let _ = out.write_all(line.as_bytes());
         }
@@ -285,8 +295,8 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
             IPPROTO_TCP => x.with_tcp_state(TcpState::from(n)),
             IPPROTO_SCTP => x.with_sctp(
                 conntrack::wire::ct::SctpState::from(n),
-                f.orig_vtag.unwrap_or(0),
-                f.reply_vtag.unwrap_or(0),
+                save::vtag_from_cli(f.orig_vtag.unwrap_or(0)),
+                save::vtag_from_cli(f.reply_vtag.unwrap_or(0)),
             ),
             _ => return Err(bad("--state can be set for tcp and sctp entries only")),
         };
@@ -301,28 +311,10 @@ fn create(netns: &Option<String>, f: &Filter) -> R<()> {
 /// Creates the entry of `f`; where it exists already, updates it if `or_update` (`-A`).
 fn create_or_update(netns: &Option<String>, f: &Filter, or_update: bool) -> R<()> {
     let (o, json) = options(f)?;
-    let mut c = build_conn(f)?;
-    if let Some(l) = &f.label {
-        let bits = Labels::from_labels(&labelmap::bits(l)?);
-        c.labels_mask = Some(bits);
-        c.labels = Some(bits);
-    }
-    if let Some(h) = &f.helper {
-        c = c.with_helper(h);
-    }
-    c.zone = f.zone;
-    c.status = c.status.map(|s| s | Status::CONFIRMED);
+    let c = build_entry(f)?;
     let nfct = open(netns)?;
     match nfct.create(&c) {
-        Err(Error::Exists { .. }) if or_update => {
-            // The update selects the entry by its tuple and zone, and sets what an update
-            // sets (labels are added); the create-only options are not for it.
-            let mut u = f.clone();
-            (u.helper, u.orig_vtag, u.reply_vtag) = (None, None, None);
-            (u.src_nat, u.dst_nat) = (None, None);
-            (u.label_add, u.label) = (u.label.take(), None);
-            return update(netns, &u);
-        }
+        Err(Error::Exists { .. }) if or_update => return update_of(netns, f),
         r => r?,
     }
     // Created: what follows only shows it, and cannot undo the create.
@@ -337,6 +329,32 @@ fn create_or_update(netns: &Option<String>, f: &Filter, or_update: bool) -> R<()
     }
     eprintln!("ctrack: 1 flow entries have been created.");
     Ok(())
+}
+
+/// The entry a create (`-I`, `-A`, a loaded line) makes of `f`.
+fn build_entry(f: &Filter) -> R<Conn> {
+    let mut c = build_conn(f)?;
+    if let Some(l) = &f.label {
+        let bits = Labels::from_labels(&labelmap::bits(l)?);
+        c.labels_mask = Some(bits);
+        c.labels = Some(bits);
+    }
+    if let Some(h) = &f.helper {
+        c = c.with_helper(h);
+    }
+    c.zone = f.zone;
+    c.status = c.status.map(|s| s | Status::CONFIRMED);
+    Ok(c)
+}
+
+/// The update `-A` makes of an entry that exists: it selects the entry by its tuple and zone
+/// and sets what an update sets (labels are added); the create-only options are not for it.
+fn update_of(netns: &Option<String>, f: &Filter) -> R<()> {
+    let mut u = f.clone();
+    (u.helper, u.orig_vtag, u.reply_vtag) = (None, None, None);
+    (u.src_nat, u.dst_nat) = (None, None);
+    (u.label_add, u.label) = (u.label.take(), None);
+    update(netns, &u)
 }
 
 /// `-A`: creates the entry, or, where it exists, updates it with the values an update sets

@@ -65,6 +65,8 @@ pub fn status(s: &str) -> R<Status> {
             "HELPER" => Status::HELPER,
             "OFFLOAD" => Status::OFFLOAD,
             "HW_OFFLOAD" => Status::HW_OFFLOAD,
+            // conntrack-tools' name for no bit (what `-o save` writes for an entry with none).
+            "UNSET" => Status::default(),
             other => return Err(bad(format!("unknown status `{other}`"))),
         };
         st = st | bit;
@@ -102,10 +104,11 @@ pub fn options(f: &Filter) -> R<(Options, bool)> {
                 "id" => o.id = true,
                 "labels" => o.labels = true,
                 "timestamp" => o.timestamp = true,
+                "save" => o.save = true,
                 "json" => json = true,
                 other => {
                     return Err(bad(format!(
-                        "unknown output `{other}`: use extended, id, timestamp, labels or json"
+                        "unknown output `{other}`: use extended, id, timestamp, labels, save or json"
                     )));
                 }
             }
