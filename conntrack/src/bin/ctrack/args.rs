@@ -95,11 +95,11 @@ pub struct Filter {
     /// A mask for -d.
     #[arg(long = "mask-dst")]
     pub mask_dst: Option<String>,
-    /// Original source port.
-    #[arg(long = "sport", visible_alias = "orig-port-src")]
+    /// Original source port (GRE: `--srckey`, the source key; `0x` for hexadecimal).
+    #[arg(long = "sport", visible_aliases = ["orig-port-src", "srckey"], value_parser = port)]
     pub sport: Option<u16>,
-    /// Original destination port.
-    #[arg(long = "dport", visible_alias = "orig-port-dst")]
+    /// Original destination port (GRE: `--dstkey`).
+    #[arg(long = "dport", visible_aliases = ["orig-port-dst", "dstkey"], value_parser = port)]
     pub dport: Option<u16>,
     /// Reply source address.
     #[arg(short = 'r', long = "reply-src")]
@@ -107,11 +107,11 @@ pub struct Filter {
     /// Reply destination address.
     #[arg(short = 'q', long = "reply-dst")]
     pub reply_dst: Option<String>,
-    /// Reply source port.
-    #[arg(long = "reply-port-src")]
+    /// Reply source port (GRE: `--reply-key-src`).
+    #[arg(long = "reply-port-src", visible_alias = "reply-key-src", value_parser = port)]
     pub reply_sport: Option<u16>,
-    /// Reply destination port.
-    #[arg(long = "reply-port-dst")]
+    /// Reply destination port (GRE: `--reply-key-dst`).
+    #[arg(long = "reply-port-dst", visible_alias = "reply-key-dst", value_parser = port)]
     pub reply_dport: Option<u16>,
     /// ICMP type.
     #[arg(long = "icmp-type", visible_alias = "icmpv6-type")]
@@ -228,4 +228,13 @@ pub struct DemoArgs {
     /// Seconds of live events to show.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
+}
+
+/// A port or GRE key: decimal, or hexadecimal with `0x` (as conntrack-tools prints keys).
+fn port(s: &str) -> Result<u16, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u16::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("`{s}` is not a port (0 to 65535)"))
 }

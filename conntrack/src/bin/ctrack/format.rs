@@ -57,8 +57,15 @@ fn tuple(out: &mut String, t: &Tuple) {
         let _ = write!(out, "dst={d} ");
     }
     let p = &t.proto;
-    if let (Some(s), Some(d)) = (p.src_port, p.dst_port) {
-        let _ = write!(out, "sport={s} dport={d} ");
+    match (p.src_port, p.dst_port) {
+        // GRE's keys travel in the port attributes; conntrack-tools prints them in hex.
+        (Some(s), Some(d)) if p.num == Some(IPPROTO_GRE) => {
+            let _ = write!(out, "srckey={s:#x} dstkey={d:#x} ");
+        }
+        (Some(s), Some(d)) => {
+            let _ = write!(out, "sport={s} dport={d} ");
+        }
+        _ => {}
     }
     let icmp = (
         p.icmp_type.or(p.icmpv6_type),

@@ -62,7 +62,7 @@ pub struct Selection {
 fn has_ports(p: u8) -> bool {
     matches!(
         p,
-        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE
+        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP | IPPROTO_UDPLITE | IPPROTO_GRE
     )
 }
 
@@ -82,7 +82,7 @@ pub fn orig_tuple(f: &Filter) -> R<Option<Tuple>> {
             Some(p) if has_ports(p) => {}
             _ => {
                 return Err(bad(
-                    "--sport and --dport need a protocol with ports (-p tcp, udp, sctp, dccp or udplite)",
+                    "--sport and --dport need a protocol with ports (-p tcp, udp, sctp, dccp or udplite), or keys with -p gre",
                 ));
             }
         }
