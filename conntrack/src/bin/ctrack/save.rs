@@ -125,31 +125,12 @@ fn write_proto(s: &mut String, c: &Conn, o: &Tuple, r: &Tuple) {
         IPPROTO_SCTP => {
             s.push_str("-p sctp ");
             ports(s, PORTS);
-            if let Some(x) = info.and_then(|p| p.sctp) {
-                if let Some(st) = x.state {
-                    let _ = write!(s, "--state {} ", SctpState::from(st).name());
-                }
-                if let Some(v) = x.vtag_original {
-                    let _ = write!(s, "--orig-vtag {} ", vtag_to_cli(v));
-                }
-                if let Some(v) = x.vtag_reply {
-                    let _ = write!(s, "--reply-vtag {} ", vtag_to_cli(v));
-                }
-            }
+            write_sctp(s, info.and_then(|p| p.sctp));
         }
         IPPROTO_DCCP => {
             s.push_str("-p dccp ");
             ports(s, PORTS);
-            if let Some(x) = info.and_then(|p| p.dccp) {
-                if let Some(st) = x.state {
-                    let _ = write!(s, "--state {} ", DccpState::from(st).name());
-                }
-                match x.role {
-                    Some(0) => s.push_str("--role client "),
-                    Some(1) => s.push_str("--role server "),
-                    _ => {}
-                }
-            }
+            write_dccp(s, info.and_then(|p| p.dccp));
         }
         IPPROTO_GRE => {
             s.push_str("-p gre ");
@@ -158,32 +139,62 @@ fn write_proto(s: &mut String, c: &Conn, o: &Tuple, r: &Tuple) {
                 ["--srckey", "--dstkey", "--reply-key-src", "--reply-key-dst"],
             );
         }
-        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-            let (name, p) = if num == IPPROTO_ICMP {
-                (
-                    "icmp",
-                    (o.proto.icmp_type, o.proto.icmp_code, o.proto.icmp_id),
-                )
-            } else {
-                (
-                    "icmpv6",
-                    (o.proto.icmpv6_type, o.proto.icmpv6_code, o.proto.icmpv6_id),
-                )
-            };
-            let _ = write!(s, "-p {name} ");
-            if let Some(t) = p.0 {
-                let _ = write!(s, "--{name}-type {t} ");
-            }
-            if let Some(c) = p.1 {
-                let _ = write!(s, "--{name}-code {c} ");
-            }
-            if let Some(i) = p.2 {
-                let _ = write!(s, "--{name}-id {i} ");
-            }
-        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => write_icmp(s, num, o),
         other => {
             let _ = write!(s, "-p {other} ");
         }
+    }
+}
+
+/// The SCTP options: state and verification tags.
+fn write_sctp(s: &mut String, x: Option<conntrack::wire::ct::SctpInfo>) {
+    let Some(x) = x else { return };
+    if let Some(st) = x.state {
+        let _ = write!(s, "--state {} ", SctpState::from(st).name());
+    }
+    if let Some(v) = x.vtag_original {
+        let _ = write!(s, "--orig-vtag {} ", vtag_to_cli(v));
+    }
+    if let Some(v) = x.vtag_reply {
+        let _ = write!(s, "--reply-vtag {} ", vtag_to_cli(v));
+    }
+}
+
+/// The DCCP options: state and role.
+fn write_dccp(s: &mut String, x: Option<conntrack::wire::ct::DccpInfo>) {
+    let Some(x) = x else { return };
+    if let Some(st) = x.state {
+        let _ = write!(s, "--state {} ", DccpState::from(st).name());
+    }
+    match x.role {
+        Some(0) => s.push_str("--role client "),
+        Some(1) => s.push_str("--role server "),
+        _ => {}
+    }
+}
+
+/// `-p icmp` or `-p icmpv6` and the original tuple's type, code and id.
+fn write_icmp(s: &mut String, num: u8, o: &Tuple) {
+    let (name, (kind, code, id)) = if num == IPPROTO_ICMP {
+        (
+            "icmp",
+            (o.proto.icmp_type, o.proto.icmp_code, o.proto.icmp_id),
+        )
+    } else {
+        (
+            "icmpv6",
+            (o.proto.icmpv6_type, o.proto.icmpv6_code, o.proto.icmpv6_id),
+        )
+    };
+    let _ = write!(s, "-p {name} ");
+    if let Some(t) = kind {
+        let _ = write!(s, "--{name}-type {t} ");
+    }
+    if let Some(c) = code {
+        let _ = write!(s, "--{name}-code {c} ");
+    }
+    if let Some(i) = id {
+        let _ = write!(s, "--{name}-id {i} ");
     }
 }
 
