@@ -135,7 +135,7 @@ pub struct Filter {
     /// The reply direction's zone (`zone-reply=`), likewise.
     #[arg(long = "reply-zone")]
     pub reply_zone: Option<u16>,
-    /// Source NAT: a selector (the entries source-NATed, to ADDR[:PORT] if given) of list,
+    /// Source NAT: a selector (the entries source-NATed, to `ADDR[:PORT]` if given) of list,
     /// update, delete and events; on create, the source NAT to apply (an address needed).
     #[arg(short = 'n', long = "src-nat", num_args = 0..=1, value_name = "ADDR[:PORT]")]
     pub src_nat: Option<Option<String>>,
