@@ -18,6 +18,9 @@ mod arena;
 mod socket;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "traffic")]
+#[doc(hidden)]
+pub mod traffic;
 
 pub use arena::{Arena, DEFAULT_SLOT_LEN, RecvMeta};
 pub use socket::{Group, MemInfo, SockOpt, Socket};

@@ -7,12 +7,13 @@
 //! `conntrack -I` for what needs no traffic (SCTP, zones, marks). conntrack-tools' own view of
 //! the same table is saved beside the bytes, as the oracle for the tests.
 
+use conntrack_sock::traffic::http_exchange;
 use conntrack_sock::{Group, Socket};
 use conntrack_wire::consts::*;
 use conntrack_wire::ct::{Status, Tuple};
 use conntrack_wire::request::{self, DumpFilter, FlushFilter, Key};
 use conntrack_wire::{Conn, Emitter, MessageKind, Messages};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -398,12 +399,7 @@ fn traffic() -> Result<Vec<Box<dyn Send>>, String> {
         ("127.0.0.1:8080", &l4),
         ("[::1]:80", &l6),
     ] {
-        let mut c = TcpStream::connect(addr).map_err(e)?;
-        let (mut s, _) = l.accept().map_err(e)?;
-        c.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(e)?;
-        let mut b = [0u8; 18];
-        s.read_exact(&mut b).map_err(e)?;
-        s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").map_err(e)?;
+        let (c, s) = http_exchange(addr, l).map_err(e)?;
         keep.push(Box::new(c));
         keep.push(Box::new(s));
     }

@@ -13,12 +13,12 @@ use conntrack::events::{EventConfig, EventView, Events, Groups};
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{Status, TcpState, Tuple};
 use conntrack::{Conn, DumpFilter, Exp, Family, Nfct};
+use conntrack_sock::traffic::http_exchange;
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, SockaddrIn,
     SockaddrIn6,
 };
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -226,12 +226,7 @@ fn traffic() -> R<Vec<Box<dyn Send>>> {
         ("[::1]:8080", &l6),
         ("127.0.0.1:8080", &l4),
     ] {
-        let mut c = TcpStream::connect(addr).map_err(e)?;
-        let (mut s, _) = l.accept().map_err(e)?;
-        c.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(e)?;
-        let mut b = [0u8; 18];
-        s.read_exact(&mut b).map_err(e)?;
-        s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").map_err(e)?;
+        let (c, s) = http_exchange(addr, l).map_err(e)?;
         keep.push(Box::new(c));
         keep.push(Box::new(s));
     }
