@@ -86,6 +86,55 @@ macro_rules! scalar_nest {
         nest $nest:expr, max $max:literal;
         $( $(#[$fm:meta])* $field:ident : $kind:path => $codec:ty; )*
     ) => {
+        $crate::scalar::scalar_nest! {
+            $(#[$vm])* view $view;
+            nest $nest, max $max;
+            $( $(#[$fm])* $field : $kind => $codec; )*
+        }
+
+        $(#[$rm])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[non_exhaustive]
+        pub struct $repr {
+            $(
+                $(#[$fm])*
+                #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+                pub $field: Option<<$codec as $crate::scalar::Codec>::T>,
+            )*
+        }
+
+        impl $repr {
+            /// Copies every field out of a view.
+            pub fn parse(v: &$view<'_>) -> Self {
+                Self { $( $field: v.$field(), )* }
+            }
+
+            /// Emits the fields that are set, as the content of a nest (without the nest header).
+            pub fn emit(&self, e: &mut $crate::emit::Emitter<'_>) {
+                $( if let Some(x) = self.$field { <$codec as $crate::scalar::Codec>::put(e, $kind, x); } )*
+            }
+
+            /// Emits the fields as a nest of type `kind`.
+            pub fn emit_nest(&self, e: &mut $crate::emit::Emitter<'_>, kind: u16) {
+                e.nest(kind, |e| self.emit(e));
+            }
+        }
+
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for $view<'_> {
+            fn format(&self, f: defmt::Formatter<'_>) {
+                defmt::write!(f, "{}", $repr::parse(self))
+            }
+        }
+    };
+    // The view alone, for a nest whose owned form is written by hand.
+    (
+        $(#[$vm:meta])* view $view:ident;
+        nest $nest:expr, max $max:literal;
+        $( $(#[$fm:meta])* $field:ident : $kind:path => $codec:ty; )*
+    ) => {
         $(#[$vm])*
         #[derive(Debug, Clone, Copy)]
         pub struct $view<'a> {
@@ -140,42 +189,6 @@ macro_rules! scalar_nest {
             const SLOTS: usize = $max;
         }
 
-        $(#[$rm])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-        #[non_exhaustive]
-        pub struct $repr {
-            $(
-                $(#[$fm])*
-                #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
-                pub $field: Option<<$codec as $crate::scalar::Codec>::T>,
-            )*
-        }
-
-        impl $repr {
-            /// Copies every field out of a view.
-            pub fn parse(v: &$view<'_>) -> Self {
-                Self { $( $field: v.$field(), )* }
-            }
-
-            /// Emits the fields that are set, as the content of a nest (without the nest header).
-            pub fn emit(&self, e: &mut $crate::emit::Emitter<'_>) {
-                $( if let Some(x) = self.$field { <$codec as $crate::scalar::Codec>::put(e, $kind, x); } )*
-            }
-
-            /// Emits the fields as a nest of type `kind`.
-            pub fn emit_nest(&self, e: &mut $crate::emit::Emitter<'_>, kind: u16) {
-                e.nest(kind, |e| self.emit(e));
-            }
-        }
-
-        #[cfg(feature = "defmt")]
-        impl defmt::Format for $view<'_> {
-            fn format(&self, f: defmt::Formatter<'_>) {
-                defmt::write!(f, "{}", $repr::parse(self))
-            }
-        }
     };
 }
 pub(crate) use scalar_nest;

@@ -119,13 +119,15 @@ fn borrowed_decode_allocates_nothing() {
     drop(v);
 }
 
-/// An owned entry allocates only for what has no fixed size: a helper name, a security
-/// context, attributes this version does not know. Every other field, labels included, is
-/// stored inline, so parsing the fixtures' entries allocates exactly once per such string or
-/// unknown attribute (and once for the list of unknown attributes).
+/// An owned entry allocates only for what has no fixed size (a helper name, a security
+/// context, attributes this version does not know, and the list of those) and for its
+/// extension, once, when it carries any rare attribute (`ConnExt`). The common entry (tuples,
+/// status, timeout, mark, counters, use, id, zone, TCP state) allocates nothing.
 #[test]
 fn owned_parse_allocates_only_for_strings_and_unknown_attributes() {
+    const RARE: [u16; 16] = conntrack_wire::ct::ConnExt::KINDS;
     let (mut entries, mut labelled, mut expected, mut made) = (0, 0, 0u64, 0u64);
+    let (mut common, mut common_made) = (0, 0u64);
     for (_, bytes) in FIXTURES {
         for m in Messages::new(bytes).flatten() {
             let MessageKind::Conntrack(_) = m.kind() else {
@@ -137,10 +139,20 @@ fn owned_parse_allocates_only_for_strings_and_unknown_attributes() {
                 + u64::from(v.secctx().and_then(|s| s.name()).is_some())
                 + unknown
                 + u64::from(unknown > 0);
+            let proto_rare = v
+                .protoinfo()
+                .is_some_and(|p| p.tcp().is_none() || p.sctp().is_some() || p.dccp().is_some());
+            let rare = RARE.iter().any(|&k| v.has(k)) || unknown > 0 || proto_rare;
+            expected += u64::from(rare);
             labelled += usize::from(v.labels().is_some());
             let before = counting::count();
             let c = conntrack_wire::Conn::parse(&v);
-            made += counting::count() - before;
+            let n = counting::count() - before;
+            made += n;
+            if !rare {
+                common += 1;
+                common_made += n;
+            }
             std::hint::black_box(c);
             entries += 1;
         }
@@ -153,4 +165,48 @@ fn owned_parse_allocates_only_for_strings_and_unknown_attributes() {
         made, expected,
         "allocations while parsing {entries} owned entries"
     );
+    assert_eq!(common_made, 0, "allocations for {common} common entries");
+}
+
+/// The captured entries all carry a rare attribute (the capture turns timestamps and labels
+/// on), so the common entry is made from each of them: its common attributes alone, emitted
+/// and parsed again. Parsing it allocates nothing.
+#[test]
+fn the_common_entry_parses_without_allocating() {
+    let mut entries = 0;
+    for (_, bytes) in FIXTURES {
+        for m in Messages::new(bytes).flatten() {
+            let MessageKind::Conntrack(_) = m.kind() else {
+                continue;
+            };
+            let Ok(v) = m.conn() else { continue };
+            let full = conntrack_wire::Conn::parse(&v);
+            let mut common = conntrack_wire::Conn::default();
+            common.tuple_orig = full.tuple_orig;
+            common.tuple_reply = full.tuple_reply;
+            common.status = full.status;
+            common.timeout = full.timeout;
+            common.mark = full.mark;
+            common.counters_orig = full.counters_orig;
+            common.counters_reply = full.counters_reply;
+            common.use_count = full.use_count;
+            common.id = full.id;
+            common.zone = full.zone;
+            common.set_protoinfo(
+                full.protoinfo()
+                    .filter(|p| p.sctp.is_none() && p.dccp.is_none()),
+            );
+            let mut buf = vec![0u8; 4096];
+            let mut e = conntrack_wire::Emitter::new(&mut buf);
+            common.emit(&mut e);
+            let len = e.len();
+            let view = conntrack_wire::ConnView::new_checked(&buf[..len]).unwrap();
+            let before = counting::count();
+            let again = conntrack_wire::Conn::parse(&view);
+            assert_eq!(counting::count() - before, 0, "allocations for {again:?}");
+            assert_eq!(again, common);
+            entries += 1;
+        }
+    }
+    assert!(entries > 0);
 }

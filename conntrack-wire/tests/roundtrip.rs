@@ -166,8 +166,8 @@ fn conn() -> BoxedStrategy<Conn> {
             Option<u32>,
             Option<u32>,
         )>(),
-        any::<Option<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)>>(),
-        any::<Option<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)>>(),
+        any::<Option<(u64, u64)>>(),
+        any::<Option<(u64, u64)>>(),
         any::<Option<(Option<u32>, Option<u32>, Option<u32>)>>(),
         any::<Option<(Option<u32>, Option<u32>, Option<u32>)>>(),
         any::<Option<u16>>(),
@@ -184,16 +184,7 @@ fn conn() -> BoxedStrategy<Conn> {
     );
     (a.boxed(), b.boxed(), c.boxed())
         .prop_map(|(a, b, c)| {
-            let counters = |x: Option<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)>| {
-                x.map(|(packets, bytes, packets32, bytes32)| {
-                    fill!(Counters {
-                        packets,
-                        bytes,
-                        packets32,
-                        bytes32,
-                    })
-                })
-            };
+            let counters = |x: Option<(u64, u64)>| x.map(|(p, b)| Counters::new(p, b));
             let seqadj = |x: Option<(Option<u32>, Option<u32>, Option<u32>)>| {
                 x.map(|(correction_pos, offset_before, offset_after)| {
                     fill!(SeqAdj {
@@ -203,42 +194,45 @@ fn conn() -> BoxedStrategy<Conn> {
                     })
                 })
             };
-            fill!(Conn {
+            let mut conn = fill!(Conn {
                 tuple_orig: a.0,
                 tuple_reply: a.1,
-                tuple_master: a.2,
                 status: a.3.map(Status),
-                status_mask: a.4.map(Status),
-                protoinfo: a.5,
-                helper: a.6.map(|(name, info)| fill!(Helper { name, info })),
-                nat_src: a.7,
-                nat_dst: a.8,
                 timeout: b.0.0,
                 mark: b.0.1,
-                mark_mask: b.0.2,
                 use_count: b.0.3,
                 id: b.0.4,
-                secmark: b.0.5,
                 counters_orig: counters(b.1),
                 counters_reply: counters(b.2),
-                seq_adj_orig: seqadj(b.3),
-                seq_adj_reply: seqadj(b.4),
                 zone: b.5,
-                secctx: b.6,
-                timestamp: b.7.map(|(start, stop)| fill!(Timestamp { start, stop })),
-                timestamp_event: b.8,
-                labels: c.0,
-                labels_mask: c.1,
-                synproxy: c
-                    .2
-                    .map(|(isn, its, tsoff)| fill!(Synproxy { isn, its, tsoff })),
-                filter: c.3.map(|(orig_flags, reply_flags, zone)| fill!(Filter {
+            });
+            conn.set_protoinfo(a.5);
+            let x = conn.ext_mut();
+            x.tuple_master = a.2;
+            x.status_mask = a.4.map(Status);
+            x.helper = a.6.map(|(name, info)| fill!(Helper { name, info }));
+            x.nat_src = a.7;
+            x.nat_dst = a.8;
+            x.mark_mask = b.0.2;
+            x.secmark = b.0.5;
+            x.seq_adj_orig = seqadj(b.3);
+            x.seq_adj_reply = seqadj(b.4);
+            x.secctx = b.6;
+            x.timestamp = b.7.map(|(start, stop)| fill!(Timestamp { start, stop }));
+            x.timestamp_event = b.8;
+            x.labels = c.0;
+            x.labels_mask = c.1;
+            x.synproxy =
+                c.2.map(|(isn, its, tsoff)| fill!(Synproxy { isn, its, tsoff }));
+            x.filter = c.3.map(|(orig_flags, reply_flags, zone)| {
+                fill!(Filter {
                     orig_flags,
                     reply_flags,
                     zone,
-                })),
-                unknown: c.4,
-            })
+                })
+            });
+            x.unknown = c.4;
+            conn
         })
         .boxed()
 }
@@ -354,7 +348,7 @@ fn oversized_label_bitmap_is_kept_in_unknown() {
     });
     let c = Conn::parse(&ConnView::new_checked(&b).unwrap());
     assert_eq!(c.mark, Some(7));
-    assert_eq!(c.labels, None);
-    assert_eq!(c.unknown, vec![(CTA_LABELS, long.clone())]);
+    assert_eq!(c.ext().labels, None);
+    assert_eq!(c.ext().unknown, vec![(CTA_LABELS, long.clone())]);
     assert_eq!(emit_exact(|e| c.emit(e)), b);
 }

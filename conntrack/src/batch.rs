@@ -67,7 +67,8 @@ impl BatchOp {
     fn variable_length(&self) -> bool {
         match self {
             BatchOp::Create(c) | BatchOp::Update(c) => {
-                c.helper.is_some() || c.secctx.is_some() || !c.unknown.is_empty()
+                let x = c.ext();
+                x.helper.is_some() || x.secctx.is_some() || !x.unknown.is_empty()
             }
             BatchOp::Delete(_) => false,
         }
@@ -511,21 +512,22 @@ mod tests {
         .with_timeout(30)
         .with_mark(7);
         let master: Tuple = c.tuple_orig.unwrap();
-        c.tuple_master = Some(master);
+        c.ext_mut().tuple_master = Some(master);
         c.status = Some(Status::CONFIRMED | Status::ASSURED);
-        c.status_mask = Some(Status::ASSURED);
-        c.mark_mask = Some(0xff);
+        c.ext_mut().status_mask = Some(Status::ASSURED);
+        c.ext_mut().mark_mask = Some(0xff);
         c.zone = Some(3);
-        c.secmark = Some(1);
-        c.labels = Some(Labels::from_labels(&[1, 127]));
-        c.labels_mask = Some(Labels::from_labels(&[1, 127]));
+        c.ext_mut().secmark = Some(1);
+        c.ext_mut().labels = Some(Labels::from_labels(&[1, 127]));
+        c.ext_mut().labels_mask = Some(Labels::from_labels(&[1, 127]));
         c.id = Some(1);
         c.use_count = Some(1);
         let mut all = vec![c];
         for m in Messages::new(conntrack_wire::testing::fixtures::DUMP_CT).flatten() {
             if let Ok(v) = m.conn() {
                 let mut c = Conn::parse(&v);
-                (c.helper, c.secctx, c.unknown) = (None, None, Vec::new());
+                let x = c.ext_mut();
+                (x.helper, x.secctx, x.unknown) = (None, None, Vec::new());
                 all.push(c);
             }
         }

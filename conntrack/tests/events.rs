@@ -164,7 +164,10 @@ fn library_mutations_yield_their_events_in_order() {
     assert_eq!(conns[0].mark, Some(3));
     assert_eq!(conns[1].mark, Some(4));
     assert_eq!(
-        conns[0].protoinfo.and_then(|p| p.tcp).and_then(|t| t.state),
+        conns[0]
+            .protoinfo()
+            .and_then(|p| p.tcp)
+            .and_then(|t| t.state),
         Some(3)
     );
     assert_eq!(conns[0].tuple_reply.unwrap().proto.src_port, Some(80));
@@ -680,7 +683,7 @@ fn bpf_filters_on_state_master_ranges_and_labels_deliver_the_userspace_matches()
     for (j, master) in made.clone().iter().step_by(4).take(3).enumerate() {
         let mut c = Conn::udp(sa(&format!("10.62.0.{}:3000", j + 1)), sa("10.63.0.1:4000"))
             .with_timeout(200);
-        c.tuple_master = master.tuple_orig;
+        c.ext_mut().tuple_master = master.tuple_orig;
         nfct.create(&c).unwrap();
         made.push(c);
     }

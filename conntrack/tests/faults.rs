@@ -75,7 +75,7 @@ fn an_item_too_large_to_encode_fails_before_anything_is_sent() {
     );
     // Unknown attributes that add up to more than one send can carry.
     let mut huge = udp(101);
-    huge.unknown = (0..40).map(|k| (200 + k, vec![0u8; 60_000])).collect();
+    huge.ext_mut().unknown = (0..40).map(|k| (200 + k, vec![0u8; 60_000])).collect();
     ops.insert(7, BatchOp::Update(huge));
     let r = nfct.batch(&ops);
     assert!(r.stopped.is_none(), "{:?}", r.stopped);

@@ -110,10 +110,10 @@ fn assert_line_matches(l: &common::ctlist::Line, c: &Conn) {
         "{ctx}: timeout {} vs {t}",
         l.timeout
     );
-    if let Some(s) = c.protoinfo.and_then(|p| p.tcp).and_then(|t| t.state) {
+    if let Some(s) = c.protoinfo().and_then(|p| p.tcp).and_then(|t| t.state) {
         assert_eq!(l.state.as_deref(), Some(TcpState::from(s).name()), "{ctx}");
     }
-    if let Some(s) = c.protoinfo.and_then(|p| p.sctp).and_then(|t| t.state) {
+    if let Some(s) = c.protoinfo().and_then(|p| p.sctp).and_then(|t| t.state) {
         assert_eq!(l.state.as_deref(), Some(SctpState::from(s).name()), "{ctx}");
     }
     assert_eq!(
@@ -817,7 +817,7 @@ fn batch_longer_than_the_send_buffer_is_split() {
     assert_eq!(conntrack(&["-C"]).trim(), "5000");
     let got = nfct.get(&key_of(&conn(4321))).unwrap();
     assert_eq!(got.mark, Some(4321));
-    let labels = conntrack::wire::ct::LabelsView::new(got.labels.as_deref().unwrap());
+    let labels = conntrack::wire::ct::LabelsView::new(got.ext().labels.as_deref().unwrap());
     assert_eq!(labels.iter().collect::<Vec<_>>(), [4321 % 128]);
 }
 
@@ -997,7 +997,7 @@ fn labels_and_nat_round_trip() {
         .with_labels(&[0, 5, 127]);
     nfct.create(&c).unwrap();
     let got = nfct.get(&key_of(&c)).unwrap();
-    let labels = conntrack::wire::ct::LabelsView::new(got.labels.as_deref().unwrap());
+    let labels = conntrack::wire::ct::LabelsView::new(got.ext().labels.as_deref().unwrap());
     assert_eq!(labels.iter().collect::<Vec<_>>(), [0, 5, 127]);
     // conntrack-tools names labels through /etc/xtables/connlabel.conf (`cargo xtask ci` installs the
     // identity map `N labelN`).
@@ -1008,7 +1008,7 @@ fn labels_and_nat_round_trip() {
     let mut n = Conn::tcp(sa("10.11.1.1:2000"), sa("10.11.1.2:80"))
         .with_tcp_state(TcpState::Established)
         .with_timeout(100);
-    n.nat_src = Some(conntrack::wire::ct::Nat::range(
+    n.ext_mut().nat_src = Some(conntrack::wire::ct::Nat::range(
         ip("192.168.77.1"),
         ip("192.168.77.1"),
     ));
@@ -1033,7 +1033,7 @@ fn labels_and_nat_round_trip() {
         .with_tcp_state(TcpState::Established)
         .with_timeout(100);
     m.tuple_reply = Conn::tcp(sa("10.11.2.2:80"), sa("192.168.77.2:2000")).tuple_orig;
-    m.nat_src = Some(conntrack::wire::ct::Nat::range(
+    m.ext_mut().nat_src = Some(conntrack::wire::ct::Nat::range(
         ip("192.168.77.2"),
         ip("192.168.77.2"),
     ));

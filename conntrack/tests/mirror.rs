@@ -30,7 +30,11 @@ fn stable(c: &Conn) -> Stable {
         c.status.map(|s| s.bits()),
         c.mark,
         c.zone,
-        c.labels.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
+        c.ext()
+            .labels
+            .as_deref()
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
     )
 }
 

@@ -2,9 +2,13 @@
 
 mod conn;
 pub mod counters;
+#[cfg(feature = "alloc")]
+mod ext;
 pub mod helper;
 pub mod labels;
 pub mod nat;
+#[cfg(feature = "alloc")]
+mod owned;
 pub mod protoinfo;
 pub mod secctx;
 pub mod seqadj;
@@ -13,15 +17,17 @@ pub mod synproxy;
 pub mod timestamp;
 pub mod tuple;
 
-#[cfg(feature = "alloc")]
-pub use conn::Conn;
 pub use conn::{ConnDecoder, ConnView};
 pub use counters::{Counters, CountersView};
+#[cfg(feature = "alloc")]
+pub use ext::ConnExt;
 #[cfg(feature = "alloc")]
 pub use helper::Helper;
 pub use helper::HelperView;
 pub use labels::{Labels, LabelsView, set_label};
 pub use nat::{Nat, NatView};
+#[cfg(feature = "alloc")]
+pub use owned::Conn;
 pub use protoinfo::{
     DccpInfo, DccpInfoView, DccpState, ProtoInfo, ProtoInfoView, SctpInfo, SctpInfoView, SctpState,
     TcpFlags, TcpInfo, TcpInfoView, TcpState,

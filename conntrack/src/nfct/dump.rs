@@ -349,8 +349,10 @@ impl Nfct {
             c.timeout = None;
             c.counters_orig = None;
             c.counters_reply = None;
-            c.timestamp = None;
             c.use_count = None;
+            if c.ext().timestamp.is_some() {
+                c.ext_mut().timestamp = None;
+            }
             c
         }
         let mut seen = std::collections::HashSet::new();

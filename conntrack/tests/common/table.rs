@@ -101,7 +101,7 @@ pub fn entries() -> Vec<Conn> {
         ))
         .with_timeout(300)
         .with_mark(u32::from(i));
-        n.nat_src = Some(Nat::range(ip("192.168.77.1"), ip("192.168.77.1")));
+        n.ext_mut().nat_src = Some(Nat::range(ip("192.168.77.1"), ip("192.168.77.1")));
         v.push(n);
     }
     // Zones that apply to one direction only (zone-orig=3, zone-reply=3): the kernel's zone

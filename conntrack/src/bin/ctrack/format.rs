@@ -105,7 +105,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
     if let Some(t) = c.timeout {
         let _ = write!(s, "{t} ");
     }
-    let pi = c.protoinfo.unwrap_or_default();
+    let pi = c.protoinfo().unwrap_or_default();
     match proto {
         IPPROTO_TCP => {
             if let Some(st) = pi.tcp.and_then(|t| t.state) {
@@ -130,12 +130,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
         let _ = write!(s, "zone-orig={z} ");
     }
     if let Some(k) = c.counters_orig {
-        let _ = write!(
-            s,
-            "packets={} bytes={} ",
-            k.packet_count().unwrap_or(0),
-            k.byte_count().unwrap_or(0)
-        );
+        let _ = write!(s, "packets={} bytes={} ", k.packets, k.bytes);
     }
     if c.status.is_some() && !status.contains(Status::SEEN_REPLY) {
         s.push_str("[UNREPLIED] ");
@@ -147,12 +142,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
         }
     }
     if let Some(k) = c.counters_reply {
-        let _ = write!(
-            s,
-            "packets={} bytes={} ",
-            k.packet_count().unwrap_or(0),
-            k.byte_count().unwrap_or(0)
-        );
+        let _ = write!(s, "packets={} bytes={} ", k.packets, k.bytes);
     }
     if status.contains(Status::ASSURED) {
         s.push_str("[ASSURED] ");
@@ -166,24 +156,24 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
     if let Some(m) = c.mark {
         let _ = write!(s, "mark={m} ");
     }
-    if let Some(m) = c.secmark.filter(|m| *m != 0) {
+    if let Some(m) = c.ext().secmark.filter(|m| *m != 0) {
         let _ = write!(s, "secmark={m} ");
     }
-    if let Some(x) = &c.secctx {
+    if let Some(x) = &c.ext().secctx {
         let _ = write!(s, "secctx={x} ");
     }
     if let Some(z) = c.zone.filter(|z| *z != 0) {
         let _ = write!(s, "zone={z} ");
     }
-    if let Some(start) = c.timestamp.and_then(|t| t.start) {
-        let end = c.timestamp.and_then(|t| t.stop).unwrap_or(now_ns);
+    if let Some(start) = c.ext().timestamp.and_then(|t| t.start) {
+        let end = c.ext().timestamp.and_then(|t| t.stop).unwrap_or(now_ns);
         let _ = write!(
             s,
             "delta-time={} ",
             end.saturating_sub(start) / 1_000_000_000
         );
     }
-    if let Some(h) = c.helper.as_ref().and_then(|h| h.name.as_deref()) {
+    if let Some(h) = c.ext().helper.as_ref().and_then(|h| h.name.as_deref()) {
         let _ = write!(s, "helper={h} ");
     }
     if let Some(u) = c.use_count {
@@ -195,7 +185,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
         }
     }
     if o.labels {
-        if let Some(l) = &c.labels {
+        if let Some(l) = &c.ext().labels {
             let names = crate::labelmap::names(LabelsView::new(l).iter());
             if !names.is_empty() {
                 let _ = write!(s, "labels={} ", names.join(","));

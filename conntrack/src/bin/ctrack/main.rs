@@ -264,11 +264,11 @@ fn build_conn(f: &Filter) -> R<Conn> {
         .with_status(Status::CONFIRMED);
     if let Some(v) = &f.src_nat {
         let arg = v.as_deref().map(nat::NatArg::parse).transpose()?;
-        c.nat_src = Some(arg.unwrap_or_default().range("--src-nat")?);
+        c.ext_mut().nat_src = Some(arg.unwrap_or_default().range("--src-nat")?);
     }
     if let Some(v) = &f.dst_nat {
         let arg = v.as_deref().map(nat::NatArg::parse).transpose()?;
-        c.nat_dst = Some(arg.unwrap_or_default().range("--dst-nat")?);
+        c.ext_mut().nat_dst = Some(arg.unwrap_or_default().range("--dst-nat")?);
     }
     apply_fields(&mut c, f, proto)?;
     Ok(c)
@@ -282,7 +282,7 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
         let (v, mask) = mark(m)?;
         c.mark = Some(v);
         if mask != u32::MAX {
-            c.mark_mask = Some(mask);
+            c.ext_mut().mark_mask = Some(mask);
         }
     }
     if let Some(s) = &f.status {
@@ -336,8 +336,8 @@ fn build_entry(f: &Filter) -> R<Conn> {
     let mut c = build_conn(f)?;
     if let Some(l) = &f.label {
         let bits = Labels::from_labels(&labelmap::bits(l)?);
-        c.labels_mask = Some(bits);
-        c.labels = Some(bits);
+        c.ext_mut().labels_mask = Some(bits);
+        c.ext_mut().labels = Some(bits);
     }
     if let Some(h) = &f.helper {
         c = c.with_helper(h);
@@ -439,7 +439,7 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
             t.tuple_orig.and_then(|x| x.proto.num).unwrap_or(0),
         )?;
         if let Some((bits, mask)) = labels {
-            (u.labels, u.labels_mask) = (Some(bits), Some(mask));
+            (u.ext_mut().labels, u.ext_mut().labels_mask) = (Some(bits), Some(mask));
         }
         ops.push(BatchOp::Update(u));
     }

@@ -47,13 +47,13 @@ pub fn write_line(s: &mut String, c: &Conn) {
     if let Some(m) = c.mark.filter(|m| *m != 0) {
         let _ = write!(s, "-m {m} ");
     }
-    if let Some(l) = &c.labels {
+    if let Some(l) = &c.ext().labels {
         let names = crate::labelmap::names(conntrack::wire::ct::LabelsView::new(l).iter());
         if !names.is_empty() {
             let _ = write!(s, "-l {} ", names.join(","));
         }
     }
-    if let Some(m) = c.secmark {
+    if let Some(m) = c.ext().secmark {
         let _ = write!(s, "-c {m} ");
     }
     if let Some(z) = c.zone {
@@ -105,7 +105,7 @@ fn write_proto(s: &mut String, c: &Conn, o: &Tuple, r: &Tuple) {
         }
     };
     const PORTS: [&str; 4] = ["--sport", "--dport", "--reply-port-src", "--reply-port-dst"];
-    let info = c.protoinfo;
+    let info = c.protoinfo();
     match num {
         IPPROTO_TCP => {
             s.push_str("-p tcp ");

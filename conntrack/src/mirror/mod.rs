@@ -7,8 +7,9 @@ use crate::{DumpFilter, Family, Nfct};
 use conntrack_wire::Conn;
 use conntrack_wire::ConnView;
 use conntrack_wire::ct::Tuple;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use table::{Key, Table};
+
+mod table;
 
 /// A copy of the conntrack table (or of one [`Shard`] of it), kept from an event stream.
 ///
@@ -35,55 +36,20 @@ use std::collections::hash_map::Entry;
 /// a DESTROY event only some), so an event updates the parts it carries and keeps the rest.
 /// While a resynchronising dump runs, entries may change; the events of those changes are
 /// queued and applied after it, in order, so the mirror converges to the table.
+///
+/// What it costs: the entries sit in one dense vector (an entry is 240 bytes, see
+/// [`Conn`]), found through a hash table of their positions (about 10 bytes per entry), so a
+/// mirror of a million common entries takes about 250 MB.
 #[derive(Debug, Default, Clone)]
 pub struct Mirror {
-    entries: HashMap<(Tuple, u16), Conn>,
+    entries: Table,
     shard: Option<Shard>,
     resyncs: u64,
     lost: u64,
 }
 
-/// Overwrites the parts of `old` that `new` carries.
-fn merge(old: &mut Conn, new: Conn) {
-    macro_rules! take {
-        ($($f:ident),*) => { $( if new.$f.is_some() { old.$f = new.$f; } )* };
-    }
-    take!(
-        tuple_orig,
-        tuple_reply,
-        tuple_master,
-        status,
-        status_mask,
-        protoinfo,
-        helper,
-        nat_src,
-        nat_dst,
-        timeout,
-        mark,
-        mark_mask,
-        counters_orig,
-        counters_reply,
-        use_count,
-        id,
-        seq_adj_orig,
-        seq_adj_reply,
-        secmark,
-        zone,
-        secctx,
-        timestamp,
-        timestamp_event,
-        labels,
-        labels_mask,
-        synproxy,
-        filter
-    );
-    if !new.unknown.is_empty() {
-        old.unknown = new.unknown;
-    }
-}
-
-/// The key of an entry: its original tuple and its zone (0 when absent).
-fn key(c: &ConnView<'_>) -> Option<(Tuple, u16)> {
+/// The key of an entry that a view carries.
+fn key(c: &ConnView<'_>) -> Option<Key> {
     Some((Tuple::parse(&c.tuple_orig()?), c.zone().unwrap_or(0)))
 }
 
@@ -136,10 +102,15 @@ impl Mirror {
     /// # Ok::<(), conntrack::Error>(())
     /// ```
     pub fn resync(&mut self, nfct: &Nfct) -> Result<()> {
-        let mut fresh = HashMap::with_capacity(self.entries.len());
+        // Room for the table as counted now, and a little growth while the dump runs, so
+        // that a large table does not double the vector at its end.
+        let expected = nfct.count(Family::Any).unwrap_or(0);
+        let mut fresh = Table::with_capacity(expected + expected / 32 + 64);
+        let shard = self.shard;
         nfct.dump_with(Family::Any, &DumpFilter::default(), |c| {
-            if let Some(k) = key(c).filter(|_| self.holds(c)) {
-                fresh.insert(k, Conn::parse(c));
+            if shard.is_none_or(|s| s.holds(c.id().unwrap_or(0))) && c.tuple_orig().is_some() {
+                // A tuple listed twice (replaced while the dump ran): the later one wins.
+                fresh.upsert(Conn::parse(c), |old, new| *old = new);
             }
         })?;
         self.entries = fresh;
@@ -172,12 +143,7 @@ impl Mirror {
                     EventKind::Destroy => {
                         self.entries.remove(&k);
                     }
-                    _ => match self.entries.entry(k) {
-                        Entry::Occupied(mut e) => merge(e.get_mut(), Conn::parse(v)),
-                        Entry::Vacant(e) => {
-                            e.insert(Conn::parse(v));
-                        }
-                    },
+                    _ => self.entries.upsert(Conn::parse(v), Conn::merge),
                 }
             }
             EventView::Overrun { lost } => {
@@ -206,12 +172,18 @@ impl Mirror {
 
     /// Returns whether the mirror holds no entry.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Returns the entries, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Conn> {
-        self.entries.values()
+        self.entries.iter()
+    }
+
+    /// Returns the bytes that the mirror holds on the heap for its entries and their index
+    /// (an entry's [`conntrack_wire::ct::ConnExt`], when it has one, is not counted).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.heap_bytes()
     }
 
     /// Returns how many times the mirror was loaded from a dump.
