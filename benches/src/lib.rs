@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 unsafe extern "C" {
     fn nfct_peer_dump(family: u8, sum: *mut u64) -> std::os::raw::c_long;
     fn nfct_peer_parse(buf: *const u8, len: usize, sum: *mut u64) -> std::os::raw::c_long;
+    fn nfct_peer_collect(family: u8, bytes: *mut u64) -> std::os::raw::c_long;
 }
 
 /// Dumps the table with libnetfilter_conntrack (parse + field reads per entry); returns the
@@ -19,6 +20,16 @@ pub fn peer_dump(family: u8) -> Option<u64> {
     let n = unsafe { nfct_peer_dump(family, &mut sum) };
     std::hint::black_box(sum);
     u64::try_from(n).ok()
+}
+
+/// Dumps the table with libnetfilter_conntrack into an array of plain C structs (tuples,
+/// ports, status, timeout, mark, id, use, zone, labels, TCP state) that stays allocated until
+/// the process exits; returns the entry count and the array's bytes.
+pub fn peer_collect(family: u8) -> Option<(u64, u64)> {
+    let mut bytes = 0u64;
+    // SAFETY: the C function only writes through `bytes`, which is a valid u64 for the call.
+    let n = unsafe { nfct_peer_collect(family, &mut bytes) };
+    Some((u64::try_from(n).ok()?, bytes))
 }
 
 /// Parses captured bytes with libnetfilter_conntrack's `nfct_nlmsg_parse`; returns the count.

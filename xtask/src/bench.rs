@@ -54,7 +54,7 @@ pub(crate) fn run() -> Result<(), String> {
         "# Benchmarks\n\nProduced by `cargo xtask bench` (as root) on {date}, kernel {kernel}, {cpus} CPUs. \
 Every row of a table was measured in the same run, side by side (interleaved rounds; the live \
 section states how many). Ratios are to the floor row of the same operation. Do not edit: run the command again.\n\n\
-## Live (`benches/benches/live.rs`, a private network namespace)\n\n{live}\n\
+## Live (`benches/benches/live/main.rs`, a private network namespace)\n\n{live}\n\
 ## Offline decode of the captured fixtures (`benches/benches/decode.rs`)\n\n```\n{decode}```\n"
     );
     std::fs::write(root().join("BENCHMARKS.md"), text).map_err(|e| e.to_string())?;

@@ -16,6 +16,8 @@ use conntrack_benches::{
     varied_conn, walk_tlv,
 };
 use std::fmt::Write as _;
+
+mod memory;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -243,7 +245,7 @@ struct Row {
     note: String,
 }
 
-fn vm_hwm_kib() -> u64 {
+pub(crate) fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -252,16 +254,6 @@ fn vm_hwm_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Child mode: open the parent's namespace (which holds the table) by path, stream one dump,
-/// and print the entry count, the peak RSS before the dump and after it, in KiB.
-fn rss_child(netns: &str) {
-    let nfct = Nfct::open_with(conntrack::Config::default().netns(netns)).unwrap();
-    let before = vm_hwm_kib();
-    let (count, acc) = stream_dump(&nfct);
-    std::hint::black_box(acc);
-    println!("{count} {before} {}", vm_hwm_kib());
 }
 
 /// Decodes `captured` (concatenated netlink datagrams holding `n` conntrack messages) five
@@ -477,7 +469,7 @@ fn offline_decode(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Ok(ns) = std::env::var("CT_BENCH_RSS_NETNS") {
-        rss_child(&ns);
+        memory::child(&ns, &std::env::var("CT_BENCH_RSS_WAY").unwrap_or_default());
         return;
     }
     let quick = args.iter().any(|a| a == "--test");
@@ -488,6 +480,9 @@ fn main() {
         nix::unistd::geteuid().is_root(),
         "the live benchmarks need root: run `cargo xtask bench` as root"
     );
+    // Opened in the initial namespace: the global table limit, raised for the memory rows'
+    // largest table and put back when the run ends.
+    let mut max = memory::ConntrackMax::open();
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
     let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1");
@@ -520,7 +515,7 @@ fn main() {
     let backlog = drain_backlog(bench.quick);
     let decode_events = events_decode(&mut bench, backlog);
     let burst = event_burst(&mut bench);
-    let rss = streamed_rss(&mut bench);
+    let memory = memory::measure(&mut bench, &mut max);
     let measured = Measured {
         dump,
         get,
@@ -530,7 +525,7 @@ fn main() {
         burst,
         decode,
         decode_events,
-        rss,
+        memory,
     };
     let goals = goals(&measured);
     report(&bench, &measured.dump, &goals);
@@ -558,7 +553,7 @@ struct Measured {
     burst: Burst,
     decode: Rounds,
     decode_events: Rounds,
-    rss: Vec<u64>,
+    memory: memory::Memory,
 }
 
 /// Events received and lost in the burst, and how many the burst generated.
@@ -1422,58 +1417,6 @@ fn event_burst(bench: &mut Bench) -> Burst {
     }
 }
 
-/// Peak memory of a streamed dump at two table sizes (each in a child process).
-fn streamed_rss(bench: &mut Bench) -> Vec<u64> {
-    let quick = bench.quick;
-    let nfct = &bench.nfct;
-    let rows = &mut bench.rows;
-    // ---------------- peak memory of a streamed dump
-    let exe = std::env::current_exe().unwrap();
-    let ns = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
-    let ns = std::fs::read_link(&ns)
-        .map(|_| ns.replace("self", &std::process::id().to_string()))
-        .unwrap();
-    nfct.flush(Family::Any).unwrap();
-    let mut filled = 0;
-    let mut rss: Vec<u64> = Vec::new();
-    for k in if quick {
-        vec![1_000u32, 2_000]
-    } else {
-        vec![25_000, 250_000]
-    } {
-        fill_varied(nfct, filled, k);
-        filled = k;
-        let out = Command::new(&exe)
-            .env("CT_BENCH_RSS_NETNS", &ns)
-            .output()
-            .unwrap();
-        let s = String::from_utf8_lossy(&out.stdout);
-        let f: Vec<u64> = s
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        assert_eq!(
-            f.first().copied(),
-            Some(u64::from(k)),
-            "child: {s} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        rss.push(f[2]);
-        rows.push(Row {
-            op: format!("streamed dump peak RSS, {k} entries"),
-            who: "conntrack-rs dump_with".into(),
-            median: Duration::ZERO,
-            per: None,
-            ratio: None,
-            note: format!(
-                "peak RSS of the whole process {} KiB ({} KiB before the dump)",
-                f[2], f[1]
-            ),
-        });
-    }
-    rss
-}
-
 /// The goals: measured here, judged here, never asserted in tests.
 // Long: the goals, one entry each: a table, read top to bottom.
 fn goals(m: &Measured) -> Vec<(String, String, bool)> {
@@ -1484,9 +1427,10 @@ fn goals(m: &Measured) -> Vec<(String, String, bool)> {
         drain,
         decode,
         decode_events,
-        rss,
+        memory,
         ..
     } = m;
+    let rss = memory.streamed_peaks();
     let Burst {
         got,
         lost,
@@ -1497,7 +1441,7 @@ fn goals(m: &Measured) -> Vec<(String, String, bool)> {
     let (drain_floor, drain_ours, drain_threaded) = (d[0], d[1], d[2]);
     let (drain_sharded, drain_tlv_sharded) = (d[4], d[5]);
     // ---------------- goals (issue "Benchmarks"): measured here, judged here, never asserted in tests
-    vec![
+    let mut goals = vec![
         (
             "full dump, borrowed views ≤ 1.05x the header floor".into(),
             format!(
@@ -1592,11 +1536,14 @@ fn goals(m: &Measured) -> Vec<(String, String, bool)> {
             decode.ratio(3, 1) >= 3.0 && decode_events.ratio(3, 1) >= 3.0,
         ),
         (
-            "streamed dump peak memory < 8 MiB and the same (±1 MiB) at 25k and 250k".into(),
+            "streamed dump peak memory < 8 MiB and the same (±1 MiB) at every table size".into(),
             format!(
-                "{} KiB and {} KiB (whole process)",
-                rss.first().copied().unwrap_or(0),
-                rss.last().copied().unwrap_or(0)
+                "{} KiB (whole process, at {:?} entries)",
+                rss.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" KiB, "),
+                memory.sizes
             ),
             // "The same": within 1 MiB, about what the whole process's baseline drifts by
             // between two runs of the child (its RSS before the dump is in the rows above).
@@ -1605,6 +1552,55 @@ fn goals(m: &Measured) -> Vec<(String, String, bool)> {
                     .first()
                     .zip(rss.last())
                     .is_some_and(|(a, b)| (*b).abs_diff(*a) < 1024),
+        ),
+    ];
+    goals.extend(memory_goals(memory));
+    goals
+}
+
+/// The goals on holding the table (issue "a million entries in memory").
+fn memory_goals(memory: &memory::Memory) -> Vec<(String, String, bool)> {
+    let size = std::mem::size_of::<conntrack::Conn>();
+    let (owned, mirror, c) = (
+        memory.largest("owned"),
+        memory.largest("mirror"),
+        memory.largest("c-struct"),
+    );
+    // The constant: what the process held before the dump plus the dump's own buffers (the
+    // streamed dump's whole peak bounds both).
+    let constant = memory.largest("streamed").peak_kib * 1024;
+    let owned_growth = owned.peak_kib.saturating_sub(owned.before_kib) * 1024;
+    let owned_bound = 1.5 * (owned.entries as f64) * size as f64 + constant as f64;
+    vec![
+        (
+            "owned entry ≤ 256 bytes (size_of::<Conn>())".into(),
+            format!("{size} bytes"),
+            size <= 256,
+        ),
+        (
+            format!(
+                "owned dump peak RSS ≤ 1.5 × entries × size_of::<Conn>() + a constant, at {} entries",
+                owned.entries
+            ),
+            format!(
+                "{:.1} MiB added ({:.0} B per entry); bound {:.1} MiB (constant: the streamed \
+                 dump's whole peak, {:.1} MiB); C plain structs {:.0} B per entry",
+                owned_growth as f64 / 1048576.0,
+                owned.per_entry(),
+                owned_bound / 1048576.0,
+                constant as f64 / 1048576.0,
+                c.per_entry()
+            ),
+            owned_growth as f64 <= owned_bound,
+        ),
+        (
+            format!("Mirror ≤ 300 B per entry, at {} entries", mirror.entries),
+            format!(
+                "{:.0} B per entry of peak RSS ({:.0} B in entries and index)",
+                mirror.per_entry(),
+                mirror.heap as f64 / mirror.entries.max(1) as f64
+            ),
+            mirror.per_entry() <= 300.0,
         ),
     ]
 }
