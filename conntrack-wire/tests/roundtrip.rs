@@ -202,11 +202,13 @@ fn conn() -> BoxedStrategy<Conn> {
                 mark: b.0.1,
                 use_count: b.0.3,
                 id: b.0.4,
-                counters_orig: counters(b.1),
-                counters_reply: counters(b.2),
                 zone: b.5,
             });
             conn.set_protoinfo(a.5);
+            conn.set_counters_orig(counters(b.1));
+            conn.set_counters_reply(counters(b.2));
+            conn.set_timestamp(b.7.map(|(start, stop)| fill!(Timestamp { start, stop })));
+            conn.set_labels(c.0);
             let x = conn.ext_mut();
             x.tuple_master = a.2;
             x.status_mask = a.4.map(Status);
@@ -218,9 +220,7 @@ fn conn() -> BoxedStrategy<Conn> {
             x.seq_adj_orig = seqadj(b.3);
             x.seq_adj_reply = seqadj(b.4);
             x.secctx = b.6;
-            x.timestamp = b.7.map(|(start, stop)| fill!(Timestamp { start, stop }));
             x.timestamp_event = b.8;
-            x.labels = c.0;
             x.labels_mask = c.1;
             x.synproxy =
                 c.2.map(|(isn, its, tsoff)| fill!(Synproxy { isn, its, tsoff }));
@@ -348,7 +348,7 @@ fn oversized_label_bitmap_is_kept_in_unknown() {
     });
     let c = Conn::parse(&ConnView::new_checked(&b).unwrap());
     assert_eq!(c.mark, Some(7));
-    assert_eq!(c.ext().labels, None);
+    assert_eq!(c.labels(), None);
     assert_eq!(c.ext().unknown, vec![(CTA_LABELS, long.clone())]);
     assert_eq!(emit_exact(|e| c.emit(e)), b);
 }

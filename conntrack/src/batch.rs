@@ -518,7 +518,7 @@ mod tests {
         c.ext_mut().mark_mask = Some(0xff);
         c.zone = Some(3);
         c.ext_mut().secmark = Some(1);
-        c.ext_mut().labels = Some(Labels::from_labels(&[1, 127]));
+        c.set_labels(Some(Labels::from_labels(&[1, 127])));
         c.ext_mut().labels_mask = Some(Labels::from_labels(&[1, 127]));
         c.id = Some(1);
         c.use_count = Some(1);

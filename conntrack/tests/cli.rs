@@ -734,8 +734,8 @@ fn stop_listener(c: std::process::Child) -> Vec<String> {
 }
 
 /// `ctrack -E` prints the lines `conntrack -E` prints, in the same order, for creates,
-/// updates, deletes, flushes, expirations and expectations, in plain and in
-/// `-o extended,id,timestamp,labels` output.
+/// updates, deletes, flushes, expirations and expectations, in plain, in
+/// `-o extended,id,timestamp,labels` and in `-o xml` output.
 #[test]
 fn event_streams_equal_conntrack_events_for_every_kind() {
     netns!();
@@ -744,9 +744,10 @@ fn event_streams_equal_conntrack_events_for_every_kind() {
     let listeners = [
         both_listen(&[]),
         both_listen(&["-o", "extended,id,timestamp,labels"]),
+        both_listen(&["-o", "xml"]),
     ];
     let expect_listeners = both_listen(&["expect"]);
-    common::wait_for_listeners(6);
+    common::wait_for_listeners(8);
     let nfct = conntrack::Nfct::open().unwrap();
     common::table::fill(&nfct);
     sleep(100);
@@ -793,10 +794,20 @@ fn event_streams_equal_conntrack_events_for_every_kind() {
     for (i, (ours, theirs)) in listeners.into_iter().enumerate() {
         let (o, t) = (stop_listener(ours), stop_listener(theirs));
         assert!(t.len() > 60, "conntrack -E saw {} events", t.len());
-        for kind in ["[NEW]", "[UPDATE]", "[DESTROY]"] {
+        let kinds = if i == 2 {
+            [
+                "<flow type=\"new\">",
+                "<flow type=\"update\">",
+                "<flow type=\"destroy\">",
+            ]
+        } else {
+            ["[NEW]", "[UPDATE]", "[DESTROY]"]
+        };
+        for kind in kinds {
             assert!(
                 t.iter()
-                    .any(|l| l.starts_with(kind) || l.trim_start().starts_with(kind))
+                    .any(|l| l.starts_with(kind) || l.trim_start().starts_with(kind)),
+                "{kind}"
             );
         }
         let first_diff = o.iter().zip(&t).position(|(a, b)| a != b);
@@ -1746,4 +1757,103 @@ fn gre_keys_as_in_conntrack_tools() {
         assert_eq!(strip(&ok(args)), strip(&theirs), "{args:?}");
     }
     assert!(ok(&["-L"]).contains("srckey=0x5 dstkey=0x6"));
+}
+
+/// `-o ktimestamp` prints each entry's kernel start (and stop) time as conntrack-tools does,
+/// in the local time zone, and `-o userspace` is accepted and changes nothing, as there.
+#[test]
+fn ktimestamp_and_userspace_outputs_as_in_conntrack_tools() {
+    netns!();
+    std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1")
+        .expect("timestamps on in this namespace");
+    fill();
+    for tz in ["UTC", "America/New_York"] {
+        let args = ["-L", "-o", "ktimestamp,id"];
+        let ours = Command::new(common::ctrack_bin())
+            .args(args)
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        let theirs = Command::new("conntrack")
+            .args(args)
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        let (ours, theirs) = (
+            String::from_utf8_lossy(&ours.stdout).into_owned(),
+            String::from_utf8_lossy(&theirs.stdout).into_owned(),
+        );
+        assert!(ours.contains("[start="), "{ours}");
+        assert_eq!(
+            normalize(&ours, false),
+            normalize(&theirs, false),
+            "TZ={tz}"
+        );
+    }
+    let plain = ["-L", "-o", "id"];
+    let user = ["-L", "-o", "id,userspace"];
+    assert_eq!(normalize(&ok(&user), false), normalize(&ok(&plain), false));
+    assert_eq!(
+        normalize(&conntrack(&user), false),
+        normalize(&ok(&user), false)
+    );
+}
+
+/// `-o xml` lists the table as conntrack-tools does: its header, one `<flow>` per entry with
+/// the same fields (the countdowns aside), its footer; with `-o xml,ktimestamp` the kernel
+/// times too; with an empty selection, nothing at all. Get prints one flow without a header.
+#[test]
+fn xml_output_as_in_conntrack_tools() {
+    netns!();
+    std::fs::write("/proc/sys/net/netfilter/nf_conntrack_timestamp", "1")
+        .expect("timestamps on in this namespace");
+    fill();
+    let strip = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut l = l.to_string();
+                for tag in ["timeout", "deltatime"] {
+                    while let Some(a) = l.find(&format!("<{tag}>")) {
+                        let b = l[a..].find(&format!("</{tag}>")).unwrap() + a + tag.len() + 3;
+                        l.replace_range(a..b, "");
+                    }
+                }
+                l
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for args in [
+        &["-L", "-o", "xml"][..],
+        &["-L", "-o", "xml,ktimestamp,id"],
+        &["-L", "-p", "udp", "-o", "xml"],
+        &["-L", "-s", "192.0.2.99", "-o", "xml"],
+    ] {
+        let (ours, theirs) = (ok(args), conntrack(args));
+        assert_eq!(strip(&ours), strip(&theirs), "{args:?}");
+        if args.contains(&"192.0.2.99") {
+            assert_eq!(ours, "", "nothing selected, nothing printed");
+        } else {
+            assert!(ours.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n"));
+            assert!(ours.ends_with("</conntrack>\n"));
+        }
+    }
+    // The first entry of `fill`, by its original tuple.
+    let first = "-p tcp -s 10.50.0.1 -d 10.50.0.2 --sport 1000 --dport 80";
+    let get: Vec<&str> = format!("-G {first} -o xml").leak().split(' ').collect();
+    assert_eq!(strip(&ok(&get)), strip(&conntrack(&get)));
+    let (fine, _, err) = ctrack(&["-L", "expect", "-o", "xml"]);
+    assert!(!fine && err.contains("-o xml"), "{err}");
+    // Save output combines with no other, in both tools.
+    for o in ["save,id", "xml,save"] {
+        let (fine, _, err) = ctrack(&["-L", "-o", o]);
+        assert!(!fine && err.contains("use -o save only"), "{o}: {err}");
+        let theirs = Command::new("conntrack")
+            .args(["-L", "-o", o])
+            .output()
+            .unwrap();
+        assert!(!theirs.status.success(), "conntrack -o {o}");
+    }
 }

@@ -817,7 +817,8 @@ fn batch_longer_than_the_send_buffer_is_split() {
     assert_eq!(conntrack(&["-C"]).trim(), "5000");
     let got = nfct.get(&key_of(&conn(4321))).unwrap();
     assert_eq!(got.mark, Some(4321));
-    let labels = conntrack::wire::ct::LabelsView::new(got.ext().labels.as_deref().unwrap());
+    let bits = got.labels().unwrap();
+    let labels = conntrack::wire::ct::LabelsView::new(&bits);
     assert_eq!(labels.iter().collect::<Vec<_>>(), [4321 % 128]);
 }
 
@@ -997,7 +998,8 @@ fn labels_and_nat_round_trip() {
         .with_labels(&[0, 5, 127]);
     nfct.create(&c).unwrap();
     let got = nfct.get(&key_of(&c)).unwrap();
-    let labels = conntrack::wire::ct::LabelsView::new(got.ext().labels.as_deref().unwrap());
+    let bits = got.labels().unwrap();
+    let labels = conntrack::wire::ct::LabelsView::new(&bits);
     assert_eq!(labels.iter().collect::<Vec<_>>(), [0, 5, 127]);
     // conntrack-tools names labels through /etc/xtables/connlabel.conf (`cargo xtask ci` installs the
     // identity map `N labelN`).

@@ -30,8 +30,7 @@ fn stable(c: &Conn) -> Stable {
         c.status.map(|s| s.bits()),
         c.mark,
         c.zone,
-        c.ext()
-            .labels
+        c.labels()
             .as_deref()
             .map(<[u8]>::to_vec)
             .unwrap_or_default(),

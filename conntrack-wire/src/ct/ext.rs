@@ -9,8 +9,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The rare attributes of an owned [`Conn`]: NAT ranges, sequence adjustment, synproxy,
-/// helper, security context, the master tuple, labels, timestamps, the masks of a request and
-/// the attributes this version does not know. Read them with [`Conn::ext`], set them with
+/// helper, security context, the master tuple, the event timestamp, the masks of a request
+/// and the attributes this version does not know. Read them with [`Conn::ext`], set them with
 /// [`Conn::ext_mut`]; an entry that carries none of them allocates nothing for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -35,14 +35,10 @@ pub struct ConnExt {
     pub secmark: Option<u32>,
     /// `CTA_SECCTX` / `CTA_SECCTX_NAME`.
     pub secctx: Option<String>,
-    /// `CTA_TIMESTAMP`.
-    pub timestamp: Option<Timestamp>,
     /// `CTA_TIMESTAMP_EVENT`, ns.
     pub timestamp_event: Option<u64>,
-    /// `CTA_LABELS`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
-    /// sends, is kept in `unknown` instead).
-    pub labels: Option<Labels>,
-    /// `CTA_LABELS_MASK`, the bitmap (likewise).
+    /// `CTA_LABELS_MASK`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
+    /// sends, is kept in `unknown` instead, as is a longer `CTA_LABELS`).
     pub labels_mask: Option<Labels>,
     /// `CTA_SYNPROXY`.
     pub synproxy: Option<Synproxy>,
@@ -67,9 +63,7 @@ static EMPTY: ConnExt = ConnExt {
     seq_adj_reply: None,
     secmark: None,
     secctx: None,
-    timestamp: None,
     timestamp_event: None,
-    labels: None,
     labels_mask: None,
     synproxy: None,
     filter: None,
@@ -81,7 +75,7 @@ impl ConnExt {
     /// The attribute kinds the extension holds (besides `CTA_PROTOINFO` of SCTP or DCCP and
     /// the unknown attributes): a view that has none of them parses into an entry that
     /// allocates no extension.
-    pub const KINDS: [u16; 16] = [
+    pub const KINDS: [u16; 14] = [
         CTA_TUPLE_MASTER,
         CTA_STATUS_MASK,
         CTA_HELP,
@@ -92,9 +86,7 @@ impl ConnExt {
         CTA_SEQ_ADJ_REPLY,
         CTA_SECMARK,
         CTA_SECCTX,
-        CTA_TIMESTAMP,
         CTA_TIMESTAMP_EVENT,
-        CTA_LABELS,
         CTA_LABELS_MASK,
         CTA_SYNPROXY,
         CTA_FILTER,

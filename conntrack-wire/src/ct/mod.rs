@@ -9,6 +9,8 @@ pub mod labels;
 pub mod nat;
 #[cfg(feature = "alloc")]
 mod owned;
+#[cfg(feature = "alloc")]
+mod packed;
 pub mod protoinfo;
 pub mod secctx;
 pub mod seqadj;

@@ -1,6 +1,7 @@
 //! The owned conntrack entry (feature `alloc`).
 
 use super::ext::Ext;
+use super::packed::Packed;
 use super::*;
 use crate::consts::*;
 use crate::emit::Emitter;
@@ -10,12 +11,13 @@ use alloc::vec::Vec;
 /// An owned conntrack entry (feature `alloc`); see [`ConnView`].
 ///
 /// The attributes that nearly every entry carries are fields: both tuples, status, timeout,
-/// mark, counters, use count, id and zone. TCP state is inline too (read it with
-/// [`Conn::protoinfo`]). Everything rarer (NAT ranges, helper, labels, timestamps, the
-/// master tuple, ..., and the attributes this version does not know, so that nothing the
-/// kernel sent is lost) is in a [`ConnExt`] out of line, allocated only by an entry that has
-/// one: [`Conn::ext`] reads it and [`Conn::ext_mut`] sets it. An entry is 240 bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// mark, use count, id and zone. Counters, TCP state, labels and timestamps are inline too,
+/// packed, behind accessors ([`Conn::counters_orig`], [`Conn::protoinfo`], [`Conn::labels`],
+/// [`Conn::timestamp`] and their setters). Everything rarer (NAT ranges, helper, the master
+/// tuple, ..., and the attributes this version does not know, so that nothing the kernel
+/// sent is lost) is in a [`ConnExt`] out of line, allocated only by an entry that has one:
+/// [`Conn::ext`] reads it and [`Conn::ext_mut`] sets it. An entry is 256 bytes.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Conn {
     /// `CTA_TUPLE_ORIG`.
@@ -28,20 +30,38 @@ pub struct Conn {
     pub timeout: Option<u32>,
     /// `CTA_MARK`.
     pub mark: Option<u32>,
-    /// `CTA_COUNTERS_ORIG`.
-    pub counters_orig: Option<Counters>,
-    /// `CTA_COUNTERS_REPLY`.
-    pub counters_reply: Option<Counters>,
     /// `CTA_USE`.
     pub use_count: Option<u32>,
     /// `CTA_ID`.
     pub id: Option<u32>,
     /// `CTA_ZONE`.
     pub zone: Option<u16>,
-    /// `CTA_PROTOINFO` when it is TCP state alone; otherwise `None` and the nest is in `ext`.
-    tcp: Option<TcpInfo>,
+    /// Counters, timestamps, labels, and `CTA_PROTOINFO` when it is TCP state alone
+    /// (otherwise the nest is in `ext`).
+    packed: Packed,
     /// The rare attributes.
     ext: Ext,
+}
+
+impl core::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Conn")
+            .field("tuple_orig", &self.tuple_orig)
+            .field("tuple_reply", &self.tuple_reply)
+            .field("status", &self.status)
+            .field("protoinfo", &self.protoinfo())
+            .field("timeout", &self.timeout)
+            .field("mark", &self.mark)
+            .field("counters_orig", &self.counters_orig())
+            .field("counters_reply", &self.counters_reply())
+            .field("use_count", &self.use_count)
+            .field("id", &self.id)
+            .field("zone", &self.zone)
+            .field("timestamp", &self.timestamp())
+            .field("labels", &self.labels())
+            .field("ext", &self.ext)
+            .finish()
+    }
 }
 
 #[cfg(feature = "defmt")]
@@ -86,16 +106,23 @@ impl Conn {
             status: v.status(),
             timeout: v.timeout(),
             mark: v.mark(),
-            counters_orig: v.counters_orig().map(|c| Counters::parse(&c)),
-            counters_reply: v.counters_reply().map(|c| Counters::parse(&c)),
             use_count: v.use_count(),
             id: v.id(),
             zone: v.zone(),
-            tcp: None,
+            packed: Packed::default(),
             ext: Ext::default(),
         };
-        if ConnExt::KINDS.iter().any(|&k| v.has(k)) || v.unknown().next().is_some() {
-            c.ext = Ext::new(parse_ext(v));
+        let labels = v.labels().map(|l| Labels::from_bytes(l.bytes()).ok_or(l));
+        c.set_counters_orig(v.counters_orig().map(|c| Counters::parse(&c)));
+        c.set_counters_reply(v.counters_reply().map(|c| Counters::parse(&c)));
+        c.set_timestamp(v.timestamp().map(|t| Timestamp::parse(&t)));
+        c.set_labels(labels.and_then(Result::ok));
+        let long_labels = labels.and_then(Result::err);
+        if ConnExt::KINDS.iter().any(|&k| v.has(k))
+            || v.unknown().next().is_some()
+            || long_labels.is_some()
+        {
+            c.ext = Ext::new(parse_ext(v, long_labels));
         }
         c.set_protoinfo(protoinfo);
         c
@@ -113,10 +140,58 @@ impl Conn {
         self.ext.get_mut()
     }
 
+    /// Returns `CTA_COUNTERS_ORIG`.
+    #[inline]
+    pub fn counters_orig(&self) -> Option<Counters> {
+        self.packed.counters(false)
+    }
+
+    /// Returns `CTA_COUNTERS_REPLY`.
+    #[inline]
+    pub fn counters_reply(&self) -> Option<Counters> {
+        self.packed.counters(true)
+    }
+
+    /// Sets (or with `None` removes) `CTA_COUNTERS_ORIG`.
+    #[inline]
+    pub fn set_counters_orig(&mut self, c: Option<Counters>) {
+        self.packed.set_counters(false, c)
+    }
+
+    /// Sets (or with `None` removes) `CTA_COUNTERS_REPLY`.
+    #[inline]
+    pub fn set_counters_reply(&mut self, c: Option<Counters>) {
+        self.packed.set_counters(true, c)
+    }
+
+    /// Returns `CTA_TIMESTAMP`: the entry's start (and, once it ended, stop) time.
+    #[inline]
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.packed.timestamp()
+    }
+
+    /// Sets (or with `None` removes) `CTA_TIMESTAMP`.
+    #[inline]
+    pub fn set_timestamp(&mut self, t: Option<Timestamp>) {
+        self.packed.set_timestamp(t)
+    }
+
+    /// Returns `CTA_LABELS`, the label bitmap.
+    #[inline]
+    pub fn labels(&self) -> Option<Labels> {
+        self.packed.labels()
+    }
+
+    /// Sets (or with `None` removes) `CTA_LABELS`.
+    #[inline]
+    pub fn set_labels(&mut self, l: Option<Labels>) {
+        self.packed.set_labels(l)
+    }
+
     /// Returns `CTA_PROTOINFO`: the TCP, SCTP or DCCP state.
     #[inline]
     pub fn protoinfo(&self) -> Option<ProtoInfo> {
-        match self.tcp {
+        match self.packed.tcp() {
             Some(tcp) => Some(ProtoInfo {
                 tcp: Some(tcp),
                 ..ProtoInfo::default()
@@ -130,7 +205,7 @@ impl Conn {
     #[inline]
     pub fn set_protoinfo(&mut self, p: Option<ProtoInfo>) {
         let tcp_alone = p.and_then(|p| p.tcp.filter(|_| p.sctp.is_none() && p.dccp.is_none()));
-        self.tcp = tcp_alone;
+        self.packed.set_tcp(tcp_alone);
         let rest = p.filter(|_| tcp_alone.is_none());
         if rest.is_some() || self.ext.is_allocated() {
             self.ext_mut().protoinfo = rest;
@@ -145,10 +220,21 @@ impl Conn {
                 $( if $from.$f.is_some() { $to.$f = $from.$f; } )*
             };
         }
-        take!(newer, self; tuple_orig, tuple_reply, status, timeout, mark, counters_orig,
-            counters_reply, use_count, id, zone);
+        take!(newer, self; tuple_orig, tuple_reply, status, timeout, mark, use_count, id, zone);
         if let Some(p) = newer.protoinfo() {
             self.set_protoinfo(Some(p));
+        }
+        if let Some(c) = newer.counters_orig() {
+            self.set_counters_orig(Some(c));
+        }
+        if let Some(c) = newer.counters_reply() {
+            self.set_counters_reply(Some(c));
+        }
+        if let Some(t) = newer.timestamp() {
+            self.set_timestamp(Some(t));
+        }
+        if let Some(l) = newer.labels() {
+            self.set_labels(Some(l));
         }
         if !newer.ext.is_allocated() {
             return;
@@ -156,8 +242,8 @@ impl Conn {
         let new = *newer.ext.into_inner();
         let old = self.ext_mut();
         take!(new, old; tuple_master, status_mask, helper, nat_src, nat_dst, mark_mask,
-            seq_adj_orig, seq_adj_reply, secmark, secctx, timestamp, timestamp_event, labels,
-            labels_mask, synproxy, filter);
+            seq_adj_orig, seq_adj_reply, secmark, secctx, timestamp_event, labels_mask, synproxy,
+            filter);
         if !new.unknown.is_empty() {
             old.unknown = new.unknown;
         }
@@ -284,9 +370,8 @@ impl Conn {
     #[inline]
     pub fn with_labels(mut self, labels: &[usize]) -> Self {
         let bits = Labels::from_labels(labels);
-        let ext = self.ext_mut();
-        ext.labels_mask = Some(bits);
-        ext.labels = Some(bits);
+        self.ext_mut().labels_mask = Some(bits);
+        self.set_labels(Some(bits));
         self
     }
 
@@ -338,13 +423,13 @@ impl Conn {
         if let Some(m) = x.mark_mask {
             e.put_u32_be(CTA_MARK_MASK, m);
         }
-        if let Some(c) = &self.counters_orig {
+        if let Some(c) = &self.counters_orig() {
             c.emit_nest(e, CTA_COUNTERS_ORIG);
         }
-        if let Some(c) = &self.counters_reply {
+        if let Some(c) = &self.counters_reply() {
             c.emit_nest(e, CTA_COUNTERS_REPLY);
         }
-        if let Some(t) = &x.timestamp {
+        if let Some(t) = &self.timestamp() {
             t.emit_nest(e, CTA_TIMESTAMP);
         }
         if let Some(p) = &self.protoinfo() {
@@ -371,7 +456,7 @@ impl Conn {
         if let Some(i) = self.id {
             e.put_u32_be(CTA_ID, i);
         }
-        if let Some(l) = &x.labels {
+        if let Some(l) = &self.labels() {
             e.put(CTA_LABELS, l);
         }
         if let Some(l) = &x.labels_mask {
@@ -398,24 +483,23 @@ impl Conn {
     }
 }
 
-/// Copies the rare attributes out of a view (the protocol state is set apart).
-fn parse_ext(v: &ConnView<'_>) -> ConnExt {
+/// Copies the rare attributes out of a view (the protocol state is set apart), with a
+/// `CTA_LABELS` too long for [`Labels`] kept as an unknown attribute.
+fn parse_ext(v: &ConnView<'_>, long_labels: Option<LabelsView<'_>>) -> ConnExt {
     let mut unknown: Vec<(u16, Vec<u8>)> = v
         .unknown()
         .map(|a| (a.kind(), a.payload().into()))
         .collect();
-    let mut labels = |kind: u16, l: Option<LabelsView<'_>>| {
-        let l = l?;
+    if let Some(l) = long_labels {
+        unknown.push((CTA_LABELS, l.bytes().into()));
+    }
+    let labels_mask = v.labels_mask().and_then(|l| {
         let owned = Labels::from_bytes(l.bytes());
         if owned.is_none() {
-            unknown.push((kind, l.bytes().into()));
+            unknown.push((CTA_LABELS_MASK, l.bytes().into()));
         }
         owned
-    };
-    let (labels, labels_mask) = (
-        labels(CTA_LABELS, v.labels()),
-        labels(CTA_LABELS_MASK, v.labels_mask()),
-    );
+    });
     ConnExt {
         tuple_master: v.tuple_master().map(|t| Tuple::parse(&t)),
         status_mask: v.status_mask(),
@@ -427,9 +511,7 @@ fn parse_ext(v: &ConnView<'_>) -> ConnExt {
         seq_adj_reply: v.seq_adj_reply().map(|s| SeqAdj::parse(&s)),
         secmark: v.secmark(),
         secctx: v.secctx().and_then(|s| s.name()).map(Into::into),
-        timestamp: v.timestamp().map(|t| Timestamp::parse(&t)),
         timestamp_event: v.timestamp_event(),
-        labels,
         labels_mask,
         synproxy: v.synproxy().map(|s| Synproxy::parse(&s)),
         filter: v.filter().map(|f| Filter::parse(&f)),
@@ -465,8 +547,8 @@ impl serde::Serialize for Conn {
         field!("timeout", self.timeout);
         field!("mark", self.mark);
         field!("mark_mask", x.mark_mask);
-        field!("counters_orig", self.counters_orig);
-        field!("counters_reply", self.counters_reply);
+        field!("counters_orig", self.counters_orig());
+        field!("counters_reply", self.counters_reply());
         field!("use_count", self.use_count);
         field!("id", self.id);
         field!("seq_adj_orig", x.seq_adj_orig);
@@ -474,9 +556,9 @@ impl serde::Serialize for Conn {
         field!("secmark", x.secmark);
         field!("zone", self.zone);
         field!("secctx", x.secctx);
-        field!("timestamp", x.timestamp);
+        field!("timestamp", self.timestamp());
         field!("timestamp_event", x.timestamp_event);
-        field!("labels", x.labels);
+        field!("labels", self.labels());
         field!("labels_mask", x.labels_mask);
         field!("synproxy", x.synproxy);
         field!("filter", x.filter);
@@ -499,7 +581,10 @@ mod tests {
             core::mem::size_of::<Conn>()
         );
         let c = Conn::default().with_tcp_state(TcpState::Established);
-        assert!(!c.ext.is_allocated(), "TCP state alone stays inline");
+        assert!(
+            !c.ext.is_allocated(),
+            "TCP state, counters, labels and times stay inline"
+        );
         let s = c.clone().with_sctp(SctpState::Established, 1, 2);
         let p = s.protoinfo().unwrap();
         assert!(p.tcp.is_some() && p.sctp.is_some());

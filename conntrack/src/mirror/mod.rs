@@ -37,9 +37,9 @@ mod table;
 /// While a resynchronising dump runs, entries may change; the events of those changes are
 /// queued and applied after it, in order, so the mirror converges to the table.
 ///
-/// What it costs: the entries sit in one dense vector (an entry is 240 bytes, see
+/// What it costs: the entries sit in one dense vector (an entry is 256 bytes, see
 /// [`Conn`]), found through a hash table of their positions (about 10 bytes per entry), so a
-/// mirror of a million common entries takes about 250 MB.
+/// mirror of a million entries takes about 270 MB.
 #[derive(Debug, Default, Clone)]
 pub struct Mirror {
     entries: Table,

@@ -347,12 +347,10 @@ impl Nfct {
         fn stable(c: &Conn) -> Conn {
             let mut c = c.clone();
             c.timeout = None;
-            c.counters_orig = None;
-            c.counters_reply = None;
+            c.set_counters_orig(None);
+            c.set_counters_reply(None);
             c.use_count = None;
-            if c.ext().timestamp.is_some() {
-                c.ext_mut().timestamp = None;
-            }
+            c.set_timestamp(None);
             c
         }
         let mut seen = std::collections::HashSet::new();

@@ -185,7 +185,7 @@ pub struct Filter {
     /// family is listed and zeroed: only -f selects with -z).
     #[arg(short = 'z', long = "zero")]
     pub zero: bool,
-    /// Output: extended, id, timestamp, labels, json (comma-separated).
+    /// Output: extended, id, timestamp, ktimestamp, labels, userspace, save, json (comma-separated).
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,
 }

@@ -294,8 +294,7 @@ pub fn run(a: &DemoArgs) -> R<()> {
         extended: true,
         id: true,
         labels: true,
-        timestamp: false,
-        save: false,
+        ..Options::default()
     };
     println!(
         "\n== the table after real TCP, UDP and ICMP traffic over loopback (ctrack list -o extended,id)"

@@ -124,6 +124,9 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
         }
         let _ = out.flush();
     }
+    if p.o.xml && !p.json && p.t.events() > 0 {
+        let _ = out.write_all(crate::xml::FOOTER.as_bytes());
+    }
     let _ = out.flush();
     let t = &mut p.t;
     t.lost += ev.pending_loss()?;
@@ -230,17 +233,15 @@ impl Printer {
             let _ = out.write_all(b"\n");
             return false;
         }
-        if self.o.timestamp {
-            // conntrack -E -o timestamp: the time of printing, then a tab.
-            let now = now_ns();
-            let _ = write!(
-                self.line,
-                "[{:08}.{:06}]\t",
-                now / 1_000_000_000,
-                (now % 1_000_000_000) / 1000
-            );
+        if self.o.xml {
+            // As conntrack-tools: the header before the first event.
+            if self.t.events() == 1 {
+                self.line.push_str(crate::xml::HEADER);
+            }
+            crate::xml::write_flow(&mut self.line, &c, Some(kind), self.o, now_ns());
+        } else {
+            self.text_event(kind, &c, fam);
         }
-        format::write_event_line(&mut self.line, kind, &c, fam, self.o, now_ns());
         if portid != 0 {
             let _ = write!(self.line, " [USERSPACE] portid={portid}");
             if let Some(name) = self.names.get(portid) {
@@ -251,6 +252,21 @@ impl Printer {
             let _ = write!(self.line, " nsid={n}");
         }
         true
+    }
+
+    /// Writes a conntrack event as conntrack-tools' text line (without the requester).
+    fn text_event(&mut self, kind: EventKind, c: &Conn, fam: u8) {
+        if self.o.timestamp {
+            // conntrack -E -o timestamp: the time of printing, then a tab.
+            let now = now_ns();
+            let _ = write!(
+                self.line,
+                "[{:08}.{:06}]\t",
+                now / 1_000_000_000,
+                (now % 1_000_000_000) / 1000
+            );
+        }
+        format::write_event_line(&mut self.line, kind, c, fam, self.o, now_ns());
     }
 }
 

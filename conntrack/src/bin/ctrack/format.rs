@@ -23,11 +23,15 @@ pub struct Options {
     pub labels: bool,
     /// `-o timestamp`: event timestamps (for `events`).
     pub timestamp: bool,
+    /// `-o ktimestamp`: the kernel's start and stop times of the entry, in local time.
+    pub ktimestamp: bool,
+    /// `-o xml`: libnetfilter_conntrack's XML form (see `xml.rs`).
+    pub xml: bool,
     /// `-o save`: each entry as the command line that makes it again.
     pub save: bool,
 }
 
-fn l3_name(af: u8) -> &'static str {
+pub(crate) fn l3_name(af: u8) -> &'static str {
     match af {
         AF_INET => "ipv4",
         AF_INET6 => "ipv6",
@@ -35,7 +39,7 @@ fn l3_name(af: u8) -> &'static str {
     }
 }
 
-fn l4_name(p: u8) -> &'static str {
+pub(crate) fn l4_name(p: u8) -> &'static str {
     match p {
         IPPROTO_TCP => "tcp",
         IPPROTO_UDP => "udp",
@@ -129,7 +133,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
     if let Some(z) = orig.zone {
         let _ = write!(s, "zone-orig={z} ");
     }
-    if let Some(k) = c.counters_orig {
+    if let Some(k) = c.counters_orig() {
         let _ = write!(s, "packets={} bytes={} ", k.packets, k.bytes);
     }
     if c.status.is_some() && !status.contains(Status::SEEN_REPLY) {
@@ -141,7 +145,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
             let _ = write!(s, "zone-reply={z} ");
         }
     }
-    if let Some(k) = c.counters_reply {
+    if let Some(k) = c.counters_reply() {
         let _ = write!(s, "packets={} bytes={} ", k.packets, k.bytes);
     }
     if status.contains(Status::ASSURED) {
@@ -165,13 +169,18 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
     if let Some(z) = c.zone.filter(|z| *z != 0) {
         let _ = write!(s, "zone={z} ");
     }
-    if let Some(start) = c.ext().timestamp.and_then(|t| t.start) {
-        let end = c.ext().timestamp.and_then(|t| t.stop).unwrap_or(now_ns);
-        let _ = write!(
-            s,
-            "delta-time={} ",
-            end.saturating_sub(start) / 1_000_000_000
-        );
+    if let Some(start) = c.timestamp().and_then(|t| t.start) {
+        let stop = c.timestamp().and_then(|t| t.stop).filter(|t| *t != 0);
+        // Whole seconds of each end, subtracted (as conntrack-tools counts them).
+        let secs = |ns: u64| ns / 1_000_000_000;
+        let delta = secs(stop.unwrap_or(now_ns)).saturating_sub(secs(start));
+        let _ = write!(s, "delta-time={delta} ");
+        if o.ktimestamp {
+            let _ = write!(s, "[start={}] ", ctime(secs(start)));
+            if let Some(stop) = stop {
+                let _ = write!(s, "[stop={}] ", ctime(secs(stop)));
+            }
+        }
     }
     if let Some(h) = c.ext().helper.as_ref().and_then(|h| h.name.as_deref()) {
         let _ = write!(s, "helper={h} ");
@@ -185,7 +194,7 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
         }
     }
     if o.labels {
-        if let Some(l) = &c.ext().labels {
+        if let Some(l) = &c.labels() {
             let names = crate::labelmap::names(LabelsView::new(l).iter());
             if !names.is_empty() {
                 let _ = write!(s, "labels={} ", names.join(","));
@@ -193,6 +202,18 @@ pub fn write_line(s: &mut String, c: &Conn, family: u8, o: Options, now_ns: u64)
         }
     }
     trim_end_from(s, start);
+}
+
+/// A time in seconds since the epoch as C's `ctime` writes it, in the local time zone
+/// (`TZ`, else `/etc/localtime`), without its newline: `Thu Dec  3 10:22:28 2026`.
+fn ctime(secs: u64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_opt(i64::try_from(secs).unwrap_or(i64::MAX), 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.format("%a %b %e %H:%M:%S %Y").to_string()
+        }
+        chrono::LocalResult::None => secs.to_string(),
+    }
 }
 
 /// One entry as `conntrack -L` prints it, for one-off lines (hot loops reuse a buffer with

@@ -12,6 +12,7 @@ mod parse;
 mod save;
 mod selection;
 mod userns;
+mod xml;
 
 use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
@@ -147,6 +148,10 @@ fn print_conn(out: &mut impl Write, c: &Conn, o: Options, json: bool) {
         let mut line = String::new();
         save::write_line(&mut line, c);
         let _ = writeln!(out, "{line}");
+    } else if o.xml {
+        let mut line = String::new();
+        xml::write_flow(&mut line, c, None, o, now_ns());
+        let _ = writeln!(out, "{line}");
     } else {
         let _ = writeln!(out, "{}", format::line(c, fam, o, now_ns()));
     }
@@ -200,6 +205,11 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
             line.clear();
             if o.save {
                 save::write_line(&mut line, &owned);
+            } else if o.xml {
+                if n == 0 {
+                    line.push_str(xml::HEADER);
+                }
+                xml::write_flow(&mut line, &owned, None, o, now);
             } else {
                 format::write_line(&mut line, &owned, fam, o, now);
             }
@@ -217,6 +227,9 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
     match kind {
         Some(kind) => nfct.dump_kind_with(kind, sel.family, &mut print)?,
         None => nfct.dump_with(sel.family, &sel.filter, &mut print)?,
+    }
+    if o.xml && !o.save && !json && n > 0 {
+        let _ = out.write_all(xml::FOOTER.as_bytes());
     }
     let _ = out.flush();
     eprintln!("ctrack: {n} flow entries have been shown.");
@@ -238,6 +251,10 @@ fn get(netns: &Option<String>, f: &Filter) -> R<()> {
         id: f.id,
         ..Default::default()
     })?;
+    if o.xml && !o.save && !json {
+        // conntrack-tools prints the header (and no footer) for a get.
+        print!("{}", xml::HEADER);
+    }
     print_conn(&mut std::io::stdout(), &c, o, json);
     eprintln!("ctrack: 1 flow entries have been shown.");
     Ok(())
@@ -337,7 +354,7 @@ fn build_entry(f: &Filter) -> R<Conn> {
     if let Some(l) = &f.label {
         let bits = Labels::from_labels(&labelmap::bits(l)?);
         c.ext_mut().labels_mask = Some(bits);
-        c.ext_mut().labels = Some(bits);
+        c.set_labels(Some(bits));
     }
     if let Some(h) = &f.helper {
         c = c.with_helper(h);
@@ -439,7 +456,8 @@ fn update(netns: &Option<String>, f: &Filter) -> R<()> {
             t.tuple_orig.and_then(|x| x.proto.num).unwrap_or(0),
         )?;
         if let Some((bits, mask)) = labels {
-            (u.ext_mut().labels, u.ext_mut().labels_mask) = (Some(bits), Some(mask));
+            u.set_labels(Some(bits));
+            u.ext_mut().labels_mask = Some(mask);
         }
         ops.push(BatchOp::Update(u));
     }

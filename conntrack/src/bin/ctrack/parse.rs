@@ -104,15 +104,40 @@ pub fn options(f: &Filter) -> R<(Options, bool)> {
                 "id" => o.id = true,
                 "labels" => o.labels = true,
                 "timestamp" => o.timestamp = true,
+                "ktimestamp" => o.ktimestamp = true,
+                "xml" => o.xml = true,
+                // conntrack-tools accepts it and changes nothing: an event caused by a
+                // program is always marked `[USERSPACE] portid=N progname=NAME`.
+                "userspace" => {}
                 "save" => o.save = true,
                 "json" => json = true,
                 other => {
                     return Err(bad(format!(
-                        "unknown output `{other}`: use extended, id, timestamp, labels, save or json"
+                        "unknown output `{other}`: use extended, id, timestamp, ktimestamp, labels, userspace, save, xml or json"
                     )));
                 }
             }
         }
+    }
+    if o.save
+        && (o
+            != Options {
+                save: true,
+                ..Options::default()
+            }
+            || json)
+    {
+        return Err(bad(
+            "cannot combine save output with any other output type, use -o save only",
+        ));
+    }
+    if json && o.xml {
+        return Err(bad("-o json cannot be combined with xml: choose one form"));
+    }
+    if o.xml && f.table == crate::args::Table::Expect {
+        return Err(bad(
+            "-o xml is not supported for expectations (conntrack-tools' <expect> form is not implemented): use the default output or -o json",
+        ));
     }
     // As conntrack-tools: any option that names labels loads the label map, and with it the
     // labels are printed.

@@ -47,7 +47,7 @@ pub fn write_line(s: &mut String, c: &Conn) {
     if let Some(m) = c.mark.filter(|m| *m != 0) {
         let _ = write!(s, "-m {m} ");
     }
-    if let Some(l) = &c.ext().labels {
+    if let Some(l) = &c.labels() {
         let names = crate::labelmap::names(conntrack::wire::ct::LabelsView::new(l).iter());
         if !names.is_empty() {
             let _ = write!(s, "-l {} ", names.join(","));
