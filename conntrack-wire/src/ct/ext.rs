@@ -40,8 +40,9 @@ pub struct ConnExt {
     /// `CTA_LABELS_MASK`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
     /// sends, is kept in `unknown` instead, as is a longer `CTA_LABELS`).
     pub labels_mask: Option<Labels>,
-    /// `CTA_SYNPROXY`.
-    pub synproxy: Option<Synproxy>,
+    /// `CTA_SYNPROXY` unless it is all zeros (read and set it with [`Conn::synproxy`] and
+    /// [`Conn::set_synproxy`]).
+    pub(crate) synproxy: Option<Synproxy>,
     /// `CTA_FILTER`.
     pub filter: Option<Filter>,
     /// Attributes this version does not know: `(type, payload)` in wire order.
@@ -72,10 +73,10 @@ static EMPTY: ConnExt = ConnExt {
 };
 
 impl ConnExt {
-    /// The attribute kinds the extension holds (besides `CTA_PROTOINFO` of SCTP or DCCP and
-    /// the unknown attributes): a view that has none of them parses into an entry that
+    /// The attribute kinds the extension holds (besides `CTA_PROTOINFO` of SCTP or DCCP, a
+    /// `CTA_SYNPROXY` that is not all zeros, and the unknown attributes): a view that has none of them parses into an entry that
     /// allocates no extension.
-    pub const KINDS: [u16; 14] = [
+    pub const KINDS: [u16; 13] = [
         CTA_TUPLE_MASTER,
         CTA_STATUS_MASK,
         CTA_HELP,
@@ -88,7 +89,6 @@ impl ConnExt {
         CTA_SECCTX,
         CTA_TIMESTAMP_EVENT,
         CTA_LABELS_MASK,
-        CTA_SYNPROXY,
         CTA_FILTER,
     ];
 }

@@ -59,6 +59,7 @@ impl core::fmt::Debug for Conn {
             .field("zone", &self.zone)
             .field("timestamp", &self.timestamp())
             .field("labels", &self.labels())
+            .field("synproxy", &self.synproxy())
             .field("ext", &self.ext)
             .finish()
     }
@@ -118,11 +119,16 @@ impl Conn {
         c.set_timestamp(v.timestamp().map(|t| Timestamp::parse(&t)));
         c.set_labels(labels.and_then(Result::ok));
         let long_labels = labels.and_then(Result::err);
+        let synproxy = v.synproxy().map(|s| Synproxy::parse(&s));
+        let zero = synproxy.is_some_and(|s| s == SYNPROXY_ZERO);
+        c.packed.set_synproxy_zero(zero);
         if ConnExt::KINDS.iter().any(|&k| v.has(k))
             || v.unknown().next().is_some()
             || long_labels.is_some()
+            || (synproxy.is_some() && !zero)
         {
             c.ext = Ext::new(parse_ext(v, long_labels));
+            c.ext.get_mut().synproxy = synproxy.filter(|_| !zero);
         }
         c.set_protoinfo(protoinfo);
         c
@@ -188,6 +194,26 @@ impl Conn {
         self.packed.set_labels(l)
     }
 
+    /// Returns `CTA_SYNPROXY`.
+    #[inline]
+    pub fn synproxy(&self) -> Option<Synproxy> {
+        if self.packed.synproxy_zero() {
+            return Some(SYNPROXY_ZERO);
+        }
+        self.ext().synproxy
+    }
+
+    /// Sets (or with `None` removes) `CTA_SYNPROXY`.
+    #[inline]
+    pub fn set_synproxy(&mut self, s: Option<Synproxy>) {
+        let zero = s == Some(SYNPROXY_ZERO);
+        self.packed.set_synproxy_zero(zero);
+        let rest = s.filter(|_| !zero);
+        if rest.is_some() || self.ext.is_allocated() {
+            self.ext_mut().synproxy = rest;
+        }
+    }
+
     /// Returns `CTA_PROTOINFO`: the TCP, SCTP or DCCP state.
     #[inline]
     pub fn protoinfo(&self) -> Option<ProtoInfo> {
@@ -236,14 +262,16 @@ impl Conn {
         if let Some(l) = newer.labels() {
             self.set_labels(Some(l));
         }
+        if let Some(s) = newer.synproxy() {
+            self.set_synproxy(Some(s));
+        }
         if !newer.ext.is_allocated() {
             return;
         }
         let new = *newer.ext.into_inner();
         let old = self.ext_mut();
         take!(new, old; tuple_master, status_mask, helper, nat_src, nat_dst, mark_mask,
-            seq_adj_orig, seq_adj_reply, secmark, secctx, timestamp_event, labels_mask, synproxy,
-            filter);
+            seq_adj_orig, seq_adj_reply, secmark, secctx, timestamp_event, labels_mask, filter);
         if !new.unknown.is_empty() {
             old.unknown = new.unknown;
         }
@@ -468,7 +496,7 @@ impl Conn {
         if let Some(s) = &x.seq_adj_reply {
             s.emit_nest(e, CTA_SEQ_ADJ_REPLY);
         }
-        if let Some(s) = &x.synproxy {
+        if let Some(s) = &self.synproxy() {
             s.emit_nest(e, CTA_SYNPROXY);
         }
         if let Some(f) = &x.filter {
@@ -482,6 +510,13 @@ impl Conn {
         }
     }
 }
+
+/// The `CTA_SYNPROXY` that the kernel gives every entry made over ctnetlink.
+const SYNPROXY_ZERO: Synproxy = Synproxy {
+    isn: Some(0),
+    its: Some(0),
+    tsoff: Some(0),
+};
 
 /// Copies the rare attributes out of a view (the protocol state is set apart), with a
 /// `CTA_LABELS` too long for [`Labels`] kept as an unknown attribute.
@@ -513,7 +548,7 @@ fn parse_ext(v: &ConnView<'_>, long_labels: Option<LabelsView<'_>>) -> ConnExt {
         secctx: v.secctx().and_then(|s| s.name()).map(Into::into),
         timestamp_event: v.timestamp_event(),
         labels_mask,
-        synproxy: v.synproxy().map(|s| Synproxy::parse(&s)),
+        synproxy: None,
         filter: v.filter().map(|f| Filter::parse(&f)),
         unknown,
         protoinfo: None,
@@ -560,7 +595,7 @@ impl serde::Serialize for Conn {
         field!("timestamp_event", x.timestamp_event);
         field!("labels", self.labels());
         field!("labels_mask", x.labels_mask);
-        field!("synproxy", x.synproxy);
+        field!("synproxy", self.synproxy());
         field!("filter", x.filter);
         if !x.unknown.is_empty() {
             m.serialize_entry("unknown", &x.unknown)?;

@@ -17,6 +17,7 @@ const TCP_WSCALE_ORIGINAL: u16 = 1 << 8;
 const TCP_WSCALE_REPLY: u16 = 1 << 9;
 const TCP_FLAGS_ORIGINAL: u16 = 1 << 10;
 const TCP_FLAGS_REPLY: u16 = 1 << 11;
+const SYNPROXY_ZERO: u16 = 1 << 12;
 
 /// Packed parts. Every byte of a part that is absent is zero, so that the derived equality
 /// and hash see only what is present.
@@ -93,6 +94,18 @@ impl Packed {
     pub(crate) fn set_labels(&mut self, l: Option<Labels>) {
         self.mark(LABELS, l.is_some());
         self.labels = l.unwrap_or_default();
+    }
+
+    /// A `CTA_SYNPROXY` of zeros: the kernel gives one to every entry made over ctnetlink
+    /// (conntrackd's replicas, for one) and nothing else uses it, so it takes one bit here
+    /// rather than an extension per entry.
+    pub(crate) fn synproxy_zero(&self) -> bool {
+        self.has(SYNPROXY_ZERO)
+    }
+
+    /// Marks (or clears) a `CTA_SYNPROXY` of zeros.
+    pub(crate) fn set_synproxy_zero(&mut self, on: bool) {
+        self.mark(SYNPROXY_ZERO, on)
     }
 
     /// TCP state held inline (a `CTA_PROTOINFO` with TCP state alone).
@@ -174,6 +187,9 @@ mod tests {
         p.set_timestamp(None);
         p.set_labels(None);
         p.set_tcp(None);
+        p.set_synproxy_zero(true);
+        assert!(p.synproxy_zero());
+        p.set_synproxy_zero(false);
         assert!(p == Packed::default(), "cleared parts leave nothing behind");
     }
 }

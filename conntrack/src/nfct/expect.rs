@@ -127,13 +127,35 @@ impl Nfct {
             })?;
             return Ok(Vec::new());
         }
+        // The kernel's dump already keeps to the family; check it again all the same.
+        self.exp_delete_matching(family, |x| {
+            x.tuple.and_then(|t| t.family()) == Some(family.af())
+        })
+    }
+
+    /// Deletes the expectations of `family` that `selected` picks: dumps them, then deletes
+    /// each by its expected tuple, zone and id (so that an expectation created meanwhile with
+    /// the same tuple is never hit), and returns each with its [`Outcome`]. One that vanished
+    /// between the dump and its delete is `Outcome::Failed(Error::NotFound { .. })`.
+    ///
+    /// ```no_run
+    /// use conntrack::{Family, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// let ftp = nfct.exp_delete_matching(Family::Any, |x| x.helper_name.as_deref() == Some("ftp"))?;
+    /// println!("{} ftp expectations deleted", ftp.len());
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn exp_delete_matching(
+        &self,
+        family: Family,
+        mut selected: impl FnMut(&Exp) -> bool,
+    ) -> Result<Vec<(Exp, Outcome)>> {
         let mut done = Vec::new();
         for x in self.exp_dump(family)? {
-            // The kernel's dump already keeps to the family; check it again all the same.
-            let Some(t) = x.tuple.filter(|t| t.family() == Some(family.af())) else {
+            if x.tuple.is_none() || !selected(&x) {
                 continue;
-            };
-            let outcome = match self.exp_delete(&t, x.zone) {
+            }
+            let outcome = match self.exp_delete_exact(&x) {
                 Ok(()) => Outcome::Applied,
                 Err(e @ Error::Reentrant { .. }) => return Err(e),
                 Err(e) => Outcome::Failed(e),
@@ -141,5 +163,30 @@ impl Nfct {
             done.push((x, outcome));
         }
         Ok(done)
+    }
+
+    /// Deletes the expectation `x` names: its expected tuple and zone, and its id when it has
+    /// one (the kernel then deletes nothing unless the id matches: `Error::NotFound`).
+    ///
+    /// ```no_run
+    /// use conntrack::{Family, Nfct};
+    /// let nfct = Nfct::open()?;
+    /// for x in nfct.exp_dump(Family::Any)? {
+    ///     nfct.exp_delete_exact(&x)?;
+    /// }
+    /// # Ok::<(), conntrack::Error>(())
+    /// ```
+    pub fn exp_delete_exact(&self, x: &Exp) -> Result<()> {
+        let op = Op::ExpDelete;
+        let Some(tuple) = &x.tuple else {
+            return Err(Error::Invalid {
+                op,
+                what: "an expectation is deleted by its expected tuple".into(),
+            });
+        };
+        let af = Self::tuple_af(op, tuple)?;
+        self.request(op, |e, seq| {
+            request::exp_delete(e, seq, af, tuple, x.zone, x.id)
+        })
     }
 }

@@ -89,12 +89,32 @@ pub struct Filter {
     /// Original destination address, or a network as ADDR/LEN (a selector).
     #[arg(short = 'd', long = "dst", visible_alias = "orig-dst")]
     pub dst: Option<String>,
-    /// A mask for -s (any mask, as an address: 255.255.0.0).
+    /// A mask for -s (any mask, as an address: 255.255.0.0; with `-I expect`: the mask of
+    /// the expected tuple's source).
     #[arg(long = "mask-src")]
     pub mask_src: Option<String>,
-    /// A mask for -d.
+    /// A mask for -d (with `-I expect`: the mask of the expected tuple's destination).
     #[arg(long = "mask-dst")]
     pub mask_dst: Option<String>,
+    /// `-I expect`: the expected tuple's source address.
+    #[arg(long = "tuple-src")]
+    pub tuple_src: Option<String>,
+    /// `-I expect`: the expected tuple's destination address.
+    #[arg(long = "tuple-dst")]
+    pub tuple_dst: Option<String>,
+    /// `-I expect`: the expected tuple's source port.
+    #[arg(long = "tuple-port-src", value_parser = port)]
+    pub tuple_sport: Option<u16>,
+    /// `-I expect`: the expected tuple's destination port.
+    #[arg(long = "tuple-port-dst", value_parser = port)]
+    pub tuple_dport: Option<u16>,
+    /// `-I expect`: the mask of the expected source port (default: 0xffff with
+    /// `--tuple-port-src`, else 0, any port).
+    #[arg(long = "mask-port-src", value_parser = port)]
+    pub mask_sport: Option<u16>,
+    /// `-I expect`: the mask of the expected destination port (likewise).
+    #[arg(long = "mask-port-dst", value_parser = port)]
+    pub mask_dport: Option<u16>,
     /// Original source port (GRE: `--srckey`, the source key; `0x` for hexadecimal).
     #[arg(long = "sport", visible_aliases = ["orig-port-src", "srckey"], value_parser = port)]
     pub sport: Option<u16>,

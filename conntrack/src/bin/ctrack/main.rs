@@ -3,6 +3,7 @@
 mod args;
 mod demo;
 mod events;
+mod expect;
 mod format;
 mod labelmap;
 mod nat;
@@ -70,7 +71,7 @@ pub fn netns_path(n: &str) -> String {
     }
 }
 
-fn open(netns: &Option<String>) -> R<Nfct> {
+pub(crate) fn open(netns: &Option<String>) -> R<Nfct> {
     let mut cfg = Config::default();
     if let Some(n) = netns {
         cfg = cfg.netns(netns_path(n));
@@ -322,6 +323,9 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
 }
 
 fn create(netns: &Option<String>, f: &Filter) -> R<()> {
+    if f.table == Table::Expect {
+        return expect::create(netns, f);
+    }
     create_or_update(netns, f, false)
 }
 
@@ -393,7 +397,12 @@ fn select(nfct: &Nfct, sel: &Selection) -> R<Vec<Conn>> {
 
 /// Prints the counts of a batch's outcomes and fails when any operation failed or was left
 /// unanswered; an entry that vanished before its turn (ENOENT) is counted, not a failure.
-fn report(noun: &str, what: &str, outcomes: &[Outcome], stopped: Option<Error>) -> R<()> {
+pub(crate) fn report(
+    noun: &str,
+    what: &str,
+    outcomes: &[Outcome],
+    stopped: Option<Error>,
+) -> R<()> {
     let (mut done, mut gone, mut failed, mut unsent, mut unknown) = (0, 0, 0, 0, 0);
     for o in outcomes {
         match o {
@@ -502,10 +511,7 @@ fn relabeling(f: &Filter) -> R<Option<(Labels, Labels)>> {
 fn delete(netns: &Option<String>, f: &Filter) -> R<()> {
     let (o, json) = options(f)?;
     if f.table == Table::Expect {
-        let t = orig_tuple(f)?.ok_or_else(|| bad("delete expect needs the expected tuple"))?;
-        open(netns)?.exp_delete(&t, f.zone)?;
-        eprintln!("ctrack: 1 expectations have been deleted.");
-        return Ok(());
+        return expect::delete(netns, f);
     }
     let sel = Selection::of(f, Role::Select)?;
     let nfct = open(netns)?;

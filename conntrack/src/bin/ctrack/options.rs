@@ -44,10 +44,16 @@ pub enum Opt {
     AnyNat,
     LabelAdd,
     LabelDel,
+    TupleSrc,
+    TupleDst,
+    TuplePortSrc,
+    TuplePortDst,
+    MaskPortSrc,
+    MaskPortDst,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 35] = [
+const ALL: [Opt; 41] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -83,6 +89,12 @@ const ALL: [Opt; 35] = [
     Opt::AnyNat,
     Opt::LabelAdd,
     Opt::LabelDel,
+    Opt::TupleSrc,
+    Opt::TupleDst,
+    Opt::TuplePortSrc,
+    Opt::TuplePortDst,
+    Opt::MaskPortSrc,
+    Opt::MaskPortDst,
 ];
 
 impl Opt {
@@ -124,6 +136,12 @@ impl Opt {
             Opt::AnyNat => "-j/--any-nat",
             Opt::LabelAdd => "--label-add",
             Opt::LabelDel => "--label-del",
+            Opt::TupleSrc => "--tuple-src",
+            Opt::TupleDst => "--tuple-dst",
+            Opt::TuplePortSrc => "--tuple-port-src",
+            Opt::TuplePortDst => "--tuple-port-dst",
+            Opt::MaskPortSrc => "--mask-port-src",
+            Opt::MaskPortDst => "--mask-port-dst",
         }
     }
 
@@ -165,6 +183,12 @@ impl Opt {
             Opt::AnyNat => f.any_nat.is_some(),
             Opt::LabelAdd => f.label_add.is_some(),
             Opt::LabelDel => f.label_del.is_some(),
+            Opt::TupleSrc => f.tuple_src.is_some(),
+            Opt::TupleDst => f.tuple_dst.is_some(),
+            Opt::TuplePortSrc => f.tuple_sport.is_some(),
+            Opt::TuplePortDst => f.tuple_dport.is_some(),
+            Opt::MaskPortSrc => f.mask_sport.is_some(),
+            Opt::MaskPortDst => f.mask_dport.is_some(),
         }
     }
 }
@@ -214,7 +238,7 @@ use Use::{O, R, X};
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
 /// orig-vtag reply-vtag o z c i orig-zone reply-zone mask-src mask-dst src-nat dst-nat any-nat label-add
-/// label-del.
+/// label-del tuple-src tuple-dst tuple-port-src tuple-port-dst mask-port-src mask-port-dst.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -228,33 +252,36 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 35]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X, X, X]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X, X, X]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X, O, O]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 41]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X, O, O, X, X, X, X, X, X]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
-/// expected tuple (`-s`, `-d`, `-p` and ports) and zone.
+/// expected tuple (`-s`, `-d`, `-p` and ports) and zone. A create takes the master's original
+/// tuple (`-s`, `-d`, `-p`, ports), the expected tuple (`--tuple-*`), its mask (`--mask-*`,
+/// exact where not given) and a timeout; a delete takes the expected tuple (and `-i`, the id
+/// the expectation must have) or `--helper` alone (every expectation of that helper).
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 35]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Create, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 41]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, R, O, X, X, X, X, X, X, X, X, O, O, X, X, X, X, X, R, R, O, O, O, O]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [O, O, X, X, O, O, O, X, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal
