@@ -53,7 +53,9 @@ pub(crate) fn run() -> Result<(), String> {
     let text = format!(
         "# Benchmarks\n\nProduced by `cargo xtask bench` (as root) on {date}, kernel {kernel}, {cpus} CPUs. \
 Every row of a table was measured in the same run, side by side (interleaved rounds; the live \
-section states how many). Ratios are to the floor row of the same operation. Do not edit: run the command again.\n\n\
+section states how many). Ratios are to the floor row of the same operation. Do not edit: run the command again. \
+Where a one-thread event drain spends its time, and what keeps it under 0.95x of the floor, is \
+profiled in `docs/drain-profile.md`.\n\n\
 ## Live (`benches/benches/live/main.rs`, a private network namespace)\n\n{live}\n\
 ## Offline decode of the captured fixtures (`benches/benches/decode.rs`)\n\n```\n{decode}```\n"
     );
