@@ -209,6 +209,7 @@ fn conn() -> BoxedStrategy<Conn> {
             conn.set_counters_reply(counters(b.2));
             conn.set_timestamp(b.7.map(|(start, stop)| fill!(Timestamp { start, stop })));
             conn.set_labels(c.0);
+            conn.set_timestamp_event(b.8);
             conn.set_synproxy(c.2.map(|(isn, its, tsoff)| fill!(Synproxy { isn, its, tsoff })));
             let x = conn.ext_mut();
             x.tuple_master = a.2;
@@ -221,7 +222,6 @@ fn conn() -> BoxedStrategy<Conn> {
             x.seq_adj_orig = seqadj(b.3);
             x.seq_adj_reply = seqadj(b.4);
             x.secctx = b.6;
-            x.timestamp_event = b.8;
             x.labels_mask = c.1;
             x.filter = c.3.map(|(orig_flags, reply_flags, zone)| {
                 fill!(Filter {

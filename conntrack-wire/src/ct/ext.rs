@@ -9,8 +9,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The rare attributes of an owned [`Conn`]: NAT ranges, sequence adjustment, synproxy,
-/// helper, security context, the master tuple, the event timestamp, the masks of a request
-/// and the attributes this version does not know. Read them with [`Conn::ext`], set them with
+/// helper, security context, the master tuple, the masks of a request and the attributes
+/// this version does not know. Read them with [`Conn::ext`], set them with
 /// [`Conn::ext_mut`]; an entry that carries none of them allocates nothing for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -35,8 +35,9 @@ pub struct ConnExt {
     pub secmark: Option<u32>,
     /// `CTA_SECCTX` / `CTA_SECCTX_NAME`.
     pub secctx: Option<String>,
-    /// `CTA_TIMESTAMP_EVENT`, ns.
-    pub timestamp_event: Option<u64>,
+    /// `CTA_TIMESTAMP_EVENT` of a DESTROY event (read and set it with
+    /// [`Conn::timestamp_event`] and [`Conn::set_timestamp_event`]).
+    pub(crate) timestamp_event: Option<u64>,
     /// `CTA_LABELS_MASK`, the bitmap (a longer one than [`Labels::MAX_LEN`], which no kernel
     /// sends, is kept in `unknown` instead, as is a longer `CTA_LABELS`).
     pub labels_mask: Option<Labels>,
@@ -74,9 +75,10 @@ static EMPTY: ConnExt = ConnExt {
 
 impl ConnExt {
     /// The attribute kinds the extension holds (besides `CTA_PROTOINFO` of SCTP or DCCP, a
-    /// `CTA_SYNPROXY` that is not all zeros, and the unknown attributes): a view that has none of them parses into an entry that
+    /// `CTA_SYNPROXY` that is not all zeros, the `CTA_TIMESTAMP_EVENT` of an event that has a
+    /// stop time, and the unknown attributes): a view that has none of them parses into an entry that
     /// allocates no extension.
-    pub const KINDS: [u16; 13] = [
+    pub const KINDS: [u16; 12] = [
         CTA_TUPLE_MASTER,
         CTA_STATUS_MASK,
         CTA_HELP,
@@ -87,7 +89,6 @@ impl ConnExt {
         CTA_SEQ_ADJ_REPLY,
         CTA_SECMARK,
         CTA_SECCTX,
-        CTA_TIMESTAMP_EVENT,
         CTA_LABELS_MASK,
         CTA_FILTER,
     ];

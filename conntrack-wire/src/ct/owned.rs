@@ -58,6 +58,7 @@ impl core::fmt::Debug for Conn {
             .field("id", &self.id)
             .field("zone", &self.zone)
             .field("timestamp", &self.timestamp())
+            .field("timestamp_event", &self.timestamp_event())
             .field("labels", &self.labels())
             .field("synproxy", &self.synproxy())
             .field("ext", &self.ext)
@@ -130,6 +131,8 @@ impl Conn {
             c.ext = Ext::new(parse_ext(v, long_labels));
             c.ext.get_mut().synproxy = synproxy.filter(|_| !zero);
         }
+        // After the extension is made: a DESTROY event's time goes into it.
+        c.set_timestamp_event(v.timestamp_event());
         c.set_protoinfo(protoinfo);
         c
     }
@@ -179,7 +182,29 @@ impl Conn {
     /// Sets (or with `None` removes) `CTA_TIMESTAMP`.
     #[inline]
     pub fn set_timestamp(&mut self, t: Option<Timestamp>) {
-        self.packed.set_timestamp(t)
+        let event = self.timestamp_event();
+        self.set_timestamp_event(None);
+        self.packed.set_timestamp(t);
+        self.set_timestamp_event(event);
+    }
+
+    /// Returns `CTA_TIMESTAMP_EVENT`: when the kernel sent the event, ns.
+    #[inline]
+    pub fn timestamp_event(&self) -> Option<u64> {
+        self.packed.event().or(self.ext().timestamp_event)
+    }
+
+    /// Sets (or with `None` removes) `CTA_TIMESTAMP_EVENT`. It is inline unless the entry
+    /// has a stop time (a DESTROY event), whose place it takes otherwise.
+    #[inline]
+    pub fn set_timestamp_event(&mut self, e: Option<u64>) {
+        self.packed.set_event(None);
+        if self.ext.is_allocated() {
+            self.ext.get_mut().timestamp_event = None;
+        }
+        if e.is_some() && !self.packed.set_event(e) {
+            self.ext_mut().timestamp_event = e;
+        }
     }
 
     /// Returns `CTA_LABELS`, the label bitmap.
@@ -265,13 +290,16 @@ impl Conn {
         if let Some(s) = newer.synproxy() {
             self.set_synproxy(Some(s));
         }
+        if let Some(e) = newer.timestamp_event() {
+            self.set_timestamp_event(Some(e));
+        }
         if !newer.ext.is_allocated() {
             return;
         }
         let new = *newer.ext.into_inner();
         let old = self.ext_mut();
         take!(new, old; tuple_master, status_mask, helper, nat_src, nat_dst, mark_mask,
-            seq_adj_orig, seq_adj_reply, secmark, secctx, timestamp_event, labels_mask, filter);
+            seq_adj_orig, seq_adj_reply, secmark, secctx, labels_mask, filter);
         if !new.unknown.is_empty() {
             old.unknown = new.unknown;
         }
@@ -502,7 +530,7 @@ impl Conn {
         if let Some(f) = &x.filter {
             f.emit_nest(e);
         }
-        if let Some(t) = x.timestamp_event {
+        if let Some(t) = self.timestamp_event() {
             e.put_u64_be(CTA_TIMESTAMP_EVENT, t);
         }
         for (k, v) in &x.unknown {
@@ -546,7 +574,7 @@ fn parse_ext(v: &ConnView<'_>, long_labels: Option<LabelsView<'_>>) -> ConnExt {
         seq_adj_reply: v.seq_adj_reply().map(|s| SeqAdj::parse(&s)),
         secmark: v.secmark(),
         secctx: v.secctx().and_then(|s| s.name()).map(Into::into),
-        timestamp_event: v.timestamp_event(),
+        timestamp_event: None,
         labels_mask,
         synproxy: None,
         filter: v.filter().map(|f| Filter::parse(&f)),
@@ -592,7 +620,7 @@ impl serde::Serialize for Conn {
         field!("zone", self.zone);
         field!("secctx", x.secctx);
         field!("timestamp", self.timestamp());
-        field!("timestamp_event", x.timestamp_event);
+        field!("timestamp_event", self.timestamp_event());
         field!("labels", self.labels());
         field!("labels_mask", x.labels_mask);
         field!("synproxy", self.synproxy());

@@ -18,6 +18,7 @@ const TCP_WSCALE_REPLY: u16 = 1 << 9;
 const TCP_FLAGS_ORIGINAL: u16 = 1 << 10;
 const TCP_FLAGS_REPLY: u16 = 1 << 11;
 const SYNPROXY_ZERO: u16 = 1 << 12;
+const TIMESTAMP_EVENT: u16 = 1 << 13;
 
 /// Packed parts. Every byte of a part that is absent is zero, so that the derived equality
 /// and hash see only what is present.
@@ -25,7 +26,8 @@ const SYNPROXY_ZERO: u16 = 1 << 12;
 pub(crate) struct Packed {
     /// Packets and bytes of the original direction, then of the reply direction.
     counters: [[u8; 8]; 4],
-    /// Start and stop, ns.
+    /// Start, and stop or (when there is no stop: every event but DESTROY) the event's
+    /// time, ns.
     times: [[u8; 8]; 2],
     /// State, window scales (original, reply), flags and mask (original, reply).
     tcp: [u8; 7],
@@ -76,13 +78,38 @@ impl Packed {
         })
     }
 
-    /// Sets (or removes) `CTA_TIMESTAMP`.
+    /// Sets (or removes) `CTA_TIMESTAMP`; clears an event time held here (the caller keeps
+    /// it: see [`Packed::set_event`]).
     pub(crate) fn set_timestamp(&mut self, t: Option<Timestamp>) {
         self.mark(TIMESTAMP, t.is_some());
+        self.mark(TIMESTAMP_EVENT, false);
         let t = t.unwrap_or_default();
         self.mark(TIMESTAMP_START, t.start.is_some());
         self.mark(TIMESTAMP_STOP, t.stop.is_some());
         self.times = [t.start, t.stop].map(|v| v.unwrap_or(0).to_ne_bytes());
+    }
+
+    /// Whether the stop time is held (and the event time, then, cannot be).
+    pub(crate) fn has_stop(&self) -> bool {
+        self.has(TIMESTAMP_STOP)
+    }
+
+    /// `CTA_TIMESTAMP_EVENT`, when held here.
+    pub(crate) fn event(&self) -> Option<u64> {
+        let [_, event] = self.times.map(u64::from_ne_bytes);
+        self.has(TIMESTAMP_EVENT).then_some(event)
+    }
+
+    /// Holds (or with `None` drops) the event time in the stop time's place; returns `false`,
+    /// holding nothing, when a stop time is there.
+    pub(crate) fn set_event(&mut self, e: Option<u64>) -> bool {
+        if self.has_stop() {
+            return e.is_none();
+        }
+        self.mark(TIMESTAMP_EVENT, e.is_some());
+        let [_, slot] = &mut self.times;
+        *slot = e.unwrap_or(0).to_ne_bytes();
+        true
     }
 
     /// `CTA_LABELS`.
@@ -187,6 +214,15 @@ mod tests {
         p.set_timestamp(None);
         p.set_labels(None);
         p.set_tcp(None);
+        assert!(p.set_event(Some(9)));
+        assert_eq!(p.event(), Some(9));
+        p.set_timestamp(Some(Timestamp {
+            start: Some(1),
+            stop: Some(2),
+        }));
+        assert_eq!(p.event(), None, "a stop time takes the place");
+        assert!(!p.set_event(Some(9)));
+        p.set_timestamp(None);
         p.set_synproxy_zero(true);
         assert!(p.synproxy_zero());
         p.set_synproxy_zero(false);
