@@ -125,7 +125,12 @@ pub fn run(netns: &Option<String>, a: &EventArgs) -> R<()> {
         let _ = out.flush();
     }
     if p.o.xml && !p.json && p.t.events() > 0 {
-        let _ = out.write_all(crate::xml::FOOTER.as_bytes());
+        let footer = if f.table == Table::Expect {
+            crate::xml::EXP_FOOTER
+        } else {
+            crate::xml::FOOTER
+        };
+        let _ = out.write_all(footer.as_bytes());
     }
     let _ = out.flush();
     let t = &mut p.t;
@@ -181,6 +186,15 @@ impl Printer {
                 if self.json {
                     let _ = format::write_exp_json(out, &x, Some(kind));
                     let _ = out.write_all(b"\n");
+                    return;
+                }
+                if self.o.xml {
+                    if self.t.events() == 1 {
+                        self.line.push_str(crate::xml::EXP_HEADER);
+                    }
+                    crate::xml::write_exp(&mut self.line, &x, Some(kind), self.o, now_ns());
+                    self.line.push('\n');
+                    let _ = out.write_all(self.line.as_bytes());
                     return;
                 }
                 let tag = if kind == EventKind::ExpNew {

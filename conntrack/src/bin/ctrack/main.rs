@@ -162,6 +162,10 @@ fn print_exp(out: &mut impl Write, x: &conntrack::Exp, o: Options, json: bool) {
     if json {
         let _ = format::write_exp_json(out, x, None);
         let _ = writeln!(out);
+    } else if o.xml {
+        let mut line = String::new();
+        xml::write_exp(&mut line, x, None, o, now_ns());
+        let _ = writeln!(out, "{line}");
     } else {
         let _ = writeln!(out, "{}", format::exp_line(x, o));
     }
@@ -176,8 +180,15 @@ fn list(netns: &Option<String>, f: &Filter) -> R<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     if f.table == Table::Expect {
         let v = nfct.exp_dump(family(f)?)?;
+        let xml = o.xml && !json;
+        if xml && !v.is_empty() {
+            let _ = out.write_all(xml::EXP_HEADER.as_bytes());
+        }
         for x in &v {
             print_exp(&mut out, x, o, json);
+        }
+        if xml && !v.is_empty() {
+            let _ = out.write_all(xml::EXP_FOOTER.as_bytes());
         }
         let _ = out.flush();
         eprintln!("ctrack: {} expectations have been shown.", v.len());
@@ -243,6 +254,10 @@ fn get(netns: &Option<String>, f: &Filter) -> R<()> {
     let t = orig_tuple(f)?.ok_or_else(|| bad("get needs the original tuple"))?;
     if f.table == Table::Expect {
         let x = nfct.exp_get(&t, f.zone)?;
+        if o.xml && !json {
+            // conntrack-tools prints the header (and no footer) for a get.
+            print!("{}", xml::EXP_HEADER);
+        }
         print_exp(&mut std::io::stdout(), &x, o, json);
         return Ok(());
     }

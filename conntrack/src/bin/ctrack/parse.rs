@@ -134,11 +134,6 @@ pub fn options(f: &Filter) -> R<(Options, bool)> {
     if json && o.xml {
         return Err(bad("-o json cannot be combined with xml: choose one form"));
     }
-    if o.xml && f.table == crate::args::Table::Expect {
-        return Err(bad(
-            "-o xml is not supported for expectations (conntrack-tools' <expect> form is not implemented): use the default output or -o json",
-        ));
-    }
     // As conntrack-tools: any option that names labels loads the label map, and with it the
     // labels are printed.
     o.labels |= f.label.is_some() || f.label_add.is_some() || f.label_del.is_some();

@@ -5,16 +5,20 @@
 //! direction's do, and the ICMP fields are not printed.
 
 use crate::format::{Options, l3_name, l4_name};
-use conntrack::Conn;
 use conntrack::events::EventKind;
 use conntrack::wire::consts::*;
 use conntrack::wire::ct::{LabelsView, Status, TcpState, Tuple};
+use conntrack::{Conn, Exp};
 use std::fmt::Write;
 
 /// What conntrack-tools prints before the first entry.
 pub const HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n";
 /// What it prints after the last, when it printed any.
 pub const FOOTER: &str = "</conntrack>\n";
+/// The header of expectations.
+pub const EXP_HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>\n";
+/// The footer of expectations.
+pub const EXP_FOOTER: &str = "</expect>\n";
 
 /// Appends one entry as a `<flow>` element (no newline); `kind` for an event. `now_ns` is
 /// the time that an entry without a stop time is measured to.
@@ -44,6 +48,98 @@ pub fn write_flow(s: &mut String, c: &Conn, kind: Option<EventKind>, o: Options,
     s.push_str("</flow>");
 }
 
+/// Appends one expectation as a `<flow>` element (no newline); `kind` for an event (the
+/// expectation event kinds; `None` for a listing).
+pub fn write_exp(s: &mut String, x: &Exp, kind: Option<EventKind>, o: Options, now_ns: u64) {
+    match kind {
+        Some(EventKind::ExpNew) => s.push_str("<flow type=\"new\">"),
+        Some(_) => s.push_str("<flow type=\"destroy\">"),
+        None => s.push_str("<flow>"),
+    }
+    let parts = [
+        ("expected", x.tuple.unwrap_or_default()),
+        ("mask", x.mask.unwrap_or_default()),
+        ("master", x.master.unwrap_or_default()),
+    ];
+    let expected = parts[0].1;
+    let family = expected.family().unwrap_or(0);
+    let _ = write!(
+        s,
+        "<layer3 protonum=\"{family}\" protoname=\"{}\">",
+        l3_name(family)
+    );
+    for (tag, t) in &parts {
+        let _ = write!(s, "<{tag}>");
+        addrs(s, t);
+        let _ = write!(s, "</{tag}>");
+    }
+    let proto = expected.proto.num.unwrap_or(0);
+    let _ = write!(
+        s,
+        "</layer3><layer4 protonum=\"{proto}\" protoname=\"{}\">",
+        l4_name(proto)
+    );
+    for (tag, t) in &parts {
+        let _ = write!(s, "<{tag}>");
+        // libnetfilter_conntrack names every part's ports by the expected tuple's protocol.
+        ports(s, proto, t);
+        let _ = write!(s, "</{tag}>");
+    }
+    s.push_str("</layer4><meta>");
+    if let Some(h) = &x.helper_name {
+        let _ = write!(s, "<helper-name>{}</helper-name>", escape(h));
+    }
+    if let Some(t) = x.timeout {
+        let _ = write!(s, "<timeout>{t}</timeout>");
+    }
+    if let Some(c) = x.class {
+        let _ = write!(s, "<class>{c}</class>");
+    }
+    if let Some(z) = x.zone {
+        let _ = write!(s, "<zone>{z}</zone>");
+    }
+    if o.timestamp && kind.is_some() {
+        when(s, now_ns);
+    }
+    let flags = x.flags.unwrap_or(0);
+    for (bit, tag) in [(1, "<permanent/>"), (2, "<inactive/>"), (4, "<userspace/>")] {
+        if flags & bit != 0 {
+            s.push_str(tag);
+        }
+    }
+    s.push_str("</meta></flow>");
+}
+
+/// A tuple's addresses, as `<src>`/`<dst>`.
+fn addrs(s: &mut String, t: &Tuple) {
+    s.push_str("<src>");
+    if let Some(a) = t.src {
+        let _ = write!(s, "{a}");
+    }
+    s.push_str("</src><dst>");
+    if let Some(a) = t.dst {
+        let _ = write!(s, "{a}");
+    }
+    s.push_str("</dst>");
+}
+
+/// The ports (or GRE keys) of a tuple of protocol `proto`, as `<sport>`/`<dport>`.
+fn ports(s: &mut String, proto: u8, t: &Tuple) {
+    let (sport, dport) = (t.proto.src_port.unwrap_or(0), t.proto.dst_port.unwrap_or(0));
+    match proto {
+        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP | IPPROTO_DCCP => {
+            let _ = write!(s, "<sport>{sport}</sport><dport>{dport}</dport>");
+        }
+        IPPROTO_GRE => {
+            let _ = write!(
+                s,
+                "<srckey>0x{sport:x}</srckey><dstkey>0x{dport:x}</dstkey>"
+            );
+        }
+        _ => {}
+    }
+}
+
 /// One direction's `<meta>`: addresses, ports (or GRE keys), its zone, its counters.
 fn direction(
     s: &mut String,
@@ -58,32 +154,13 @@ fn direction(
         "<meta direction=\"{dir}\"><layer3 protonum=\"{family}\" protoname=\"{}\">",
         l3_name(family)
     );
-    s.push_str("<src>");
-    if let Some(a) = t.src {
-        let _ = write!(s, "{a}");
-    }
-    s.push_str("</src><dst>");
-    if let Some(a) = t.dst {
-        let _ = write!(s, "{a}");
-    }
+    addrs(s, t);
     let _ = write!(
         s,
-        "</dst></layer3><layer4 protonum=\"{proto}\" protoname=\"{}\">",
+        "</layer3><layer4 protonum=\"{proto}\" protoname=\"{}\">",
         l4_name(proto)
     );
-    let (sport, dport) = (t.proto.src_port.unwrap_or(0), t.proto.dst_port.unwrap_or(0));
-    match proto {
-        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP | IPPROTO_DCCP => {
-            let _ = write!(s, "<sport>{sport}</sport><dport>{dport}</dport>");
-        }
-        IPPROTO_GRE => {
-            let _ = write!(
-                s,
-                "<srckey>0x{sport:x}</srckey><dstkey>0x{dport:x}</dstkey>"
-            );
-        }
-        _ => {}
-    }
+    ports(s, proto, t);
     s.push_str("</layer4>");
     if let Some(z) = t.zone {
         let _ = write!(s, "<zone>{z}</zone>");
