@@ -1897,7 +1897,7 @@ fn xml_output_as_in_conntrack_tools() {
 /// (conntrack 1.4.7's own `-I expect` is no oracle here: on this kernel it stores a broken
 /// tuple, `proto=195` and no ports, so the effect is checked field by field instead); `-D
 /// expect` removes exactly the one its tuple (and `-i`) names, and `--helper` exactly the
-/// expectations of that helper.
+/// expectations of that helper (another helper's stay).
 #[test]
 fn expectations_are_created_and_deleted_exactly() {
     netns!();
@@ -1976,9 +1976,23 @@ fn expectations_are_created_and_deleted_exactly() {
     let left = conntrack(&["-L", "expect"]);
     assert_eq!(left.lines().count(), 2, "{left}");
     assert!(!left.contains("dport=50000 "), "{left}");
-    // By helper: every ftp expectation, and nothing of another helper.
+    // By helper: every ftp expectation, and nothing of another helper (a sip one stays):
+    // the survivors are the listing minus what has helper=ftp.
+    ok(&words(
+        "-I -p udp -s 10.60.0.5 -d 10.60.0.6 --sport 40000 --dport 5060 -t 300 --helper sip",
+    ));
+    ok(&words(
+        "-I expect -p udp -s 10.60.0.5 -d 10.60.0.6 --sport 40000 --dport 5060 \
+         --tuple-src 10.60.0.6 --tuple-dst 10.60.0.5 --tuple-port-dst 50009 -t 100",
+    ));
+    let before = conntrack(&["-L", "expect"]);
+    let want: Vec<String> = rest(&before)
+        .into_iter()
+        .filter(|l| !l.contains("helper=ftp"))
+        .collect();
+    assert_eq!(want.len(), 1, "{before}");
     ok(&["-D", "expect", "--helper", "ftp"]);
-    assert_eq!(conntrack(&["-L", "expect"]), "");
+    assert_eq!(rest(&conntrack(&["-L", "expect"])), want);
     let (fine, _, err) = ctrack(&[&one[..], &["--helper", "ftp"]].concat());
     assert!(!fine && err.contains("not both"), "{err}");
 }
