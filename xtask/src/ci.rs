@@ -285,7 +285,7 @@ fn feature_matrix(root: bool) -> Result<(), String> {
 /// The crates as they would be published: the declared minimum Rust version builds them
 /// (with the locked dependencies), and `cargo package` lists each one's files and makes and
 /// builds the three packages.
-fn publishable() -> Result<(), String> {
+pub(crate) fn publishable() -> Result<(), String> {
     let msrv = crate::workspace_rust_version()?;
     sh(
         "rustup",
@@ -319,6 +319,7 @@ fn publishable() -> Result<(), String> {
             ],
         )?;
     }
+    forget_unpacked_local_packages()?;
     // Together: `conntrack` depends on the other two by path and version, and cargo resolves
     // them from the packages it makes in the same run (a temporary local registry), so each
     // package is built from its own files alone.
@@ -336,6 +337,40 @@ fn publishable() -> Result<(), String> {
             "conntrack",
         ],
     )?;
+    Ok(())
+}
+
+/// Removes what earlier runs unpacked from cargo's temporary package registry.
+///
+/// `cargo package` unpacks the workspace's own packages under
+/// `$CARGO_HOME/registry/src/-<hash of the registry's path>/`, and reuses an unpacked copy it
+/// finds there: a machine that ran this check before from the same path (CI's checkout) would
+/// verify `conntrack` against an earlier commit's `conntrack-wire`. Only the workspace's own
+/// packages are removed, and only from nameless (local) registries.
+fn forget_unpacked_local_packages() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for krate in std::fs::read_dir(registry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if name.starts_with("conntrack-wire-") || name.starts_with("conntrack-sock-") {
+                std::fs::remove_dir_all(krate.path())
+                    .map_err(|e| format!("removing {}: {e}", krate.path().display()))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! * `cargo xtask ci` — everything CI checks (fmt, clippy, tests on this kernel and on Debian
 //!   12's kernels in a VM, 32-bit and musl tests, docs, no_std build, miri, fuzz smoke).
 //! * `cargo xtask vm` — only the kernel tests on Debian 12's 6.1 and 6.12 kernels, in qemu.
+//! * `cargo xtask publishable` — only the packaging check: each crate builds from its package.
 //! * `cargo xtask lint` — house rules the compiler does not check (function length).
 //! * `cargo xtask fixtures` — captures real kernel replies into `conntrack-wire/tests/fixtures`.
 //! * `cargo xtask fuzz [SECONDS]` — runs every fuzz target.
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures::run(),
         Some("lint") => lint::run(),
         Some("vm") => ci::vm(),
+        Some("publishable") => ci::publishable(),
         Some("fuzz") => ci::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         Some("bench") => bench::run(),
         Some("demo") => sh(
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | vm | lint | fixtures | fuzz [SECONDS] | bench | demo>"
+                "usage: cargo xtask <ci | vm | publishable | lint | fixtures | fuzz [SECONDS] | bench | demo>"
             );
             return ExitCode::from(2);
         }
