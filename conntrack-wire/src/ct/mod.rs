@@ -31,8 +31,8 @@ pub use nat::{Nat, NatView};
 #[cfg(feature = "alloc")]
 pub use owned::Conn;
 pub use protoinfo::{
-    DccpInfo, DccpInfoView, DccpState, ProtoInfo, ProtoInfoView, SctpInfo, SctpInfoView, SctpState,
-    TcpFlags, TcpInfo, TcpInfoView, TcpState,
+    DccpInfo, DccpInfoView, DccpRole, DccpState, ProtoInfo, ProtoInfoView, SctpInfo, SctpInfoView,
+    SctpState, TcpFlags, TcpInfo, TcpInfoView, TcpState,
 };
 pub use secctx::SecCtxView;
 pub use seqadj::{SeqAdj, SeqAdjView};

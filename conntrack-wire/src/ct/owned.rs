@@ -421,6 +421,20 @@ impl Conn {
         self
     }
 
+    /// Sets the DCCP state and the original direction's role (the kernel takes the two only
+    /// together).
+    #[inline]
+    pub fn with_dccp(mut self, state: DccpState, role: DccpRole) -> Self {
+        let mut p = self.protoinfo().unwrap_or_default();
+        p.dccp = Some(DccpInfo {
+            state: Some(state.into()),
+            role: Some(role.into()),
+            handshake_seq: None,
+        });
+        self.set_protoinfo(Some(p));
+        self
+    }
+
     /// Sets connection labels (numbers 0 to 127) as a 16-byte bitmap, with the mask covering
     /// them.
     #[inline]
@@ -657,6 +671,9 @@ mod tests {
             back, c,
             "the extension left behind is empty, so the entries are equal"
         );
+        let d = Conn::default().with_dccp(DccpState::Open, DccpRole::Server);
+        let dccp = d.protoinfo().and_then(|p| p.dccp).unwrap();
+        assert_eq!((dccp.state, dccp.role), (Some(4), Some(1)));
         let mut empty = Conn::default();
         empty.set_protoinfo(Some(ProtoInfo::default()));
         assert_eq!(

@@ -82,6 +82,16 @@ kernel_enum! {
     }
 }
 
+kernel_enum! {
+    /// The role of a DCCP entry's original direction (`enum ct_dccp_roles`).
+    DccpRole: u8 {
+        /// `CT_DCCP_ROLE_CLIENT`.
+        Client = 0 => "client",
+        /// `CT_DCCP_ROLE_SERVER`.
+        Server = 1 => "server",
+    }
+}
+
 /// `struct nf_ct_tcp_flags`: the `IP_CT_TCP_FLAG_*` bits and which of them to change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -149,7 +159,8 @@ scalar_nest! {
     nest CTA_PROTOINFO_DCCP, max 4;
     /// Returns the raw state (`CTA_PROTOINFO_DCCP_STATE`); see [`DccpState`].
     state: CTA_PROTOINFO_DCCP_STATE => U8;
-    /// Returns the role (`CTA_PROTOINFO_DCCP_ROLE`).
+    /// Returns the role of the original direction (`CTA_PROTOINFO_DCCP_ROLE`); see
+    /// [`DccpRole`].
     role: CTA_PROTOINFO_DCCP_ROLE => U8;
     /// Returns the handshake sequence number (`CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ`, big-endian).
     handshake_seq: CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ => Be64;

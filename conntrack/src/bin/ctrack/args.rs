@@ -201,6 +201,9 @@ pub struct Filter {
     /// SCTP reply verification tag (create).
     #[arg(long = "reply-vtag")]
     pub reply_vtag: Option<u32>,
+    /// DCCP role of the original direction: client or server (create, with --state).
+    #[arg(long = "role")]
+    pub role: Option<String>,
     /// Zero the counters of the listed entries in the same pass (list; every entry of the
     /// family is listed and zeroed: only -f selects with -z).
     #[arg(short = 'z', long = "zero")]

@@ -60,24 +60,28 @@ fn tuple(out: &mut String, t: &Tuple) {
     if let Some(d) = t.dst {
         let _ = write!(out, "dst={d} ");
     }
+    // As libnetfilter_conntrack, by protocol number: a port or key the entry lacks (a
+    // protocol the kernel does not track, e.g. DCCP since 6.16) prints as 0.
     let p = &t.proto;
-    match (p.src_port, p.dst_port) {
+    let (sport, dport) = (p.src_port.unwrap_or(0), p.dst_port.unwrap_or(0));
+    match p.num {
         // GRE's keys travel in the port attributes; conntrack-tools prints them in hex.
-        (Some(s), Some(d)) if p.num == Some(IPPROTO_GRE) => {
-            let _ = write!(out, "srckey={s:#x} dstkey={d:#x} ");
+        Some(IPPROTO_GRE) => {
+            let _ = write!(out, "srckey={sport:#x} dstkey={dport:#x} ");
         }
-        (Some(s), Some(d)) => {
-            let _ = write!(out, "sport={s} dport={d} ");
+        Some(IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP | IPPROTO_DCCP) => {
+            let _ = write!(out, "sport={sport} dport={dport} ");
+        }
+        Some(IPPROTO_ICMP | IPPROTO_ICMPV6) => {
+            let _ = write!(
+                out,
+                "type={} code={} id={} ",
+                p.icmp_type.or(p.icmpv6_type).unwrap_or(0),
+                p.icmp_code.or(p.icmpv6_code).unwrap_or(0),
+                p.icmp_id.or(p.icmpv6_id).unwrap_or(0)
+            );
         }
         _ => {}
-    }
-    let icmp = (
-        p.icmp_type.or(p.icmpv6_type),
-        p.icmp_code.or(p.icmpv6_code),
-        p.icmp_id.or(p.icmpv6_id),
-    );
-    if let (Some(ty), Some(code), Some(id)) = icmp {
-        let _ = write!(out, "type={ty} code={code} id={id} ");
     }
 }
 

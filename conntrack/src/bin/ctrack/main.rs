@@ -18,7 +18,7 @@ mod xml;
 use args::{Cli, Cmd, Filter, Table};
 use clap::Parser;
 use conntrack::wire::consts::*;
-use conntrack::wire::ct::{Labels, Status, TcpState};
+use conntrack::wire::ct::{DccpState, Labels, Status, TcpState};
 use conntrack::{BatchOp, Config, Conn, DumpKind, Error, Key, Nfct, Outcome};
 use format::Options;
 use options::Command;
@@ -321,17 +321,32 @@ fn apply_fields(c: &mut Conn, f: &Filter, proto: u8) -> R<()> {
     if let Some(s) = &f.status {
         c.status = Some(c.status.unwrap_or_default() | status(s)?);
     }
+    if f.role.is_some() && (proto != IPPROTO_DCCP || f.state.is_none()) {
+        return Err(bad(
+            "--role is the role of a dccp entry, set with its --state",
+        ));
+    }
     if let Some(s) = &f.state {
         let n = state_num(proto, s)?;
         let x = std::mem::take(c);
-        *c = match proto {
-            IPPROTO_TCP => x.with_tcp_state(TcpState::from(n)),
-            IPPROTO_SCTP => x.with_sctp(
+        *c = match (proto, &f.role) {
+            (IPPROTO_TCP, _) => x.with_tcp_state(TcpState::from(n)),
+            (IPPROTO_SCTP, _) => x.with_sctp(
                 conntrack::wire::ct::SctpState::from(n),
                 save::vtag_from_cli(f.orig_vtag.unwrap_or(0)),
                 save::vtag_from_cli(f.reply_vtag.unwrap_or(0)),
             ),
-            _ => return Err(bad("--state can be set for tcp and sctp entries only")),
+            (IPPROTO_DCCP, Some(r)) => x.with_dccp(DccpState::from(n), parse::dccp_role(r)?),
+            (IPPROTO_DCCP, None) => {
+                return Err(bad(
+                    "--state of a dccp entry needs --role client or server (the kernel sets the two together)",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "--state can be set for tcp, sctp and dccp entries only",
+                ));
+            }
         };
     }
     Ok(())

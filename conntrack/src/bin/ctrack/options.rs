@@ -50,10 +50,11 @@ pub enum Opt {
     TuplePortDst,
     MaskPortSrc,
     MaskPortDst,
+    Role,
 }
 
 /// Every option, in the order of the table's columns.
-const ALL: [Opt; 41] = [
+const ALL: [Opt; 42] = [
     Opt::Src,
     Opt::Dst,
     Opt::ReplySrc,
@@ -95,6 +96,7 @@ const ALL: [Opt; 41] = [
     Opt::TuplePortDst,
     Opt::MaskPortSrc,
     Opt::MaskPortDst,
+    Opt::Role,
 ];
 
 impl Opt {
@@ -142,6 +144,7 @@ impl Opt {
             Opt::TuplePortDst => "--tuple-port-dst",
             Opt::MaskPortSrc => "--mask-port-src",
             Opt::MaskPortDst => "--mask-port-dst",
+            Opt::Role => "--role",
         }
     }
 
@@ -189,6 +192,7 @@ impl Opt {
             Opt::TuplePortDst => f.tuple_dport.is_some(),
             Opt::MaskPortSrc => f.mask_sport.is_some(),
             Opt::MaskPortDst => f.mask_dport.is_some(),
+            Opt::Role => f.role.is_some(),
         }
     }
 }
@@ -238,7 +242,7 @@ use Use::{O, R, X};
 /// The table for the conntrack table. Columns in the order of [`ALL`]:
 /// s d r q p sport dport rsport rdport icmp-type icmp-code icmp-id m w u f state l t helper
 /// orig-vtag reply-vtag o z c i orig-zone reply-zone mask-src mask-dst src-nat dst-nat any-nat label-add
-/// label-del tuple-src tuple-dst tuple-port-src tuple-port-dst mask-port-src mask-port-dst.
+/// label-del tuple-src tuple-dst tuple-port-src tuple-port-dst mask-port-src mask-port-dst role.
 ///
 /// What each command does with an option:
 /// * list, delete: every selector narrows the selection (kernel-side where the kernel can,
@@ -252,17 +256,17 @@ use Use::{O, R, X};
 ///   user space (every event carries it); labels are illegal (events carry labels only when
 ///   they change, so a filter on them would drop events of labelled entries).
 #[rustfmt::skip]
-const CONNTRACK: [(Command, [Use; 41]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq
-    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X, X, X, X, X, X, X, X, X]),
-    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X, O, O, X, X, X, X, X, X]),
-    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const CONNTRACK: [(Command, [Use; 42]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq ro
+    (Command::List,   [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, O, O, O, X, O, X, X, X, X, X, X, X, X, O, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [R, R, O, O, R, O, O, O, O, O, O, O, O, O, O, X, O, O, R, O, O, O, O, X, X, X, O, O, X, X, O, O, X, X, X, X, X, X, X, X, X, O]),
+    (Command::Update, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, O, X, X, O, X, X, O, O, O, O, X, O, O, X, X, X, X, X, X, X]),
+    (Command::Delete, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, O, X, X, O, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, O, O, O, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, X, X, X, X, X, O, X, O, X, O, O, O, O, O, O, O, X, X, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// The table for the expectation table (same columns). An expectation is named by its
@@ -271,17 +275,17 @@ const CONNTRACK: [(Command, [Use; 41]); 9] = [
 /// exact where not given) and a timeout; a delete takes the expected tuple (and `-i`, the id
 /// the expectation must have) or `--helper` alone (every expectation of that helper).
 #[rustfmt::skip]
-const EXPECT: [(Command, [Use; 41]); 9] = [
-    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq
-    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Create, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, R, O, X, X, X, X, X, X, X, X, O, O, X, X, X, X, X, R, R, O, O, O, O]),
-    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Delete, [O, O, X, X, O, O, O, X, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
-    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+const EXPECT: [(Command, [Use; 42]); 9] = [
+    //                  s  d  r  q  p  sp dp rs rd it ic ii m  w  u  f  st l  t  h  ov rv o  z  c  i  oz rz ms md n  g  j  la ld ts td tp tq mp mq ro
+    (Command::List,   [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Get,    [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Create, [R, R, X, X, R, O, O, X, X, X, X, X, X, O, X, X, X, X, R, O, X, X, X, X, X, X, X, X, O, O, X, X, X, X, X, R, R, O, O, O, O, X]),
+    (Command::Update, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Delete, [O, O, X, X, O, O, O, X, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Flush,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Events, [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Stats,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
+    (Command::Count,  [X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, O, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X]),
 ];
 
 /// Checks the options given to `cmd` on `table` against the table: the first illegal

@@ -139,3 +139,14 @@ pub fn options(f: &Filter) -> R<(Options, bool)> {
     o.labels |= f.label.is_some() || f.label_add.is_some() || f.label_del.is_some();
     Ok((o, json))
 }
+
+/// A DCCP role, `client` or `server`, or any prefix of either, in any case (as
+/// conntrack-tools takes it; an empty word is refused here).
+pub fn dccp_role(s: &str) -> R<conntrack::wire::ct::DccpRole> {
+    use conntrack::wire::ct::DccpRole;
+    let lower = s.to_ascii_lowercase();
+    [DccpRole::Client, DccpRole::Server]
+        .into_iter()
+        .find(|r| !lower.is_empty() && r.name().starts_with(&lower))
+        .ok_or_else(|| bad(format!("unknown DCCP role `{s}`: use client or server")))
+}
