@@ -1766,6 +1766,17 @@ fn gre_keys_as_in_conntrack_tools() {
     for args in [
         &["-L", "-o", "id"][..],
         &["-L", "-o", "id", "-p", "gre", "--srckey", "5"],
+        &[
+            "-L",
+            "-o",
+            "id",
+            "-p",
+            "gre",
+            "--orig-key-src",
+            "5",
+            "--orig-key-dst",
+            "6",
+        ],
         &["-L", "-o", "save"],
     ] {
         let strip = |t: &str| {

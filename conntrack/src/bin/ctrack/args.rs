@@ -103,23 +103,23 @@ pub struct Filter {
     #[arg(long = "tuple-dst")]
     pub tuple_dst: Option<String>,
     /// `-I expect`: the expected tuple's source port.
-    #[arg(long = "tuple-port-src", value_parser = port)]
+    #[arg(long = "tuple-port-src", visible_alias = "tuple-key-src", value_parser = port)]
     pub tuple_sport: Option<u16>,
     /// `-I expect`: the expected tuple's destination port.
-    #[arg(long = "tuple-port-dst", value_parser = port)]
+    #[arg(long = "tuple-port-dst", visible_alias = "tuple-key-dst", value_parser = port)]
     pub tuple_dport: Option<u16>,
     /// `-I expect`: the mask of the expected source port (default: 0xffff with
     /// `--tuple-port-src`, else 0, any port).
-    #[arg(long = "mask-port-src", value_parser = port)]
+    #[arg(long = "mask-port-src", visible_alias = "mask-key-src", value_parser = port)]
     pub mask_sport: Option<u16>,
     /// `-I expect`: the mask of the expected destination port (likewise).
-    #[arg(long = "mask-port-dst", value_parser = port)]
+    #[arg(long = "mask-port-dst", visible_alias = "mask-key-dst", value_parser = port)]
     pub mask_dport: Option<u16>,
     /// Original source port (GRE: `--srckey`, the source key; `0x` for hexadecimal).
-    #[arg(long = "sport", visible_aliases = ["orig-port-src", "srckey"], value_parser = port)]
+    #[arg(long = "sport", visible_aliases = ["orig-port-src", "srckey", "orig-key-src"], value_parser = port)]
     pub sport: Option<u16>,
     /// Original destination port (GRE: `--dstkey`).
-    #[arg(long = "dport", visible_aliases = ["orig-port-dst", "dstkey"], value_parser = port)]
+    #[arg(long = "dport", visible_aliases = ["orig-port-dst", "dstkey", "orig-key-dst"], value_parser = port)]
     pub dport: Option<u16>,
     /// Reply source address.
     #[arg(short = 'r', long = "reply-src")]
