@@ -40,8 +40,14 @@ fn prepare() -> Result<(), String> {
         "pkg-config",
         "gcc",
         "gcc-multilib",
+        // `ctrack exporter`'s tests: a real Prometheus server and promtool.
+        "prometheus",
+        // `ctrack top`'s tests: a terminal to run it in.
+        "tmux",
     ];
     if !works("conntrack", &["--version"])
+        || !works("promtool", &["--version"])
+        || !works("tmux", &["-V"])
         || !works("nft", &["--version"])
         || !works("ip", &["-V"])
         || !works("ping", &["-V"])

@@ -69,6 +69,9 @@ pub enum Cmd {
     Load(LoadArgs),
     /// Run a self-contained demonstration in a private network namespace.
     Demo(DemoArgs),
+    /// Serve Prometheus metrics of the table on /metrics, kept from the event stream (ctrack's
+    /// own).
+    Exporter(ExporterArgs),
     /// Print which ctnetlink filters the running kernel applies, as probed (also printed by
     /// `--version`).
     Features,
@@ -243,6 +246,31 @@ pub struct EventArgs {
 pub struct LoadArgs {
     /// The file.
     pub file: String,
+}
+
+/// Options of `exporter`.
+#[derive(Debug, Clone, Args)]
+pub struct ExporterArgs {
+    /// The address to serve on (the default port is outside Prometheus' allocated
+    /// 9100-9999 range, which is full).
+    #[arg(long, default_value = "127.0.0.1:19466", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// At most this many series of `conntrack_entries`; the entries of the rest are summed
+    /// under labels "other".
+    #[arg(long, default_value_t = 1000)]
+    pub max_series: usize,
+    /// Also export the entries of the N remote (original destination) addresses with the
+    /// most entries (0: off).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub top_remotes: usize,
+    /// Seconds between the dumps that re-check entries that existed before the exporter
+    /// and have sent no event since (the kernel may never send one for them); no dump once
+    /// none is left (0: never).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub recheck_interval: u64,
+    /// The event socket's receive buffer in bytes.
+    #[arg(short = 'b', long = "buffer-size")]
+    pub buffer: Option<usize>,
 }
 
 /// Options of `demo`.

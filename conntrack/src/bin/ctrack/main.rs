@@ -1,11 +1,14 @@
 //! `ctrack`: conntrack-tools' `conntrack`, rebuilt on the conntrack crate.
 
 mod args;
+mod census;
 mod demo;
 mod events;
 mod expect;
+mod exporter;
 mod format;
 mod labelmap;
+mod live;
 mod nat;
 mod net;
 mod options;
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Load(l) => return save::load(&cli.netns, &l.file),
         Cmd::Demo(d) => return demo::run(d),
         Cmd::Features => return features(&cli.netns, false),
+        Cmd::Exporter(a) => return exporter::run(&cli.netns, a),
     };
     options::check(cmd, f.table, f).map_err(Fail)?;
     let Some(cmd) = cli.cmd else { return Ok(()) };
@@ -129,7 +133,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Events(e) => events::run(&cli.netns, &e),
         Cmd::Stats(f) => stats(&cli.netns, &f),
         Cmd::Count(f) => count(&cli.netns, &f),
-        Cmd::Load(_) | Cmd::Demo(_) | Cmd::Features => Ok(()),
+        Cmd::Load(_) | Cmd::Demo(_) | Cmd::Features | Cmd::Exporter(_) => Ok(()),
     }
 }
 
