@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::conntrack;
+use common::{conntrack, run};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -27,14 +27,6 @@ impl Drop for Killed {
 
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
-}
-
-fn run(cmd: &str, args: &[&str]) {
-    let st = Command::new(cmd)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
-    assert!(st.success(), "{cmd} {args:?}");
 }
 
 /// One HTTP/1.0 GET; returns the body (panics on a status other than 200).
@@ -171,8 +163,8 @@ fn exporter_matches_conntrack_tools_and_prometheus_scrapes_it() {
     let scrape = || samples(&get(EXPORTER, "/metrics", "text/plain"));
     assert_eq!(scrape()["conntrack_entries_silent"], start_count);
     // Changes after the start: two connections and an entry (NEW events), that entry
-    // deleted (DESTROY), and an entry from before the start deleted: the kernel sends no
-    // event for it (it has none to send where nf_conntrack_events is 2), and the next
+    // deleted (DESTROY), and an entry from before the start deleted: where
+    // nf_conntrack_events is 2 the kernel may send no event for it, and then the next
     // re-check finds it gone.
     let _after = traffic(2);
     conntrack(&words(
@@ -207,9 +199,17 @@ fn exporter_matches_conntrack_tools_and_prometheus_scrapes_it() {
         assert_eq!(s.get(&k), Some(&v), "{k}");
     }
     assert_eq!(s["conntrack_events_total{type=\"new\"}"], 3.0);
-    assert_eq!(s["conntrack_events_total{type=\"destroy\"}"], 1.0);
+    // The entry from before the start sent its DESTROY only if some listener, anywhere on
+    // the host (the kernel's flag is global), existed when it was made.
+    let destroyed = s["conntrack_events_total{type=\"destroy\"}"];
+    assert!(destroyed == 1.0 || destroyed == 2.0, "{destroyed}");
     assert_eq!(s["conntrack_events_lost_total"], 0.0);
-    assert!(s["conntrack_resyncs_total"] >= 2.0, "re-checks are dumps");
+    if destroyed == 1.0 {
+        assert!(
+            s["conntrack_resyncs_total"] >= 2.0,
+            "the entry that went silently was found gone by a re-check, a dump"
+        );
+    }
     assert_eq!(s["conntrack_entries_kept"], count);
     assert_eq!(s["conntrack_remote_entries{address=\"127.0.0.1\"}"], 5.0);
     let max: f64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")

@@ -37,6 +37,13 @@ mod table;
 /// While a resynchronising dump runs, entries may change; the events of those changes are
 /// queued and applied after it, in order, so the mirror converges to the table.
 ///
+/// What the kernel may not announce: where `net.netfilter.nf_conntrack_events` is 2 (the
+/// default), an entry gets events only if an event listener existed when it was created (on
+/// recent kernels a listener in any namespace counts). Entries older than every listener
+/// may change or go without an event; while such entries may remain, call
+/// [`Mirror::resync`] now and then (`ctrack exporter` does, until the entries it loaded at
+/// start have all been heard from or gone), or set the sysctl to 1 before they are made.
+///
 /// What it costs: the entries sit in one dense vector (an entry is 256 bytes, see
 /// [`Conn`]), found through a hash table of their positions (about 10 bytes per entry), so a
 /// mirror of a million entries takes about 270 MB.

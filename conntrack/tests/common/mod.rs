@@ -87,6 +87,16 @@ pub fn ctrack_bin() -> String {
     std::env::var("CTRACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ctrack").to_string())
 }
 
+/// Runs a command in the calling thread's namespace, failing the test if it fails.
+#[allow(dead_code)]
+pub fn run(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
+    assert!(st.success(), "{cmd} {args:?}");
+}
+
 /// Runs conntrack-tools with `args` in the calling thread's namespace, returning stdout.
 pub fn conntrack(args: &[&str]) -> String {
     let out = Command::new("conntrack")

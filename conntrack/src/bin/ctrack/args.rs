@@ -69,6 +69,9 @@ pub enum Cmd {
     Load(LoadArgs),
     /// Run a self-contained demonstration in a private network namespace.
     Demo(DemoArgs),
+    /// A live view of the table, sorted and grouped, kept from the event stream (ctrack's
+    /// own; `--once` prints one table).
+    Top(TopArgs),
     /// Serve Prometheus metrics of the table on /metrics, kept from the event stream (ctrack's
     /// own).
     Exporter(ExporterArgs),
@@ -246,6 +249,42 @@ pub struct EventArgs {
 pub struct LoadArgs {
     /// The file.
     pub file: String,
+}
+
+/// Options of `top`.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Print one sorted table and exit (for scripts).
+    #[arg(long)]
+    pub once: bool,
+    /// Sort by (largest first); `s` cycles the keys on screen.
+    #[arg(long, value_enum, default_value_t)]
+    pub sort: crate::top::SortKey,
+    /// Group by; `g` cycles the keys on screen.
+    #[arg(long, value_enum, default_value_t)]
+    pub group: crate::top::GroupKey,
+    /// With --once, print at most this many rows (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Seconds between screen refreshes (and, with --once --sort rate, between the two
+    /// counter reads).
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// Seconds between the dumps that read counters while sorted by bytes, packets or rate
+    /// (events carry none; 0: read them once).
+    #[arg(long, default_value_t = 5.0)]
+    pub counters_interval: f64,
+    /// Turn byte and packet accounting on in the namespace first (net.netfilter.nf_conntrack_acct;
+    /// it applies to entries created from then on).
+    #[arg(long)]
+    pub enable_acct: bool,
+    /// Seconds between the dumps that re-check entries not heard from since the start (see
+    /// `exporter --recheck-interval`; 0: never).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub recheck_interval: u64,
+    /// The entries shown: the selection options of `list`.
+    #[command(flatten)]
+    pub filter: Filter,
 }
 
 /// Options of `exporter`.

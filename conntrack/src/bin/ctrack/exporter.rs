@@ -202,6 +202,24 @@ fn register_live(reg: &mut Registry, live: &Live, a: &ExporterArgs) {
         "Entries by family, protocol, TCP state and zone, kept from the event stream (at most --max-series series; the rest under \"other\")",
         entries,
     );
+    register_events(reg, live);
+    if a.top_remotes > 0 {
+        let remotes = Family::<Labels, Gauge>::default();
+        for (addr, n) in live.census.top_remotes(a.top_remotes) {
+            remotes
+                .get_or_create(&vec![("address".into(), addr.to_string())])
+                .set(n as i64);
+        }
+        reg.register(
+            "conntrack_remote_entries",
+            "Entries by original destination address, for the --top-remotes addresses with the most",
+            remotes,
+        );
+    }
+}
+
+/// How the live table was kept: events by type, losses, resyncs, silent entries.
+fn register_events(reg: &mut Registry, live: &Live) {
     let e = &live.events;
     let events = Family::<Labels, Counter>::default();
     for (kind, n) in [
@@ -256,19 +274,6 @@ fn register_live(reg: &mut Registry, live: &Live, a: &ExporterArgs) {
         "When the entries were last loaded from a dump",
         at,
     );
-    if a.top_remotes > 0 {
-        let remotes = Family::<Labels, Gauge>::default();
-        for (addr, n) in live.census.top_remotes(a.top_remotes) {
-            remotes
-                .get_or_create(&vec![("address".into(), addr.to_string())])
-                .set(n as i64);
-        }
-        reg.register(
-            "conntrack_remote_entries",
-            "Entries by original destination address, for the --top-remotes addresses with the most",
-            remotes,
-        );
-    }
 }
 
 /// The kernel's own statistics: entries and maximum, per-CPU conntrack and expectation

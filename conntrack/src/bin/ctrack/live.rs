@@ -35,8 +35,9 @@ pub struct Live {
     pub last_resync: SystemTime,
     /// Entries loaded by the first dump that no event has named since. Where
     /// `net.netfilter.nf_conntrack_events` is 2 (the default), the kernel gives an entry
-    /// events only if a listener existed when it was created, so these may change or go
-    /// without a word; dumps re-check them until none is left (see [`Live::recheck`]).
+    /// events only if an event listener existed when it was created (in any namespace, on
+    /// recent kernels), so these may change or go without a word; dumps re-check them until
+    /// none is left (see [`Live::recheck`]).
     pub silent: HashSet<(Tuple, u16)>,
 }
 

@@ -15,6 +15,7 @@ mod options;
 mod parse;
 mod save;
 mod selection;
+mod top;
 mod userns;
 mod xml;
 
@@ -119,6 +120,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Demo(d) => return demo::run(d),
         Cmd::Features => return features(&cli.netns, false),
         Cmd::Exporter(a) => return exporter::run(&cli.netns, a),
+        Cmd::Top(a) => return top::run(&cli.netns, a),
     };
     options::check(cmd, f.table, f).map_err(Fail)?;
     let Some(cmd) = cli.cmd else { return Ok(()) };
@@ -133,7 +135,7 @@ fn run(cli: Cli) -> R<()> {
         Cmd::Events(e) => events::run(&cli.netns, &e),
         Cmd::Stats(f) => stats(&cli.netns, &f),
         Cmd::Count(f) => count(&cli.netns, &f),
-        Cmd::Load(_) | Cmd::Demo(_) | Cmd::Features | Cmd::Exporter(_) => Ok(()),
+        Cmd::Load(_) | Cmd::Demo(_) | Cmd::Features | Cmd::Exporter(_) | Cmd::Top(_) => Ok(()),
     }
 }
 
@@ -419,7 +421,7 @@ fn add(netns: &Option<String>, f: &Filter) -> R<()> {
 }
 
 /// The entries a selection names, as owned values (they are printed after the change).
-fn select(nfct: &Nfct, sel: &Selection) -> R<Vec<Conn>> {
+pub(crate) fn select(nfct: &Nfct, sel: &Selection) -> R<Vec<Conn>> {
     let mut v = Vec::new();
     nfct.dump_with(sel.family, &sel.filter, |c| {
         if sel.matches(c) {

@@ -335,6 +335,11 @@ pub fn check(cmd: Command, table: Table, f: &Filter) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether any option of the table was given.
+pub fn any_given(f: &Filter) -> bool {
+    ALL.iter().any(|o| o.given(f))
+}
+
 /// With `-z`, the first selector other than the family: the kernel zeroes the counters of
 /// every entry it dumps, so a selection it might not apply exactly would zero entries outside
 /// it (conntrack-tools zeroes them all the same; this tool refuses).
