@@ -229,6 +229,7 @@ fn top_screen_follows_the_table_in_tmux() {
         "{s}"
     );
     assert!(s.contains("s: sort") && s.contains("q: quit"), "{s}");
+    assert!(s.contains("counters: OFF, see --enable-acct"), "{s}");
     // A new entry with the longest timeout: counted, and first in the rows.
     conntrack(&[
         "-I",
@@ -257,8 +258,28 @@ fn top_screen_follows_the_table_in_tmux() {
         .nth(1)
         .unwrap();
     assert!(first_row.contains("10.77.0.1:1"), "{s}");
-    assert!(s.contains("events/s new"), "{s}");
-    // Keys: group by source, then quit; the terminal is the shell's again.
+    assert!(s.contains("new/upd/del per s"), "{s}");
+    // Keys: a filter typed after `/` (list's options), a bad one refused, grouping, quit;
+    // then the terminal is the shell's again.
+    t.cmd(&["send-keys", "-t", "top", "/"]);
+    t.cmd(&["send-keys", "-t", "top", "-l", "--", "-s 10.77.0.1"]);
+    t.cmd(&["send-keys", "-t", "top", "Enter"]);
+    let s = t.wait("the filter", |s| {
+        s.contains("1 rows (filter: -s 10.77.0.1)")
+    });
+    let rows: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.starts_with("PROTO"))
+        .skip(1)
+        .filter(|l| l.starts_with("tcp") || l.starts_with("udp"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{s}");
+    t.cmd(&["send-keys", "-t", "top", "/"]);
+    t.cmd(&["send-keys", "-t", "top", "-l", "--", " --bogus"]);
+    t.cmd(&["send-keys", "-t", "top", "Enter"]);
+    t.wait("the refusal", |s| {
+        s.contains("not applied: unexpected argument '--bogus'")
+    });
     t.cmd(&["send-keys", "-t", "top", "g"]);
     let s = t.wait("grouping", |s| s.contains("group: source"));
     assert!(s.contains("10.77.0.1"), "{s}");

@@ -44,6 +44,47 @@ struct View {
     events: EventCounts,
     events_at: Instant,
     rates: [f64; 3],
+    /// The selection: its options as typed, and whether it selects anything.
+    sel: Selection,
+    filter_text: String,
+    filtered: bool,
+    /// The filter being typed after `/`, and the last message (an error, a change).
+    typing: Option<String>,
+    message: String,
+}
+
+/// The selection options of `list`, parsed alone (the filter typed after `/`).
+#[derive(clap::Parser)]
+#[command(no_binary_name = true)]
+struct TypedFilter {
+    #[command(flatten)]
+    f: Filter,
+}
+
+impl View {
+    /// Applies a typed filter, or says why it cannot.
+    fn set_filter(&mut self, text: &str) {
+        use clap::Parser;
+        let parsed = TypedFilter::try_parse_from(text.split_whitespace())
+            .map_err(|e| {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                first.trim_start_matches("error: ").to_string()
+            })
+            .and_then(|t| {
+                check(&t.f).map_err(|e| e.0)?;
+                let sel = Selection::of(&t.f, Role::Select).map_err(|e| e.0)?;
+                Ok((sel, options::any_given(&t.f)))
+            });
+        match parsed {
+            Ok((sel, filtered)) => {
+                (self.sel, self.filtered) = (sel, filtered);
+                self.filter_text = text.trim().to_string();
+                self.message.clear();
+            }
+            Err(e) => self.message = format!("filter `{}` not applied: {e}", text.trim()),
+        }
+    }
 }
 
 impl View {
@@ -108,7 +149,7 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
     let recheck = Duration::from_secs(a.recheck_interval);
     let mut shared = Shared::start(netns, false, None, recheck)?;
     let nfct = open(netns)?;
-    let acct = acct_note(netns, true);
+    let mut acct = acct_note(netns, true);
     let max = nfct.stats().ok().and_then(|g| g.max_entries);
     let term_err = |e: std::io::Error| bad(format!("terminal: {e}"));
     terminal::enable_raw_mode().map_err(term_err)?;
@@ -130,6 +171,12 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
         events: shared.lock().events,
         events_at: Instant::now(),
         rates: [0.0; 3],
+        sel,
+        // A selection given on the command line shows as "(filtered)"; `/` replaces it.
+        filter_text: String::new(),
+        filtered,
+        typing: None,
+        message: String::new(),
     };
     let mut buf = vec![0u8; 8192];
     while !stop.load(Ordering::SeqCst) {
@@ -143,7 +190,7 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
             let entries = l
                 .mirror
                 .iter()
-                .filter(|c| !filtered || selected(&sel, c, &mut buf))
+                .filter(|c| !v.filtered || selected(&v.sel, c, &mut buf))
                 .map(|c| (c, key(c).and_then(|k| v.samples.get(&k)).copied()));
             let rows = table(entries, &v.prev, v.secs, v.sort, v.group);
             let facts = Facts {
@@ -155,8 +202,13 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
             };
             (rows, facts)
         };
-        let head = header(&v, &facts, max, &acct, rows.len(), filtered, a);
-        term.draw(|f| draw(f, &head, &rows, v.group))
+        let head = header(&v, &facts, max, &acct, rows.len(), a);
+        let keys = match &v.typing {
+            Some(t) => format!("filter (list's options; Enter applies, Esc cancels): {t}_"),
+            None if !v.message.is_empty() => v.message.clone(),
+            None => KEYS.into(),
+        };
+        term.draw(|f| draw(f, &head, &rows, v.group, &keys))
             .map_err(term_err)?;
         if !event::poll(Duration::from_secs_f64(a.interval)).map_err(term_err)? {
             continue;
@@ -167,16 +219,46 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
         if k.kind != KeyEventKind::Press {
             continue;
         }
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            break;
+        }
+        if let Some(t) = v.typing.as_mut() {
+            match k.code {
+                KeyCode::Enter => {
+                    let text = std::mem::take(t);
+                    v.typing = None;
+                    v.set_filter(&text);
+                }
+                KeyCode::Esc => v.typing = None,
+                KeyCode::Backspace => {
+                    t.pop();
+                }
+                KeyCode::Char(c) => t.push(c),
+                _ => {}
+            }
+            continue;
+        }
+        v.message.clear();
         match k.code {
             KeyCode::Char('q') | KeyCode::Esc => break,
-            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => break,
             KeyCode::Char('s') => v.sort = v.sort.next(),
             KeyCode::Char('g') => v.group = v.group.next(),
+            KeyCode::Char('/') => v.typing = Some(v.filter_text.clone()),
+            KeyCode::Char('a') => match sysctl(netns, "nf_conntrack_acct", Some("1")) {
+                Ok(_) => {
+                    acct = acct_note(netns, true);
+                    v.message = "accounting on: new entries count bytes and packets".into();
+                }
+                Err(e) => v.message = e.0,
+            },
             _ => {}
         }
     }
     Ok(())
 }
+
+/// The line of keys.
+const KEYS: &str = "s: sort  g: group  /: filter  a: accounting on  q: quit";
 
 /// The header's three lines.
 fn header(
@@ -185,7 +267,6 @@ fn header(
     max: Option<u32>,
     acct: &str,
     shown: usize,
-    filtered: bool,
     a: &TopArgs,
 ) -> [String; 3] {
     let when = chrono::DateTime::<chrono::Local>::from(f.last_resync).format("%H:%M:%S");
@@ -207,10 +288,14 @@ fn header(
             "ctrack top: {} entries of {}; {shown} {unit}{}",
             f.kept,
             max.map_or_else(|| "?".into(), |m| m.to_string()),
-            if filtered { " (filtered)" } else { "" }
+            match (v.filtered, v.filter_text.is_empty()) {
+                (false, _) => String::new(),
+                (true, true) => " (filtered)".into(),
+                (true, false) => format!(" (filter: {})", v.filter_text),
+            }
         ),
         format!(
-            "events/s new {:.1} update {:.1} destroy {:.1}; lost {}; resyncs {} (last {when}); unheard {}",
+            "new/upd/del per s {:.1}/{:.1}/{:.1}; lost {}; resyncs {} ({when}); unheard {}",
             v.rates[0], v.rates[1], v.rates[2], f.lost, f.resyncs, f.silent
         ),
         format!(
@@ -222,8 +307,8 @@ fn header(
 }
 
 /// Draws one frame.
-fn draw(f: &mut ratatui::Frame<'_>, head: &[String; 3], rows: &[Row], group: GroupKey) {
-    let [top, body, keys] = Layout::vertical([
+fn draw(f: &mut ratatui::Frame<'_>, head: &[String; 3], rows: &[Row], group: GroupKey, keys: &str) {
+    let [top, body, keys_area] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(1),
         Constraint::Length(1),
@@ -300,8 +385,5 @@ fn draw(f: &mut ratatui::Frame<'_>, head: &[String; 3], rows: &[Row], group: Gro
         .collect();
     let table = Table::new(lines, widths).header(Line::new(titles).style(bold));
     f.render_widget(table, body);
-    f.render_widget(
-        Paragraph::new("s: sort by bytes/packets/rate/age/timeout  g: group  q: quit").style(bold),
-        keys,
-    );
+    f.render_widget(Paragraph::new(keys.to_string()).style(bold), keys_area);
 }
