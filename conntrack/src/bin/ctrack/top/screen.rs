@@ -51,6 +51,8 @@ struct View {
     /// The filter being typed after `/`, and the last message (an error, a change).
     typing: Option<String>,
     message: String,
+    /// What the header says about accounting.
+    acct: String,
 }
 
 /// The selection options of `list`, parsed alone (the filter typed after `/`).
@@ -149,9 +151,7 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
     let recheck = Duration::from_secs(a.recheck_interval);
     let mut shared = Shared::start(netns, false, None, recheck)?;
     let nfct = open(netns)?;
-    let mut acct = acct_note(netns, true);
     let max = nfct.stats().ok().and_then(|g| g.max_entries);
-    let term_err = |e: std::io::Error| bad(format!("terminal: {e}"));
     terminal::enable_raw_mode().map_err(term_err)?;
     let _restore = Restore;
     execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide).map_err(term_err)?;
@@ -177,6 +177,7 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
         filtered,
         typing: None,
         message: String::new(),
+        acct: acct_note(netns, true),
     };
     let mut buf = vec![0u8; 8192];
     while !stop.load(Ordering::SeqCst) {
@@ -184,25 +185,8 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
         if v.sample_due(a.counters_interval) {
             v.sample(&nfct)?;
         }
-        let (rows, facts) = {
-            let l = shared.lock();
-            v.tick(l.events);
-            let entries = l
-                .mirror
-                .iter()
-                .filter(|c| !v.filtered || selected(&v.sel, c, &mut buf))
-                .map(|c| (c, key(c).and_then(|k| v.samples.get(&k)).copied()));
-            let rows = table(entries, &v.prev, v.secs, v.sort, v.group);
-            let facts = Facts {
-                kept: l.mirror.len(),
-                lost: l.mirror.lost(),
-                resyncs: l.mirror.resyncs(),
-                last_resync: l.last_resync,
-                silent: l.silent.len(),
-            };
-            (rows, facts)
-        };
-        let head = header(&v, &facts, max, &acct, rows.len(), a);
+        let (rows, facts) = v.rows(&shared, &mut buf);
+        let head = header(&v, &facts, max, rows.len(), a);
         let keys = match &v.typing {
             Some(t) => format!("filter (list's options; Enter applies, Esc cancels): {t}_"),
             None if !v.message.is_empty() => v.message.clone(),
@@ -213,62 +197,86 @@ pub fn run(netns: &Option<String>, a: &TopArgs, sel: Selection, filtered: bool) 
         if !event::poll(Duration::from_secs_f64(a.interval)).map_err(term_err)? {
             continue;
         }
-        let Event::Key(k) = event::read().map_err(term_err)? else {
-            continue;
+        if let Event::Key(k) = event::read().map_err(term_err)? {
+            if k.kind == KeyEventKind::Press && v.key(k, netns) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A terminal error as the command's error.
+fn term_err(e: std::io::Error) -> Fail {
+    bad(format!("terminal: {e}"))
+}
+
+impl View {
+    /// The rows of the selected entries and the header's facts, under the lock.
+    fn rows(&mut self, shared: &Shared, buf: &mut [u8]) -> (Vec<Row>, Facts) {
+        let l = shared.lock();
+        self.tick(l.events);
+        let entries = l
+            .mirror
+            .iter()
+            .filter(|c| !self.filtered || selected(&self.sel, c, buf))
+            .map(|c| (c, key(c).and_then(|k| self.samples.get(&k)).copied()));
+        let rows = table(entries, &self.prev, self.secs, self.sort, self.group);
+        let facts = Facts {
+            kept: l.mirror.len(),
+            lost: l.mirror.lost(),
+            resyncs: l.mirror.resyncs(),
+            last_resync: l.last_resync,
+            silent: l.silent.len(),
         };
-        if k.kind != KeyEventKind::Press {
-            continue;
-        }
+        (rows, facts)
+    }
+
+    /// Handles a key; returns whether to quit.
+    fn key(&mut self, k: event::KeyEvent, netns: &Option<String>) -> bool {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-            break;
+            return true;
         }
-        if let Some(t) = v.typing.as_mut() {
+        if let Some(t) = self.typing.as_mut() {
             match k.code {
                 KeyCode::Enter => {
                     let text = std::mem::take(t);
-                    v.typing = None;
-                    v.set_filter(&text);
+                    self.typing = None;
+                    self.set_filter(&text);
                 }
-                KeyCode::Esc => v.typing = None,
+                KeyCode::Esc => self.typing = None,
                 KeyCode::Backspace => {
                     t.pop();
                 }
                 KeyCode::Char(c) => t.push(c),
                 _ => {}
             }
-            continue;
+            return false;
         }
-        v.message.clear();
+        self.message.clear();
         match k.code {
-            KeyCode::Char('q') | KeyCode::Esc => break,
-            KeyCode::Char('s') => v.sort = v.sort.next(),
-            KeyCode::Char('g') => v.group = v.group.next(),
-            KeyCode::Char('/') => v.typing = Some(v.filter_text.clone()),
+            KeyCode::Char('q') | KeyCode::Esc => return true,
+            KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char('g') => self.group = self.group.next(),
+            KeyCode::Char('/') => self.typing = Some(self.filter_text.clone()),
             KeyCode::Char('a') => match sysctl(netns, "nf_conntrack_acct", Some("1")) {
                 Ok(_) => {
-                    acct = acct_note(netns, true);
-                    v.message = "accounting on: new entries count bytes and packets".into();
+                    self.acct = acct_note(netns, true);
+                    self.message = "accounting on: new entries count bytes and packets".into();
                 }
-                Err(e) => v.message = e.0,
+                Err(e) => self.message = e.0,
             },
             _ => {}
         }
+        false
     }
-    Ok(())
 }
 
 /// The line of keys.
 const KEYS: &str = "s: sort  g: group  /: filter  a: accounting on  q: quit";
 
 /// The header's three lines.
-fn header(
-    v: &View,
-    f: &Facts,
-    max: Option<u32>,
-    acct: &str,
-    shown: usize,
-    a: &TopArgs,
-) -> [String; 3] {
+fn header(v: &View, f: &Facts, max: Option<u32>, shown: usize, a: &TopArgs) -> [String; 3] {
     let when = chrono::DateTime::<chrono::Local>::from(f.last_resync).format("%H:%M:%S");
     let unit = if v.group == GroupKey::None {
         "rows"
@@ -299,9 +307,10 @@ fn header(
             v.rates[0], v.rates[1], v.rates[2], f.lost, f.resyncs, f.silent
         ),
         format!(
-            "sort: {}  group: {}  {acct} ({counters})",
+            "sort: {}  group: {}  {} ({counters})",
             v.sort.name(),
-            v.group.name()
+            v.group.name(),
+            v.acct
         ),
     ]
 }
