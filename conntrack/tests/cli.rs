@@ -577,6 +577,8 @@ fn demo_runs_and_leaves_no_namespace_behind() {
         "== the table",
         "== filtered",
         "== the expectation table",
+        "== the busiest flows",
+        "== one Prometheus scrape",
         "== live events",
         "== statistics",
         "== done",
@@ -591,6 +593,10 @@ fn demo_runs_and_leaves_no_namespace_behind() {
         "{out}"
     );
     assert!(out.contains("[NEW]") && out.contains("[UPDATE]"), "{out}");
+    assert!(
+        out.contains("127.0.0.1:9999") && out.contains("conntrack_table_entries "),
+        "{out}"
+    );
     let after = std::fs::read_dir("/var/run/netns")
         .map(|d| d.count())
         .unwrap_or(0);

@@ -320,10 +320,88 @@ pub fn run(a: &DemoArgs) -> R<()> {
         println!("  {}", format::exp_line(&x, Options::default()));
     }
 
+    busiest_flows()?;
+    one_scrape()?;
+
     live_events(&nfct, &mut events, keep, a.seconds)?;
 
     print_stats(&nfct)?;
     println!("\n== done: the namespace ends with this process");
+    Ok(())
+}
+
+/// `top --once` sorted by rate: two counter reads a second apart while one UDP flow sends.
+fn busiest_flows() -> R<()> {
+    println!(
+        "\n== the busiest flows: counters read twice, one second apart (ctrack top --once --sort rate --limit 6)"
+    );
+    let args = crate::args::TopArgs {
+        once: true,
+        sort: crate::top::SortKey::Rate,
+        group: crate::top::GroupKey::None,
+        limit: 6,
+        interval: 1.0,
+        counters_interval: 5.0,
+        enable_acct: false,
+        recheck_interval: 60,
+        filter: crate::args::Filter::default(),
+    };
+    let sel = crate::selection::Selection::default();
+    let e = |x: std::io::Error| bad(format!("demo traffic: {x}"));
+    let udp = UdpSocket::bind("127.0.0.1:0").map_err(e)?;
+    // The flow exists before the first read, so that its rate is measured.
+    udp.send_to(&[0u8; 1000], (Ipv4Addr::LOCALHOST, 9999))
+        .map_err(e)?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let end = Instant::now() + Duration::from_millis(1300);
+            while Instant::now() < end {
+                let _ = udp.send_to(&[0u8; 1000], (Ipv4Addr::LOCALHOST, 9999));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        crate::top::once(&None, &args, &sel)
+    })
+}
+
+/// One scrape of `ctrack exporter`, served in this process for the occasion.
+fn one_scrape() -> R<()> {
+    use std::io::{Read, Write};
+    println!("\n== one Prometheus scrape (ctrack exporter; a few of its series)");
+    let args = crate::args::ExporterArgs {
+        listen: "127.0.0.1:0".into(),
+        max_series: 1000,
+        top_remotes: 0,
+        recheck_interval: 60,
+        buffer: None,
+    };
+    let mut exporter = crate::exporter::Exporter::start(&None, &args)?;
+    let addr = exporter.addr();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let body = std::thread::scope(|s| {
+        let server = s.spawn(|| exporter.serve(&stop, Some(1)));
+        let e = |x: std::io::Error| bad(format!("scrape: {x}"));
+        let mut c = std::net::TcpStream::connect(&addr).map_err(e)?;
+        write!(c, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(e)?;
+        let mut text = String::new();
+        c.read_to_string(&mut text).map_err(e)?;
+        server
+            .join()
+            .unwrap_or_else(|_| Err(bad("the exporter panicked")))?;
+        Ok::<_, crate::Fail>(text)
+    })?;
+    let shown = body.lines().filter(|l| {
+        [
+            "conntrack_entries{",
+            "conntrack_table_",
+            "conntrack_events_total",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+    });
+    for l in shown {
+        println!("  {l}");
+    }
     Ok(())
 }
 

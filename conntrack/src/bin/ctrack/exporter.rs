@@ -73,44 +73,84 @@ pub fn run(netns: &Option<String>, a: &ExporterArgs) -> R<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| bad(format!("cannot catch signals: {e}")))?;
     }
-    let recheck = Duration::from_secs(a.recheck_interval);
-    let mut shared = Shared::start(netns, a.top_remotes > 0, a.buffer, recheck)?;
-    let nfct = open(netns)?;
-    let server = tiny_http::Server::http(a.listen.as_str())
-        .map_err(|e| bad(format!("cannot listen on {}: {e}", a.listen)))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .map_or_else(|| a.listen.clone(), |s| s.to_string());
-    eprintln!("ctrack: serving metrics on http://{addr}/metrics");
-    while !stop.load(Ordering::SeqCst) {
-        shared.failed()?;
-        let Some(req) = server
-            .recv_timeout(Duration::from_millis(200))
-            .map_err(|e| bad(format!("http: {e}")))?
-        else {
-            continue;
-        };
-        let resp = match (req.method(), req.url()) {
-            (tiny_http::Method::Get, "/metrics") => match scrape(&nfct, &shared, a) {
-                Ok(body) if wants_openmetrics(&req) => {
-                    tiny_http::Response::from_string(body).with_header(header(CONTENT_TYPE))
+    let mut e = Exporter::start(netns, a)?;
+    eprintln!("ctrack: serving metrics on http://{}/metrics", e.addr());
+    e.serve(&stop, None)
+}
+
+/// A running exporter: the live table, a connection for the statistics, the HTTP server.
+pub struct Exporter {
+    shared: Shared,
+    nfct: Nfct,
+    server: tiny_http::Server,
+    args: ExporterArgs,
+}
+
+impl Exporter {
+    /// Loads the table, starts the event thread and listens.
+    pub fn start(netns: &Option<String>, a: &ExporterArgs) -> R<Self> {
+        let recheck = Duration::from_secs(a.recheck_interval);
+        let shared = Shared::start(netns, a.top_remotes > 0, a.buffer, recheck)?;
+        let nfct = open(netns)?;
+        let server = tiny_http::Server::http(a.listen.as_str())
+            .map_err(|e| bad(format!("cannot listen on {}: {e}", a.listen)))?;
+        Ok(Exporter {
+            shared,
+            nfct,
+            server,
+            args: a.clone(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> String {
+        self.server
+            .server_addr()
+            .to_ip()
+            .map_or_else(|| self.args.listen.clone(), |s| s.to_string())
+    }
+
+    /// Answers requests until `stop` is set (or `max` requests are answered).
+    pub fn serve(&mut self, stop: &AtomicBool, max: Option<usize>) -> R<()> {
+        let mut served = 0;
+        while !stop.load(Ordering::SeqCst) && max.is_none_or(|m| served < m) {
+            self.shared.failed()?;
+            let Some(req) = self
+                .server
+                .recv_timeout(Duration::from_millis(200))
+                .map_err(|e| bad(format!("http: {e}")))?
+            else {
+                continue;
+            };
+            let resp = self.respond(&req);
+            // A client that went away is its own business.
+            let _ = req.respond(resp);
+            served += 1;
+        }
+        Ok(())
+    }
+
+    /// The response to one request.
+    fn respond(&self, req: &tiny_http::Request) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        match (req.method(), req.url()) {
+            (tiny_http::Method::Get, "/metrics") => {
+                match scrape(&self.nfct, &self.shared, &self.args) {
+                    Ok(body) if wants_openmetrics(req) => {
+                        tiny_http::Response::from_string(body).with_header(header(CONTENT_TYPE))
+                    }
+                    Ok(body) => tiny_http::Response::from_string(to_text_format(&body))
+                        .with_header(header(TEXT_CONTENT_TYPE)),
+                    Err(e) => tiny_http::Response::from_string(format!("scrape failed: {}\n", e.0))
+                        .with_status_code(500),
                 }
-                Ok(body) => tiny_http::Response::from_string(to_text_format(&body))
-                    .with_header(header(TEXT_CONTENT_TYPE)),
-                Err(e) => tiny_http::Response::from_string(format!("scrape failed: {}\n", e.0))
-                    .with_status_code(500),
-            },
+            }
             (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(
                 "<html><body><a href=\"/metrics\">metrics</a></body></html>\n",
             )
             .with_header(header("text/html; charset=utf-8")),
             _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
-        };
-        // A client that went away is its own business.
-        let _ = req.respond(resp);
+        }
     }
-    Ok(())
 }
 
 fn header(content_type: &str) -> tiny_http::Header {

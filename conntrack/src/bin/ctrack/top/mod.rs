@@ -125,7 +125,7 @@ fn table<'a>(
 }
 
 /// `--once`: one dump (two, `--interval` apart, when sorted by rate), one text table.
-fn once(netns: &Option<String>, a: &TopArgs, sel: &Selection) -> R<()> {
+pub fn once(netns: &Option<String>, a: &TopArgs, sel: &Selection) -> R<()> {
     let nfct = open(netns)?;
     let mut prev = HashMap::new();
     let mut secs = 0.0;
