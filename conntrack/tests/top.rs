@@ -205,7 +205,8 @@ impl Drop for Tmux {
 fn top_screen_follows_the_table_in_tmux() {
     netns!();
     run("ip", &["link", "set", "lo", "up"]);
-    let filled = common::table::fill(&conntrack::Nfct::open().unwrap());
+    let filled = common::table::fill(&conntrack::Nfct::open().unwrap()) + 2;
+    let _conns = traffic(2);
     let sock = std::env::temp_dir().join(format!("ctrack-tmux-{}", std::process::id()));
     let t = Tmux(sock);
     let cmd = format!(
@@ -246,7 +247,7 @@ fn top_screen_follows_the_table_in_tmux() {
         "--state",
         "ESTABLISHED",
         "-t",
-        "3000",
+        "900000",
     ]);
     let count: usize = conntrack(&["-C"]).trim().parse().unwrap();
     let s = t.wait("the new entry", |s| {

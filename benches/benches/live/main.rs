@@ -17,6 +17,7 @@ use conntrack_benches::{
 };
 use std::fmt::Write as _;
 
+mod exporter;
 mod memory;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -516,6 +517,8 @@ fn main() {
     let decode_events = events_decode(&mut bench, backlog);
     let burst = event_burst(&mut bench);
     let memory = memory::measure(&mut bench, &mut max);
+    let largest = memory.sizes.last().copied().unwrap_or(n);
+    let exporter = exporter::measure(&mut bench, largest);
     let measured = Measured {
         dump,
         get,
@@ -526,6 +529,7 @@ fn main() {
         decode,
         decode_events,
         memory,
+        exporter,
     };
     let goals = goals(&measured);
     report(&bench, &measured.dump, &goals);
@@ -554,6 +558,8 @@ struct Measured {
     decode: Rounds,
     decode_events: Rounds,
     memory: memory::Memory,
+    /// The exporter's cost at a small table and at the largest.
+    exporter: Vec<exporter::Cost>,
 }
 
 /// Events received and lost in the burst, and how many the burst generated.
@@ -1599,6 +1605,7 @@ fn goals(m: &Measured) -> Vec<(String, String, bool)> {
         ),
     ];
     goals.extend(memory_goals(memory));
+    goals.extend(exporter_goals(&m.exporter));
     goals
 }
 
@@ -1649,6 +1656,34 @@ fn memory_goals(memory: &memory::Memory) -> Vec<(String, String, bool)> {
             mirror.per_entry() <= 300.0,
         ),
     ]
+}
+
+/// The exporter's goal: a scrape costs the number of series, not a dump, so at the largest
+/// table it is a small fraction of one full dump.
+fn exporter_goals(costs: &[exporter::Cost]) -> Vec<(String, String, bool)> {
+    let Some(big) = costs.iter().max_by_key(|c| c.entries) else {
+        return Vec::new();
+    };
+    let share = big.scrape.as_secs_f64() / big.dump.as_secs_f64();
+    let all: Vec<String> = costs
+        .iter()
+        .map(|c| {
+            format!(
+                "{} entries: scrape {:.2} ms, dump {:.1} ms",
+                c.entries,
+                c.scrape.as_secs_f64() * 1e3,
+                c.dump.as_secs_f64() * 1e3
+            )
+        })
+        .collect();
+    vec![(
+        format!(
+            "exporter scrape ≤ 1% of one full dump, at {} entries",
+            big.entries
+        ),
+        format!("{:.3}% ({})", share * 100.0, all.join("; ")),
+        share <= 0.01,
+    )]
 }
 
 /// Prints the report (and, for a full run, writes it to `target/bench-live.md`).

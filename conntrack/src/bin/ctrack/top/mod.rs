@@ -115,6 +115,7 @@ fn table<'a>(
             let mut r = rows::entry_row(c, now, earlier);
             if let Some(s) = fresh {
                 (r.bytes, r.packets) = (s.bytes, s.packets);
+                r.timeout = s.timeout.unwrap_or(r.timeout);
             }
             r
         })

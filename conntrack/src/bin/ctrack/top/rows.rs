@@ -95,11 +95,12 @@ impl GroupKey {
     }
 }
 
-/// An entry's counters at one moment.
+/// An entry's counters (and timeout) at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sample {
     pub bytes: u64,
     pub packets: u64,
+    pub timeout: Option<u32>,
 }
 
 impl Sample {
@@ -112,6 +113,7 @@ impl Sample {
         Sample {
             bytes: sum(|c| c.bytes),
             packets: sum(|c| c.packets),
+            timeout: c.timeout,
         }
     }
 }
