@@ -290,4 +290,17 @@ fn top_screen_follows_the_table_in_tmux() {
         !s.contains("entries of"),
         "the alternate screen is gone:\n{s}"
     );
+    // Ctrl-C ends it the same way, the terminal restored.
+    let cmd = format!(
+        "'{}' top; echo top-ended-again; sleep 60",
+        common::ctrack_bin()
+    );
+    t.cmd(&["new-window", "-t", "top", &cmd]);
+    t.wait("the second screen", |s| s.contains("entries of"));
+    t.cmd(&["send-keys", "-t", "top", "C-c"]);
+    let s = t.wait("top to end on Ctrl-C", |s| s.contains("top-ended-again"));
+    assert!(
+        !s.contains("entries of"),
+        "the alternate screen is gone:\n{s}"
+    );
 }
