@@ -6,7 +6,7 @@ use crate::census::Census;
 use crate::{R, bad, netns_path};
 use conntrack::events::{Batch, EventConfig, EventKind, EventView, Events, Groups};
 use conntrack::wire::ct::Tuple;
-use conntrack::{Config, Mirror, Nfct};
+use conntrack::{Mirror, Nfct};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -116,15 +116,6 @@ pub struct Shared {
     thread: Option<JoinHandle<R<()>>>,
 }
 
-/// Opens the connection to the table in `netns` (or this namespace).
-fn nfct(netns: &Option<String>) -> R<Nfct> {
-    let mut cfg = Config::default();
-    if let Some(n) = netns {
-        cfg = cfg.netns(netns_path(n));
-    }
-    Ok(Nfct::open_with(cfg)?)
-}
-
 impl Shared {
     /// Opens the event stream (first, so nothing is missed), loads the table with one dump,
     /// and starts the thread that applies every event from then on. `remotes` also counts
@@ -151,7 +142,7 @@ impl Shared {
             .socket()
             .set_recv_timeout(Some(Duration::from_millis(200)))
             .map_err(|e| bad(e.to_string()))?;
-        let nfct = nfct(netns)?;
+        let nfct = crate::open(netns)?;
         let mut mirror = Mirror::new();
         mirror.resync(&nfct)?;
         let mut census = Census::new(remotes);
