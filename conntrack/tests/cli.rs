@@ -1647,14 +1647,18 @@ fn whole(list: impl Fn() -> Vec<String>) -> Vec<String> {
     panic!("no listing held the whole table: {} lines", last.len());
 }
 
+/// The lines of a listing without their countdowns and ids, sorted. Not keyed by id: two
+/// live entries can share one (`CTA_ID` is a 32-bit hash; among 10,000 entries, about one
+/// run in a hundred has a pair), and a map would count them once.
 fn entries(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = normalize(text, false)
-        .into_values()
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            l.split_whitespace()
-                .filter(|t| !t.starts_with("id="))
-                .collect::<Vec<_>>()
-                .join(" ")
+            let mut tok: Vec<&str> = l.split_whitespace().collect();
+            tok.remove(2);
+            tok.retain(|t| !t.starts_with("delta-time=") && !t.starts_with("id="));
+            tok.join(" ")
         })
         .collect();
     v.sort();
